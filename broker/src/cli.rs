@@ -1,0 +1,201 @@
+//! The `broker` command line: `serve`, `dev`, `migrate`, `openapi`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tracing::info;
+
+use crate::config::{PostgresProviderSettings, Settings};
+use crate::devservers::PostgresServer;
+use crate::error::{Error, Result};
+use crate::startup::{self, Application};
+
+/// addon-broker: the add-on marketplace broker.
+#[derive(Debug, Parser)]
+#[command(name = "broker", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the broker with settings from --config and BROKER__… environment variables.
+    Serve {
+        /// TOML settings file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address, overriding the settings (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Do not apply migrations at start.
+        #[arg(long)]
+        no_migrate: bool,
+        /// Log as JSON lines.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Start the broker with ephemeral backing servers on this machine (development).
+    Dev {
+        /// Port of the broker.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Also write the broker URL and credentials as KEY=value lines to this file.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+        /// Keep broker state here instead of a temporary directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Log as JSON lines.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Apply pending migrations to the configured state store and exit.
+    Migrate {
+        /// TOML settings file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the OpenAPI document (or write it to --output).
+    Openapi {
+        /// File to write instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+/// Entry point of the `broker` binary.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("broker: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("broker: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { config, listen, no_migrate, log_json } => {
+            let mut settings = Settings::load(config.as_deref())?;
+            init_logging(log_json || settings.log.format == "json");
+            if let Some(listen) = listen {
+                settings.server.listen = listen;
+            }
+            if no_migrate {
+                settings.database.migrate_on_start = false;
+            }
+            serve(settings).await
+        }
+        Command::Dev { port, env_file, data_dir, log_json } => {
+            init_logging(log_json);
+            dev(port, env_file, data_dir).await
+        }
+        Command::Migrate { config } => {
+            let settings = Settings::load(config.as_deref())?;
+            init_logging(settings.log.format == "json");
+            let applied = startup::open_db(&settings)?.migrate().await?;
+            println!("applied {applied} migration(s)");
+            Ok(())
+        }
+        Command::Openapi { output } => {
+            let text = crate::openapi::render();
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display()))),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    let app = Application::build(settings).await?;
+    // The first line on stdout names the bound address, so that a supervisor (or the test
+    // harness) that asked for port 0 learns the port.
+    println!("listening on http://127.0.0.1:{}", app.port());
+    let _ = std::io::stdout().flush();
+    let handle = app.handle();
+    tokio::spawn(async move {
+        startup::shutdown_signal().await;
+        info!("shutting down");
+        handle.stop(true).await;
+    });
+    app.run_until_stopped().await
+}
+
+async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
+    let mut pg = tokio::task::spawn_blocking(PostgresServer::start)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    let temp = tempfile::Builder::new()
+        .prefix("addon-broker-dev-")
+        .tempdir()
+        .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+    let mut settings = Settings::default();
+    settings.data_dir = data_dir.unwrap_or_else(|| temp.path().to_path_buf());
+    settings.server.listen = format!("127.0.0.1:{port}");
+    settings.osb.password = providers::names::random_password(24);
+    settings.providers.postgresql = Some(PostgresProviderSettings {
+        url: pg.url("postgres"),
+        public_host: None,
+        public_port: None,
+        pool_size: 8,
+    });
+    let app = Application::build(settings.clone()).await?;
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let env = format!(
+        "BROKER_URL={url}\nBROKER_OSB_USER={}\nBROKER_OSB_PASSWORD={}\n",
+        settings.osb.username, settings.osb.password
+    );
+    println!("addon-broker dev is running (Ctrl-C stops it and everything it started)");
+    println!("  postgresql: 127.0.0.1:{} (ephemeral)", pg.port());
+    for line in env.lines() {
+        println!("  {line}");
+    }
+    if let Some(path) = &env_file {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+            .open(path)
+            .and_then(|mut f| f.write_all(env.as_bytes()))
+            .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))?;
+        println!("  wrote {}", path.display());
+    }
+    let _ = std::io::stdout().flush();
+    let handle = app.handle();
+    tokio::spawn(async move {
+        startup::shutdown_signal().await;
+        handle.stop(true).await;
+    });
+    let result = app.run_until_stopped().await;
+    tokio::task::spawn_blocking(move || pg.stop()).await.map_err(|e| Error::Internal(e.to_string()))?;
+    drop(temp);
+    println!("addon-broker dev stopped");
+    result
+}

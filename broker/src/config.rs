@@ -1,0 +1,236 @@
+//! Settings: one struct, loaded from an optional TOML file and then `BROKER__SECTION__KEY`
+//! environment variables (the `config` crate). With nothing set, the broker runs on the embedded
+//! default: SQLite state in `./broker-data`, listening on 127.0.0.1:8080.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// All broker settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Directory for the embedded state, the generated key and generated credentials.
+    pub data_dir: PathBuf,
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// State store.
+    pub database: DatabaseSettings,
+    /// OSB API.
+    pub osb: OsbSettings,
+    /// Encryption at rest.
+    pub crypto: CryptoSettings,
+    /// Operation workers.
+    pub jobs: JobSettings,
+    /// Logging.
+    pub log: LogSettings,
+    /// Built-in providers; a service is in the catalog only when its provider is configured.
+    pub providers: ProviderSettings,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free port).
+    pub listen: String,
+    /// HTTP worker threads (0 = one per core).
+    pub workers: usize,
+}
+
+/// State store settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path` or `postgres://…`; empty means `sqlite://<data_dir>/broker.sqlite`.
+    pub url: String,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// Apply migrations when `serve` starts.
+    pub migrate_on_start: bool,
+}
+
+/// OSB API settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OsbSettings {
+    /// Basic auth user.
+    pub username: String,
+    /// Basic auth password; empty means generate one and keep it in `<data_dir>/osb-password`.
+    pub password: String,
+    /// How long a request without `accepts_incomplete=true` waits for its operation (ms)
+    /// before answering 422 `AsyncRequired`.
+    pub sync_timeout_ms: u64,
+    /// `Retry-After` seconds suggested while an operation is in progress.
+    pub retry_after_secs: u64,
+}
+
+/// Encryption settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CryptoSettings {
+    /// Base64 32-byte key; empty means use (and create) `key_file`.
+    pub key: String,
+    /// Key file; empty means `<data_dir>/secret.key`.
+    pub key_file: String,
+}
+
+/// Operation worker settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobSettings {
+    /// How long a worker's claim on an operation lasts without renewal (ms).
+    pub lease_ms: u64,
+    /// How often workers look for due operations (ms).
+    pub poll_interval_ms: u64,
+    /// Attempts before a transiently failing operation is failed for good.
+    pub max_attempts: i32,
+    /// Operations run at once by this broker.
+    pub concurrency: usize,
+}
+
+/// Log settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: String,
+}
+
+/// Settings of the built-in providers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// The `postgresql` service's shared server.
+    pub postgresql: Option<PostgresProviderSettings>,
+}
+
+/// The `postgresql` provider's server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresProviderSettings {
+    /// Admin URL of the shared server.
+    pub url: String,
+    /// Host handed out in credentials, when it differs from the admin URL's.
+    #[serde(default)]
+    pub public_host: Option<String>,
+    /// Port handed out in credentials, when it differs from the admin URL's.
+    #[serde(default)]
+    pub public_port: Option<u16>,
+    /// Admin connection pool size.
+    #[serde(default = "default_provider_pool")]
+    pub pool_size: usize,
+}
+
+fn default_provider_pool() -> usize {
+    8
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("broker-data"),
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            osb: OsbSettings::default(),
+            crypto: CryptoSettings::default(),
+            jobs: JobSettings::default(),
+            log: LogSettings::default(),
+            providers: ProviderSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings { listen: "127.0.0.1:8080".into(), workers: 0 }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings { url: String::new(), pool_size: 8, migrate_on_start: true }
+    }
+}
+
+impl Default for OsbSettings {
+    fn default() -> Self {
+        OsbSettings {
+            username: "broker".into(),
+            password: String::new(),
+            sync_timeout_ms: 60_000,
+            retry_after_secs: 2,
+        }
+    }
+}
+
+impl Default for CryptoSettings {
+    fn default() -> Self {
+        CryptoSettings { key: String::new(), key_file: String::new() }
+    }
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings { lease_ms: 30_000, poll_interval_ms: 500, max_attempts: 10, concurrency: 64 }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { format: "text".into() }
+    }
+}
+
+impl Settings {
+    /// Loads settings from an optional TOML file, then `BROKER__…` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Settings> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("BROKER")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| Error::Internal(format!("settings: {e}")))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Rejects settings that cannot work, with a message that names the setting.
+    pub fn validate(&self) -> Result<()> {
+        if self.osb.username.is_empty() || self.osb.username.contains(':') {
+            return Err(Error::Internal("osb.username must be non-empty and contain no ':'".into()));
+        }
+        if self.jobs.lease_ms < 300 {
+            return Err(Error::Internal("jobs.lease_ms must be at least 300".into()));
+        }
+        Ok(())
+    }
+
+    /// The state store URL, with the embedded default filled in.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("broker.sqlite").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The key file path, with the default filled in.
+    pub fn key_file(&self) -> PathBuf {
+        if self.crypto.key_file.is_empty() {
+            self.data_dir.join("secret.key")
+        } else {
+            PathBuf::from(&self.crypto.key_file)
+        }
+    }
+}

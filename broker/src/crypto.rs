@@ -1,0 +1,146 @@
+//! Encryption at rest for binding credentials: XChaCha20-Poly1305 (AEAD) with a random 192-bit
+//! nonce per message, so nonces never need coordinating between brokers that share a key.
+//!
+//! Sealed layout: `version (1 byte) ‖ nonce (24 bytes) ‖ ciphertext+tag`. The associated data
+//! names the row the secret belongs to, so a sealed value copied to another row fails to open.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+
+use crate::error::{Error, Result};
+
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 24;
+
+/// Seals and opens secrets with the broker's key. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: XChaCha20Poly1305,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealer(<key redacted>)")
+    }
+}
+
+impl Sealer {
+    /// A sealer from a base64-encoded 32-byte key.
+    pub fn from_base64(key: &str) -> Result<Sealer> {
+        let bytes = B64
+            .decode(key.trim())
+            .map_err(|e| Error::Internal(format!("encryption key is not base64: {e}")))?;
+        if bytes.len() != 32 {
+            return Err(Error::Internal(format!(
+                "encryption key must be 32 bytes, got {}",
+                bytes.len()
+            )));
+        }
+        let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
+            .map_err(|e| Error::Internal(format!("encryption key: {e}")))?;
+        Ok(Sealer { cipher })
+    }
+
+    /// Loads the key file at `path`, creating it (mode 0600) with a fresh key when absent.
+    pub fn from_key_file(path: &Path) -> Result<Sealer> {
+        if !path.exists() {
+            let key = XChaCha20Poly1305::generate_key(&mut OsRng);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::Internal(format!("creating {}: {e}", parent.display())))?;
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(path)
+                .map_err(|e| Error::Internal(format!("creating key file {}: {e}", path.display())))?;
+            file.write_all(B64.encode(key).as_bytes())
+                .and_then(|_| file.sync_all())
+                .map_err(|e| Error::Internal(format!("writing key file {}: {e}", path.display())))?;
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Internal(format!("reading key file {}: {e}", path.display())))?;
+        Sealer::from_base64(&text)
+    }
+
+    /// Encrypts `plaintext`, bound to `context` (the owning row's identity).
+    pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<Vec<u8>> {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, Payload { msg: plaintext, aad: context.as_bytes() })
+            .map_err(|_| Error::Internal("sealing a secret failed".into()))?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+        out.push(VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        Ok(out)
+    }
+
+    /// Decrypts what [`Sealer::seal`] produced for the same `context`.
+    pub fn open(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>> {
+        if sealed.len() < 1 + NONCE_LEN || sealed[0] != VERSION {
+            return Err(Error::Internal("sealed secret has an unknown format".into()));
+        }
+        let nonce = XNonce::from_slice(&sealed[1..1 + NONCE_LEN]);
+        self.cipher
+            .decrypt(nonce, Payload { msg: &sealed[1 + NONCE_LEN..], aad: context.as_bytes() })
+            .map_err(|_| Error::Internal("a sealed secret failed to open (wrong key or tampered)".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealer() -> Sealer {
+        Sealer::from_base64(&B64.encode([7u8; 32])).unwrap()
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_in_their_own_context() {
+        let s = sealer();
+        let sealed = s.seal(b"hunter2", "binding/a").unwrap();
+        assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
+        assert_eq!(s.open(&sealed, "binding/a").unwrap(), b"hunter2");
+        assert!(s.open(&sealed, "binding/b").is_err());
+    }
+
+    #[test]
+    fn tampered_secrets_fail_to_open() {
+        let s = sealer();
+        let mut sealed = s.seal(b"x", "c").unwrap();
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        assert!(s.open(&sealed, "c").is_err());
+    }
+
+    #[test]
+    fn a_generated_key_file_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let a = Sealer::from_key_file(&path).unwrap();
+        let sealed = a.seal(b"v", "c").unwrap();
+        let b = Sealer::from_key_file(&path).unwrap();
+        assert_eq!(b.open(&sealed, "c").unwrap(), b"v");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn keys_of_the_wrong_length_are_refused() {
+        assert!(Sealer::from_base64(&B64.encode([1u8; 16])).is_err());
+        assert!(Sealer::from_base64("not base64!").is_err());
+    }
+}

@@ -1,0 +1,232 @@
+//! The state store: one diesel connection type over SQLite (embedded default) or PostgreSQL
+//! (several replicas), chosen by URL scheme, with migrations embedded for each backend.
+//!
+//! diesel is synchronous, so every query goes through [`Db::run`] or [`Db::write`], which run it
+//! on tokio's blocking pool.
+
+pub mod models;
+pub mod schema;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, Pool};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::{Error, Result};
+
+/// Migrations of the SQLite backend.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+/// Migrations of the PostgreSQL backend.
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+mod connection {
+    // The derive generates public items of its own that cannot carry doc comments.
+    #![allow(missing_docs)]
+
+    /// A connection to either backend.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConnection {
+        /// PostgreSQL state store.
+        Postgresql(diesel::PgConnection),
+        /// SQLite state store.
+        Sqlite(diesel::SqliteConnection),
+    }
+}
+pub use connection::DbConnection;
+
+/// Which backend a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://path` (or a bare path).
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a URL names, and the address to hand its driver.
+    pub fn from_url(url: &str) -> (Backend, String) {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            (Backend::Sqlite, path.to_string())
+        }
+    }
+}
+
+/// Opens connections of one backend; never falls back from one backend to the other.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    backend: Backend,
+    address: String,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = diesel::SqliteConnection::establish(&self.address)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                // The busy timeout comes first so that the pragmas after it wait for a lock
+                // rather than fail. NORMAL syncs at checkpoints, which WAL keeps crash-safe.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            Backend::Postgres => diesel::PgConnection::establish(&self.address)
+                .map(DbConnection::Postgresql)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// The broker's handle on its state store. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<ConnectionManager>,
+    backend: Backend,
+    /// SQLite has one writer at a time; taking this lock before `BEGIN` keeps two writers of
+    /// this process from deadlocking on the upgrade from a read to a write lock.
+    sqlite_writer: Arc<Mutex<()>>,
+}
+
+/// How many times a PostgreSQL transaction is retried after a serialization failure.
+const SERIALIZATION_RETRIES: usize = 20;
+
+impl Db {
+    /// Opens a pool on `url` (`sqlite://…` or `postgres://…`).
+    pub fn connect(url: &str, pool_size: u32) -> Result<Db> {
+        let (backend, address) = Backend::from_url(url);
+        if backend == Backend::Sqlite {
+            if let Some(parent) = std::path::Path::new(&address).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        Error::Internal(format!("creating the state directory {}: {e}", parent.display()))
+                    })?;
+                }
+            }
+        }
+        if backend == Backend::Sqlite {
+            // WAL (readers beside the one writer) is a property of the file: set it once,
+            // before the pool opens its connections in parallel.
+            let mut conn = diesel::SqliteConnection::establish(&address)
+                .map_err(|e| Error::Internal(format!("opening the state store: {e}")))?;
+            conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
+        }
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(Duration::from_secs(30))
+            .build(ConnectionManager { backend, address })
+            .map_err(|e| Error::Internal(format!("opening the state store: {e}")))?;
+        Ok(Db { pool, backend, sqlite_writer: Arc::new(Mutex::new(())) })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations (under an advisory lock on PostgreSQL, so replicas starting
+    /// together migrate once).
+    pub async fn migrate(&self) -> Result<usize> {
+        self.run(|conn| {
+            let applied = match conn {
+                DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+                DbConnection::Postgresql(c) => {
+                    c.batch_execute("SELECT pg_advisory_lock(16706, 1)")?;
+                    let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+                    c.batch_execute("SELECT pg_advisory_unlock(16706, 1)")?;
+                    result
+                }
+            };
+            applied.map_err(|e| Error::Internal(format!("running migrations: {e}")))
+        })
+        .await
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| Error::Internal(format!("state store connection: {e}")))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("state store task: {e}")))?
+    }
+
+    /// Runs `f` in a serializable transaction: it sees a consistent state and its writes land
+    /// together or not at all. On PostgreSQL it may run more than once (serialization retries).
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnMut(&mut DbConnection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let writer = self.sqlite_writer.clone();
+        let backend = self.backend;
+        self.run(move |conn| {
+            let mut f = f;
+            match backend {
+                Backend::Sqlite => {
+                    let _guard = writer.lock().map_err(|_| Error::Internal("state store writer lock poisoned".into()))?;
+                    conn.transaction(|c| f(c))
+                }
+                Backend::Postgres => {
+                    let mut attempt = 0;
+                    loop {
+                        let result = conn.transaction(|c| {
+                            c.batch_execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")?;
+                            f(c)
+                        });
+                        match result {
+                            Err(Error::Db(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)))
+                            | Err(Error::Db(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))
+                                if attempt < SERIALIZATION_RETRIES =>
+                            {
+                                attempt += 1;
+                                std::thread::sleep(Duration::from_millis(1 + 2 * attempt as u64));
+                            }
+                            other => return other,
+                        }
+                    }
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit of every stored time.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,361 @@
+//! Rows of the state store and the queries on them.
+
+use diesel::prelude::*;
+
+use super::schema::{audit_log, bindings, instances, operations};
+use super::DbConnection;
+use crate::error::Result;
+
+/// Instance states.
+pub mod instance_state {
+    /// Provision accepted, not finished.
+    pub const PROVISIONING: &str = "provisioning";
+    /// Provisioned and usable.
+    pub const PROVISIONED: &str = "provisioned";
+    /// Provision failed; the platform may deprovision to clean up.
+    pub const FAILED: &str = "failed";
+    /// Deprovisioned: a tombstone kept so that `last_operation` still answers.
+    pub const DEPROVISIONED: &str = "deprovisioned";
+}
+
+/// Binding states.
+pub mod binding_state {
+    /// Bind accepted, not finished.
+    pub const BINDING: &str = "binding";
+    /// Credentials issued.
+    pub const BOUND: &str = "bound";
+    /// Bind failed.
+    pub const FAILED: &str = "failed";
+    /// Unbound: a tombstone.
+    pub const UNBOUND: &str = "unbound";
+}
+
+/// Operation states (the OSB `last_operation` states, stored in snake case).
+pub mod op_state {
+    /// Waiting to run, running, or waiting for a provider poll.
+    pub const IN_PROGRESS: &str = "in_progress";
+    /// Finished successfully.
+    pub const SUCCEEDED: &str = "succeeded";
+    /// Finished with an error.
+    pub const FAILED: &str = "failed";
+}
+
+/// A service instance row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = instances)]
+#[diesel(treat_none_as_null = true)]
+pub struct Instance {
+    /// OSB instance id.
+    pub id: String,
+    /// Catalog service id.
+    pub service_id: String,
+    /// Catalog plan id.
+    pub plan_id: String,
+    /// Parameters as JSON text.
+    pub parameters: String,
+    /// OSB context as JSON text.
+    pub context: String,
+    /// Deprecated OSB field, kept for identical-request checks.
+    pub organization_guid: String,
+    /// Deprecated OSB field, kept for identical-request checks.
+    pub space_guid: String,
+    /// The maintenance version the instance runs at.
+    pub maintenance_version: Option<String>,
+    /// Dashboard URL from the provider.
+    pub dashboard_url: Option<String>,
+    /// See [`instance_state`].
+    pub state: String,
+    /// The instance-level operation in progress, if any.
+    pub active_operation_id: Option<String>,
+    /// The latest instance-level operation.
+    pub last_operation_id: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+impl Instance {
+    /// Finds an instance, tombstones included.
+    pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Instance>> {
+        Ok(instances::table
+            .find(id)
+            .select(Instance::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Inserts a new instance row.
+    pub fn insert(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::insert_into(instances::table).values(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// Writes every column of this row.
+    pub fn save(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::update(instances::table.find(&self.id)).set(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// True when the instance exists for the platform (not deprovisioned).
+    pub fn is_live(&self) -> bool {
+        self.state != instance_state::DEPROVISIONED
+    }
+
+    /// Counts live instances.
+    pub fn count_live(conn: &mut DbConnection) -> Result<i64> {
+        Ok(instances::table
+            .filter(instances::state.ne(instance_state::DEPROVISIONED))
+            .count()
+            .get_result(conn)?)
+    }
+}
+
+/// A service binding row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = bindings)]
+#[diesel(treat_none_as_null = true)]
+pub struct Binding {
+    /// OSB binding id.
+    pub id: String,
+    /// The instance it binds.
+    pub instance_id: String,
+    /// Service id given at bind time.
+    pub service_id: String,
+    /// Plan id given at bind time.
+    pub plan_id: String,
+    /// Binding parameters as JSON text.
+    pub parameters: String,
+    /// OSB context as JSON text.
+    pub context: String,
+    /// OSB `bind_resource` (with `app_guid` folded in) as JSON text.
+    pub bind_resource: String,
+    /// Sealed credentials (see `crypto`).
+    pub credentials: Option<Vec<u8>>,
+    /// See [`binding_state`].
+    pub state: String,
+    /// The binding operation in progress, if any.
+    pub active_operation_id: Option<String>,
+    /// The latest binding operation.
+    pub last_operation_id: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+impl Binding {
+    /// Finds a binding of an instance, tombstones included.
+    pub fn find(conn: &mut DbConnection, instance_id: &str, id: &str) -> Result<Option<Binding>> {
+        Ok(bindings::table
+            .find(id)
+            .filter(bindings::instance_id.eq(instance_id))
+            .select(Binding::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Finds a binding by id alone.
+    pub fn find_any(conn: &mut DbConnection, id: &str) -> Result<Option<Binding>> {
+        Ok(bindings::table
+            .find(id)
+            .select(Binding::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Inserts a new binding row.
+    pub fn insert(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::insert_into(bindings::table).values(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// Writes every column of this row.
+    pub fn save(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::update(bindings::table.find(&self.id)).set(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// True when a binding operation of this instance is in progress.
+    pub fn any_in_progress(conn: &mut DbConnection, instance_id: &str) -> Result<bool> {
+        let n: i64 = bindings::table
+            .filter(bindings::instance_id.eq(instance_id))
+            .filter(bindings::active_operation_id.is_not_null())
+            .count()
+            .get_result(conn)?;
+        Ok(n > 0)
+    }
+
+    /// Marks every live binding of an instance unbound (after its deprovision).
+    pub fn tombstone_all(conn: &mut DbConnection, instance_id: &str, now: i64) -> Result<()> {
+        diesel::update(
+            bindings::table
+                .filter(bindings::instance_id.eq(instance_id))
+                .filter(bindings::state.ne(binding_state::UNBOUND)),
+        )
+        .set((
+            bindings::state.eq(binding_state::UNBOUND),
+            bindings::credentials.eq(None::<Vec<u8>>),
+            bindings::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(())
+    }
+}
+
+/// A row of the operation journal.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = operations)]
+#[diesel(treat_none_as_null = true)]
+pub struct Operation {
+    /// Operation id, handed to the platform as `operation`.
+    pub id: String,
+    /// `provision`, `update`, `deprovision`, `bind` or `unbind`.
+    pub kind: String,
+    /// The instance it acts on.
+    pub instance_id: String,
+    /// The binding it acts on, for binding operations.
+    pub binding_id: Option<String>,
+    /// See [`op_state`].
+    pub state: String,
+    /// Human description of the outcome.
+    pub description: Option<String>,
+    /// What the operation is to do, as JSON text (target plan, parameters).
+    pub request: String,
+    /// Provider token for a pending backend operation.
+    pub poll_token: Option<String>,
+    /// How many times a worker has run it.
+    pub attempts: i32,
+    /// When a worker should next run it (ms).
+    pub due_at: i64,
+    /// The worker holding it.
+    pub lease_owner: Option<String>,
+    /// Until when that worker holds it (ms).
+    pub lease_expires_at: Option<i64>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+    /// When it finished (ms).
+    pub finished_at: Option<i64>,
+}
+
+impl Operation {
+    /// Finds an operation.
+    pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Operation>> {
+        Ok(operations::table
+            .find(id)
+            .select(Operation::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Inserts a new operation.
+    pub fn insert(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::insert_into(operations::table).values(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// Writes every column of this row.
+    pub fn save(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::update(operations::table.find(&self.id)).set(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// Ids of in-progress operations that are due and not leased (or whose lease expired).
+    pub fn due(conn: &mut DbConnection, now: i64, limit: i64) -> Result<Vec<String>> {
+        Ok(operations::table
+            .filter(operations::state.eq(op_state::IN_PROGRESS))
+            .filter(operations::due_at.le(now))
+            .filter(
+                operations::lease_expires_at
+                    .is_null()
+                    .or(operations::lease_expires_at.lt(now)),
+            )
+            .order(operations::due_at.asc())
+            .limit(limit)
+            .select(operations::id)
+            .load(conn)?)
+    }
+
+    /// Claims an operation for `owner` until `until`: a compare-and-set that succeeds for one
+    /// claimant only, on either backend, so several brokers can share one state store.
+    pub fn claim(conn: &mut DbConnection, id: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
+        let n = diesel::update(
+            operations::table
+                .find(id)
+                .filter(operations::state.eq(op_state::IN_PROGRESS))
+                .filter(
+                    operations::lease_expires_at
+                        .is_null()
+                        .or(operations::lease_expires_at.lt(now)),
+                ),
+        )
+        .set((
+            operations::lease_owner.eq(owner),
+            operations::lease_expires_at.eq(until),
+            operations::attempts.eq(operations::attempts + 1),
+            operations::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Extends a lease this owner still holds; false when it was lost.
+    pub fn renew(conn: &mut DbConnection, id: &str, owner: &str, until: i64) -> Result<bool> {
+        let n = diesel::update(
+            operations::table
+                .find(id)
+                .filter(operations::lease_owner.eq(owner))
+                .filter(operations::state.eq(op_state::IN_PROGRESS)),
+        )
+        .set(operations::lease_expires_at.eq(until))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Counts operations per state, for metrics.
+    pub fn count_in_state(conn: &mut DbConnection, state: &str) -> Result<i64> {
+        Ok(operations::table
+            .filter(operations::state.eq(state))
+            .count()
+            .get_result(conn)?)
+    }
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditEntry {
+    /// Entry id.
+    pub id: String,
+    /// When (ms).
+    pub at: i64,
+    /// The request that caused it.
+    pub request_id: Option<String>,
+    /// Who: the platform's originating identity, or the token subject.
+    pub actor: Option<String>,
+    /// What (`osb.provision` …).
+    pub action: String,
+    /// On what (`instance/<id>` …).
+    pub target: String,
+    /// Details as JSON text (never secrets).
+    pub detail: String,
+}
+
+impl AuditEntry {
+    /// Appends the entry.
+    pub fn insert(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::insert_into(audit_log::table).values(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// Entries about a target, oldest first.
+    pub fn for_target(conn: &mut DbConnection, target: &str) -> Result<Vec<AuditEntry>> {
+        Ok(audit_log::table
+            .filter(audit_log::target.eq(target))
+            .order(audit_log::at.asc())
+            .select(AuditEntry::as_select())
+            .load(conn)?)
+    }
+}

@@ -1,0 +1,74 @@
+//! Diesel table definitions, the same for both backends (see `migrations/`).
+#![allow(missing_docs)]
+
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        service_id -> Text,
+        plan_id -> Text,
+        parameters -> Text,
+        context -> Text,
+        organization_guid -> Text,
+        space_guid -> Text,
+        maintenance_version -> Nullable<Text>,
+        dashboard_url -> Nullable<Text>,
+        state -> Text,
+        active_operation_id -> Nullable<Text>,
+        last_operation_id -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    bindings (id) {
+        id -> Text,
+        instance_id -> Text,
+        service_id -> Text,
+        plan_id -> Text,
+        parameters -> Text,
+        context -> Text,
+        bind_resource -> Text,
+        credentials -> Nullable<Binary>,
+        state -> Text,
+        active_operation_id -> Nullable<Text>,
+        last_operation_id -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    operations (id) {
+        id -> Text,
+        kind -> Text,
+        instance_id -> Text,
+        binding_id -> Nullable<Text>,
+        state -> Text,
+        description -> Nullable<Text>,
+        request -> Text,
+        poll_token -> Nullable<Text>,
+        attempts -> Integer,
+        due_at -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> BigInt,
+        request_id -> Nullable<Text>,
+        actor -> Nullable<Text>,
+        action -> Text,
+        target -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::joinable!(bindings -> instances (instance_id));
+diesel::allow_tables_to_appear_in_same_query!(instances, bindings, operations, audit_log);

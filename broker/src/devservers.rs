@@ -1,0 +1,234 @@
+//! Ephemeral backing servers on free loopback ports, for `broker dev`, the test harness and the
+//! benchmarks: a PostgreSQL cluster made with `initdb` in a temporary directory.
+//!
+//! Each server gets a reaper: a small shell process that waits for the owning process to exit,
+//! however it exits (even `kill -9`), then stops the server and removes its directory, so
+//! nothing is left running behind a crashed test run.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Internal(format!("finding a free port: {e}")))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::Internal(format!("finding a free port: {e}")))
+}
+
+/// The unprivileged account to run servers as when we are root (PostgreSQL refuses root).
+fn service_account() -> Option<(u32, u32)> {
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let user = nix::unistd::User::from_name("postgres").ok().flatten()?;
+    Some((user.uid.as_raw(), user.gid.as_raw()))
+}
+
+fn chown_tree(path: &Path, ids: Option<(u32, u32)>) -> Result<()> {
+    if let Some((uid, gid)) = ids {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .map_err(|e| Error::Internal(format!("chown {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// Finds PostgreSQL's server binaries: `$PG_BIN`, then `pg_config --bindir`, then the newest
+/// `/usr/lib/postgresql/*/bin`.
+pub fn postgres_bin_dir() -> Result<PathBuf> {
+    if let Ok(dir) = std::env::var("PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    candidates.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    if let Some(dir) = candidates.into_iter().rev().find(|p| p.join("initdb").exists()) {
+        return Ok(dir);
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return Ok(dir);
+        }
+    }
+    Err(Error::Internal(
+        "PostgreSQL server binaries (initdb, postgres) not found: install the postgresql package \
+         (scripts/install-deps does) or set PG_BIN"
+            .into(),
+    ))
+}
+
+/// Starts a process that stops `pid` (with `signal`) and removes `dir` once this process exits
+/// (pass an empty `dir` to remove nothing).
+pub fn spawn_reaper(pid: u32, signal: &str, dir: &Path) -> Result<()> {
+    let script = format!(
+        "while kill -0 {owner} 2>/dev/null; do sleep 1; done; kill -{signal} {pid} 2>/dev/null; \
+         for i in $(seq 1 50); do kill -0 {pid} 2>/dev/null || break; sleep 0.2; done; \
+         kill -KILL {pid} 2>/dev/null; {cleanup}",
+        owner = std::process::id(),
+        cleanup = if dir.as_os_str().is_empty() {
+            "true".to_string()
+        } else {
+            format!("rm -rf '{}'", dir.display())
+        }
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| Error::Internal(format!("starting the reaper: {e}")))
+}
+
+/// An ephemeral PostgreSQL cluster. Stopped and removed on drop.
+pub struct PostgresServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    password: String,
+    child: Option<Child>,
+}
+
+impl PostgresServer {
+    /// Runs `initdb` and starts `postgres` on a free loopback port, with password (SCRAM)
+    /// authentication over TCP so that revoked passwords really fail.
+    pub fn start() -> Result<PostgresServer> {
+        let bin = postgres_bin_dir()?;
+        let account = service_account();
+        let dir = tempfile::Builder::new()
+            .prefix("addon-broker-pg-")
+            .tempdir()
+            .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+        chown_tree(dir.path(), account)?;
+        let password = providers::names::random_password(24);
+        let pwfile = dir.path().join("pwfile");
+        std::fs::write(&pwfile, &password).map_err(|e| Error::Internal(format!("pwfile: {e}")))?;
+        chown_tree(&pwfile, account)?;
+        let data = dir.path().join("data");
+
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .args(["--locale=C", "--no-sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some((uid, gid)) = account {
+            initdb.uid(uid).gid(gid);
+        }
+        let out = initdb.output().map_err(|e| Error::Internal(format!("running initdb: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::Internal(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr))));
+        }
+        let _ = std::fs::remove_file(&pwfile);
+
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port()?;
+            let log = dir.path().join("postgres.log");
+            let logfile = std::fs::File::create(&log).map_err(|e| Error::Internal(format!("log file: {e}")))?;
+            chown_tree(&log, account)?;
+            let mut cmd = Command::new(bin.join("postgres"));
+            cmd.arg("-D")
+                .arg(&data)
+                .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+                .arg("-c")
+                .arg(format!("unix_socket_directories={}", dir.path().display()))
+                .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+                .args(["-c", "max_connections=500", "-c", "shared_buffers=64MB"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(logfile)
+                .process_group(0);
+            if let Some((uid, gid)) = account {
+                cmd.uid(uid).gid(gid);
+            }
+            let mut child = cmd.spawn().map_err(|e| Error::Internal(format!("starting postgres: {e}")))?;
+            spawn_reaper(child.id(), "INT", dir.path())?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    last_error = format!(
+                        "postgres exited ({status}): {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                    break;
+                }
+                let ready = std::fs::read_to_string(&log)
+                    .map(|l| l.contains("ready to accept connections"))
+                    .unwrap_or(false);
+                if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Ok(PostgresServer { dir, port, password, child: Some(child) });
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    last_error = "postgres did not become ready within 30 s".into();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Err(Error::Internal(last_error))
+    }
+
+    /// The loopback port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The superuser's password.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// Superuser URL for `database`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres:{}@127.0.0.1:{}/{database}", self.password, self.port)
+    }
+
+    /// The cluster's directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops the server (fast shutdown) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,116 @@
+//! The broker's error type, and how each error maps onto an HTTP status and an OSB error code.
+//!
+//! Handlers never choose status codes themselves: they return an [`Error`] and the HTTP layer
+//! renders it in the wire format of its API.
+
+use actix_web::http::StatusCode;
+
+/// Every way a broker operation can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed or invalid input (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing or wrong credentials (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Unknown resource (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Same id, different attributes (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The resource is already gone (410).
+    #[error("{0}")]
+    Gone(String),
+    /// Unsupported `X-Broker-API-Version` (412).
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The request needs `accepts_incomplete=true` (422 `AsyncRequired`).
+    #[error("{0}")]
+    AsyncRequired(String),
+    /// Another operation on the instance is in progress (422 `ConcurrencyError`).
+    #[error("{0}")]
+    ConcurrencyError(String),
+    /// The request's `maintenance_info` does not match the plan's (422 `MaintenanceInfoConflict`).
+    #[error("{0}")]
+    MaintenanceInfoConflict(String),
+    /// A well-formed request that cannot be carried out (422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The backing service failed the operation (502).
+    #[error("{0}")]
+    Backend(String),
+    /// A state store error (500; the cause is logged, never sent).
+    #[error("state store: {0}")]
+    Db(#[from] diesel::result::Error),
+    /// Any other internal failure (500; the cause is logged, never sent).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Result type of broker code.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Gone(_) => StatusCode::GONE,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::AsyncRequired(_)
+            | Error::ConcurrencyError(_)
+            | Error::MaintenanceInfoConflict(_)
+            | Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Backend(_) => StatusCode::BAD_GATEWAY,
+            Error::Db(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The OSB `error` code, for the errors the spec names.
+    pub fn osb_code(&self) -> Option<&'static str> {
+        match self {
+            Error::AsyncRequired(_) => Some("AsyncRequired"),
+            Error::ConcurrencyError(_) => Some("ConcurrencyError"),
+            Error::MaintenanceInfoConflict(_) => Some("MaintenanceInfoConflict"),
+            _ => None,
+        }
+    }
+
+    /// A short machine-readable id for the platform API's `{id, message}` format.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Error::BadRequest(_) => "bad_request",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::Gone(_) => "gone",
+            Error::PreconditionFailed(_) => "precondition_failed",
+            Error::AsyncRequired(_) => "async_required",
+            Error::ConcurrencyError(_) => "concurrency_error",
+            Error::MaintenanceInfoConflict(_) => "maintenance_info_conflict",
+            Error::Unprocessable(_) => "unprocessable",
+            Error::Backend(_) => "backend_error",
+            Error::Db(_) | Error::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The message safe to send: internals are replaced by a generic sentence.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Db(_) | Error::Internal(_) => {
+                "internal error; the cause is in the broker's log under this request id".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}

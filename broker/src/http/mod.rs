@@ -1,0 +1,73 @@
+//! The HTTP faces of the broker. Handlers are thin: they parse, call the domain, and render its
+//! [`Reply`](crate::provisioning::Reply) or [`Error`] in their API's wire format.
+
+pub mod osb;
+
+use std::future::{ready, Ready};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+
+use crate::error::Error;
+
+/// Response header carrying the request id on every response.
+pub const REQUEST_ID: &str = "request-id";
+/// OSB header echoed back unchanged.
+pub const REQUEST_IDENTITY: &str = "x-broker-api-request-identity";
+
+/// The id of the current request, from the `Request-Id` header when it is sane, else fresh.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl FromRequest for RequestId {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(Ok(req
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()))))
+    }
+}
+
+fn sane_request_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    (!s.is_empty() && s.len() <= 200 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+        .then(|| s.to_string())
+}
+
+/// Middleware: assigns the request id, and puts it (and the OSB request identity) on the
+/// response, errors included.
+pub async fn request_ids(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let identity = req.headers().get(REQUEST_IDENTITY).cloned();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert(HeaderName::from_static(REQUEST_ID), v);
+    }
+    if let Some(v) = identity {
+        headers.insert(HeaderName::from_static(REQUEST_IDENTITY), v);
+    }
+    Ok(res)
+}
+
+/// Logs an error that the client sees only as a generic 5xx.
+pub fn log_if_internal(err: &Error, request_id: &str) {
+    if err.status().is_server_error() {
+        tracing::error!(request_id, error = %err, "request failed");
+    }
+}

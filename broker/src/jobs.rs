@@ -1,0 +1,433 @@
+//! The operation journal's workers.
+//!
+//! An operation row is written (by [`crate::provisioning`]) before anything happens on a
+//! backend. A worker then claims it with a lease (a compare-and-set on the row, so any number of
+//! brokers may share one state store), renews the lease while the provider works, and records the
+//! outcome in one transaction with the state change it implies. A broker that dies mid-operation
+//! leaves an expired lease behind; whichever broker looks next claims the operation again and
+//! the provider, idempotent per id, converges on what the first attempt left.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use providers::{
+    BindRequest, DeprovisionRequest, OperationKind, Outcome, Polled, Provider, ProviderError, ProvisionRequest,
+    UnbindRequest, UpdateRequest,
+};
+use tokio::sync::{broadcast, Notify, Semaphore};
+use tracing::{info, warn};
+
+use crate::catalog::Catalog;
+use crate::config::JobSettings;
+use crate::crypto::Sealer;
+use crate::db::models::{binding_state, instance_state, op_state, Binding, Instance, Operation};
+use crate::db::{now_ms, Db};
+use crate::error::{Error, Result};
+use crate::provisioning::UpdatePlan;
+
+/// What a finished provider call changes in the broker's state.
+enum Effect {
+    Provisioned(Option<String>),
+    Updated(UpdatePlan),
+    Deprovisioned,
+    Bound(providers::Credentials),
+    Unbound,
+}
+
+/// Handle on the job runner. Cheap to clone.
+#[derive(Clone)]
+pub struct Jobs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    catalog: Arc<Catalog>,
+    sealer: Sealer,
+    settings: JobSettings,
+    owner: String,
+    finished: broadcast::Sender<String>,
+    wake: Notify,
+    slots: Arc<Semaphore>,
+}
+
+impl Jobs {
+    /// A runner whose leases carry a fresh owner id.
+    pub fn new(db: Db, catalog: Arc<Catalog>, sealer: Sealer, settings: JobSettings) -> Jobs {
+        let (finished, _) = broadcast::channel(1024);
+        let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        Jobs {
+            inner: Arc::new(Inner {
+                db,
+                catalog,
+                sealer,
+                settings,
+                owner: format!("broker-{}", uuid::Uuid::new_v4()),
+                finished,
+                wake: Notify::new(),
+                slots,
+            }),
+        }
+    }
+
+    /// This runner's lease owner id.
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
+    }
+
+    /// Runs an operation now, in the background, if it can be claimed.
+    pub fn start(&self, op_id: &str) {
+        let this = self.clone();
+        let op_id = op_id.to_string();
+        tokio::spawn(async move {
+            let Ok(_permit) = this.inner.slots.clone().acquire_owned().await else { return };
+            if let Err(e) = this.execute(&op_id).await {
+                warn!(operation = %op_id, error = %e, "operation run failed; it will be retried");
+            }
+        });
+    }
+
+    /// Looks for due operations until `shutdown` resolves: the resume path after a crash, the
+    /// retry path after transient failures, and the poll path for pending provider work.
+    pub async fn run_workers(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let interval = Duration::from_millis(self.inner.settings.poll_interval_ms.max(10));
+        loop {
+            match self.inner.db.run(|c| Operation::due(c, now_ms(), 64)).await {
+                Ok(due) => {
+                    for id in due {
+                        self.start(&id);
+                    }
+                }
+                Err(e) => warn!(error = %e, "looking for due operations failed"),
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.inner.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Waits until an operation leaves `in progress` or `timeout` passes; `None` on timeout.
+    pub async fn wait(&self, op_id: &str, timeout: Duration) -> Result<Option<Operation>> {
+        let mut finished = self.inner.finished.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let id = op_id.to_string();
+            let op = self.inner.db.run(move |c| Operation::find(c, &id)).await?;
+            match op {
+                Some(op) if op.state != op_state::IN_PROGRESS => return Ok(Some(op)),
+                None => return Err(Error::Internal(format!("operation {op_id} vanished"))),
+                Some(_) => {}
+            }
+            // Wake on this broker's own completions at once; poll the store for other brokers'.
+            let until_next = tokio::time::sleep(Duration::from_millis(250));
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return Ok(None),
+                _ = until_next => {}
+                msg = finished.recv() => {
+                    if let Ok(id) = msg {
+                        if id != op_id {
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn execute(&self, op_id: &str) -> Result<()> {
+        let inner = &self.inner;
+        let lease = inner.settings.lease_ms as i64;
+        let (id, owner) = (op_id.to_string(), inner.owner.clone());
+        let claimed = inner
+            .db
+            .write(move |c| {
+                let now = now_ms();
+                Operation::claim(c, &id, &owner, now, now + lease)
+            })
+            .await?;
+        if !claimed {
+            return Ok(());
+        }
+        let id = op_id.to_string();
+        let (op, inst, binding) = inner
+            .db
+            .run(move |c| {
+                let op = Operation::find(c, &id)?.ok_or_else(|| Error::Internal(format!("operation {id} vanished")))?;
+                let inst = Instance::find(c, &op.instance_id)?;
+                let binding = match &op.binding_id {
+                    Some(b) => Binding::find(c, &op.instance_id, b)?,
+                    None => None,
+                };
+                Ok((op, inst, binding))
+            })
+            .await?;
+        info!(operation = %op.id, kind = %op.kind, instance = %op.instance_id, attempt = op.attempts, "running operation");
+
+        let heartbeat = {
+            let db = inner.db.clone();
+            let (id, owner) = (op.id.clone(), inner.owner.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis((lease / 3).max(100) as u64)).await;
+                    let (id, owner) = (id.clone(), owner.clone());
+                    let renewed = db.run(move |c| Operation::renew(c, &id, &owner, now_ms() + lease)).await;
+                    if !matches!(renewed, Ok(true)) {
+                        return;
+                    }
+                }
+            })
+        };
+        let result = match inst {
+            Some(inst) => self.call_provider(&op, &inst, binding.as_ref()).await,
+            None => Err(ProviderError::Failed(format!("instance {} is missing from the state store", op.instance_id))),
+        };
+        heartbeat.abort();
+        self.record(op, result).await
+    }
+
+    async fn call_provider(
+        &self,
+        op: &Operation,
+        inst: &Instance,
+        binding: Option<&Binding>,
+    ) -> Result<Outcome<Effect>, ProviderError> {
+        let catalog = &self.inner.catalog;
+        let kind = OperationKind::parse(&op.kind)
+            .ok_or_else(|| ProviderError::Failed(format!("unknown operation kind {}", op.kind)))?;
+        let provider: &Arc<dyn Provider> = catalog
+            .provider(&inst.service_id)
+            .ok_or_else(|| ProviderError::Failed(format!("service {} is no longer configured", inst.service_id)))?;
+        let plan_of = |id: &str| {
+            catalog
+                .resolve(&inst.service_id, id)
+                .map(|(_, p)| p.clone())
+                .map_err(|e| ProviderError::Failed(e.to_string()))
+        };
+        let plan = plan_of(&inst.plan_id)?;
+        let parameters: serde_json::Value = serde_json::from_str(&inst.parameters).unwrap_or_default();
+        let binding_id = || {
+            binding
+                .map(|b| b.id.clone())
+                .ok_or_else(|| ProviderError::Failed("binding is missing from the state store".into()))
+        };
+        let update_plan = || -> Result<UpdatePlan, ProviderError> {
+            serde_json::from_str(&op.request).map_err(|e| ProviderError::Failed(format!("update request: {e}")))
+        };
+
+        if let Some(token) = &op.poll_token {
+            return Ok(match provider.poll(kind, token).await? {
+                Outcome::Pending(t) => Outcome::Pending(t),
+                Outcome::Done(polled) => Outcome::Done(match (kind, polled) {
+                    (OperationKind::Provision, _) => Effect::Provisioned(None),
+                    (OperationKind::Update, _) => Effect::Updated(update_plan()?),
+                    (OperationKind::Deprovision, _) => Effect::Deprovisioned,
+                    (OperationKind::Bind, Polled::Bound(c)) => Effect::Bound(c),
+                    (OperationKind::Bind, Polled::Finished) => {
+                        return Err(ProviderError::Failed("bind finished without credentials".into()))
+                    }
+                    (OperationKind::Unbind, _) => Effect::Unbound,
+                }),
+            });
+        }
+
+        let outcome = match kind {
+            OperationKind::Provision => provider
+                .provision(&ProvisionRequest { instance_id: inst.id.clone(), plan, parameters })
+                .await?
+                .map_done(|p| Effect::Provisioned(p.dashboard_url)),
+            OperationKind::Update => {
+                let target = update_plan()?;
+                let request = UpdateRequest {
+                    instance_id: inst.id.clone(),
+                    from_plan: plan,
+                    to_plan: plan_of(&target.plan_id)?,
+                    parameters: target.parameters.clone(),
+                };
+                provider.update(&request).await?.map_done(|()| Effect::Updated(target))
+            }
+            OperationKind::Deprovision => provider
+                .deprovision(&DeprovisionRequest { instance_id: inst.id.clone(), plan })
+                .await?
+                .map_done(|()| Effect::Deprovisioned),
+            OperationKind::Bind => {
+                let request = BindRequest {
+                    instance_id: inst.id.clone(),
+                    binding_id: binding_id()?,
+                    plan,
+                    instance_parameters: parameters,
+                    parameters: binding
+                        .and_then(|b| serde_json::from_str(&b.parameters).ok())
+                        .unwrap_or_default(),
+                };
+                provider.bind(&request).await?.map_done(Effect::Bound)
+            }
+            OperationKind::Unbind => provider
+                .unbind(&UnbindRequest { instance_id: inst.id.clone(), binding_id: binding_id()?, plan })
+                .await?
+                .map_done(|()| Effect::Unbound),
+        };
+        Ok(outcome)
+    }
+
+    /// Writes the outcome and the state change it implies, if this runner still holds the lease.
+    async fn record(&self, op: Operation, result: Result<Outcome<Effect>, ProviderError>) -> Result<()> {
+        let inner = &self.inner;
+        let owner = inner.owner.clone();
+        let max_attempts = inner.settings.max_attempts;
+        let poll_interval = inner.settings.poll_interval_ms as i64;
+        let sealer = inner.sealer.clone();
+        let op_id = op.id.clone();
+        let kind = op.kind.clone();
+        // Sealing happens outside the transaction closure, which may run more than once.
+        let sealed = match &result {
+            Ok(Outcome::Done(Effect::Bound(creds))) => {
+                let plain = serde_json::to_vec(creds).map_err(|e| Error::Internal(e.to_string()))?;
+                let binding = op.binding_id.clone().unwrap_or_default();
+                Some(sealer.seal(&plain, &format!("binding/{binding}"))?)
+            }
+            _ => None,
+        };
+        let summary = match &result {
+            Ok(Outcome::Done(_)) => Ok(None),
+            Ok(Outcome::Pending(token)) => Ok(Some(token.clone())),
+            Err(e) => Err((e.is_transient(), e.to_string())),
+        };
+        let effect = result.ok().and_then(|o| match o {
+            Outcome::Done(e) => Some(e),
+            Outcome::Pending(_) => None,
+        });
+        let effect = Arc::new(effect);
+        let finished = inner
+            .db
+            .write(move |c| {
+                let now = now_ms();
+                let Some(mut op) = Operation::find(c, &op_id)? else { return Ok(false) };
+                if op.state != op_state::IN_PROGRESS || op.lease_owner.as_deref() != Some(owner.as_str()) {
+                    // Another runner took over after our lease lapsed; its outcome stands.
+                    return Ok(false);
+                }
+                op.lease_owner = None;
+                op.lease_expires_at = None;
+                op.updated_at = now;
+                match &summary {
+                    Ok(Some(token)) => {
+                        op.poll_token = Some(token.clone());
+                        op.due_at = now + poll_interval;
+                        op.description = Some("waiting for the provider".into());
+                        op.save(c)?;
+                        return Ok(false);
+                    }
+                    Err((true, message)) if op.attempts < max_attempts => {
+                        let backoff = (200i64 << op.attempts.min(8)).min(30_000);
+                        op.due_at = now + backoff;
+                        op.description = Some(format!("retrying (attempt {}): {message}", op.attempts));
+                        op.save(c)?;
+                        return Ok(false);
+                    }
+                    Err((_, message)) => {
+                        op.state = op_state::FAILED.into();
+                        op.description = Some(message.clone());
+                        op.finished_at = Some(now);
+                        apply_failure(c, &op, now)?;
+                    }
+                    Ok(None) => {
+                        op.state = op_state::SUCCEEDED.into();
+                        op.description = Some(format!("{} succeeded", op.kind));
+                        op.finished_at = Some(now);
+                        apply_success(c, &op, effect.as_ref().as_ref(), sealed.clone(), now)?;
+                    }
+                }
+                op.save(c)?;
+                Ok(true)
+            })
+            .await?;
+        if finished {
+            info!(operation = %op.id, kind = %kind, "operation finished");
+            let _ = inner.finished.send(op.id);
+        } else {
+            inner.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+trait MapDone<T> {
+    fn map_done<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U>;
+}
+
+impl<T> MapDone<T> for Outcome<T> {
+    fn map_done<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Outcome::Done(v) => Outcome::Done(f(v)),
+            Outcome::Pending(t) => Outcome::Pending(t),
+        }
+    }
+}
+
+fn apply_success(
+    c: &mut crate::db::DbConnection,
+    op: &Operation,
+    effect: Option<&Effect>,
+    sealed: Option<Vec<u8>>,
+    now: i64,
+) -> Result<()> {
+    if let Some(binding_id) = &op.binding_id {
+        let Some(mut b) = Binding::find(c, &op.instance_id, binding_id)? else { return Ok(()) };
+        b.active_operation_id = None;
+        b.updated_at = now;
+        match effect {
+            Some(Effect::Bound(_)) => {
+                b.state = binding_state::BOUND.into();
+                b.credentials = sealed;
+            }
+            _ => {
+                b.state = binding_state::UNBOUND.into();
+                b.credentials = None;
+            }
+        }
+        return b.save(c);
+    }
+    let Some(mut inst) = Instance::find(c, &op.instance_id)? else { return Ok(()) };
+    inst.active_operation_id = None;
+    inst.updated_at = now;
+    match effect {
+        Some(Effect::Provisioned(dashboard)) => {
+            inst.state = instance_state::PROVISIONED.into();
+            inst.dashboard_url = dashboard.clone();
+        }
+        Some(Effect::Updated(plan)) => {
+            inst.plan_id = plan.plan_id.clone();
+            inst.parameters = plan.parameters.to_string();
+            inst.context = plan.context.to_string();
+            inst.maintenance_version = Some(plan.maintenance_version.clone());
+        }
+        Some(Effect::Deprovisioned) => {
+            inst.state = instance_state::DEPROVISIONED.into();
+            Binding::tombstone_all(c, &inst.id, now)?;
+        }
+        _ => {}
+    }
+    inst.save(c)
+}
+
+fn apply_failure(c: &mut crate::db::DbConnection, op: &Operation, now: i64) -> Result<()> {
+    if let Some(binding_id) = &op.binding_id {
+        let Some(mut b) = Binding::find(c, &op.instance_id, binding_id)? else { return Ok(()) };
+        b.active_operation_id = None;
+        b.updated_at = now;
+        if op.kind == "bind" {
+            b.state = binding_state::FAILED.into();
+        }
+        return b.save(c);
+    }
+    let Some(mut inst) = Instance::find(c, &op.instance_id)? else { return Ok(()) };
+    inst.active_operation_id = None;
+    inst.updated_at = now;
+    if op.kind == "provision" {
+        inst.state = instance_state::FAILED.into();
+    }
+    inst.save(c)
+}

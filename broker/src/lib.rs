@@ -1,0 +1,17 @@
+//! addon-broker: the add-on marketplace broker behind a Heroku-style platform.
+//!
+//! Layers point one way: [`http`] → [`provisioning`] → [`db`], [`jobs`] and the `providers`
+//! crate. See `ARCHITECTURE.md`.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod devservers;
+pub mod error;
+pub mod http;
+pub mod jobs;
+pub mod openapi;
+pub mod provisioning;
+pub mod startup;

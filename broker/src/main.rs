@@ -1,0 +1,5 @@
+//! The `broker` binary.
+
+fn main() -> std::process::ExitCode {
+    broker::cli::main()
+}

@@ -1,0 +1,170 @@
+//! Wiring: settings → state store, key, providers, catalog, jobs, HTTP server.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use providers::postgres::{PostgresConfig, PostgresProvider};
+use providers::Provider;
+use tracing::info;
+
+use crate::catalog::Catalog;
+use crate::config::Settings;
+use crate::crypto::Sealer;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::http::{osb, request_ids};
+use crate::jobs::Jobs;
+use crate::provisioning::Provisioning;
+
+/// Largest request body accepted (1 MiB).
+const MAX_BODY: usize = 1 << 20;
+
+/// A built broker, bound to its port, not yet serving.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    jobs: Jobs,
+}
+
+fn private_file(path: &Path, make: impl FnOnce() -> String) -> Result<String> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return Ok(text.trim().to_string());
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::Internal(format!("creating {}: {e}", parent.display())))?;
+    }
+    let value = make();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))?;
+    Ok(value)
+}
+
+/// The OSB password: from settings, else generated once and kept in `<data_dir>/osb-password`.
+pub fn osb_password(settings: &Settings) -> Result<String> {
+    if !settings.osb.password.is_empty() {
+        return Ok(settings.osb.password.clone());
+    }
+    private_file(&settings.data_dir.join("osb-password"), || providers::names::random_password(32))
+}
+
+/// The configured built-in providers.
+pub fn build_providers(settings: &Settings) -> Result<Vec<Arc<dyn Provider>>> {
+    let mut list: Vec<Arc<dyn Provider>> = Vec::new();
+    if let Some(pg) = &settings.providers.postgresql {
+        let provider = PostgresProvider::new(&PostgresConfig {
+            url: pg.url.clone(),
+            public_host: pg.public_host.clone(),
+            public_port: pg.public_port,
+            pool_size: pg.pool_size,
+        })
+        .map_err(|e| Error::Internal(format!("postgresql provider: {e}")))?;
+        list.push(Arc::new(provider));
+    }
+    Ok(list)
+}
+
+/// Opens the state store named by the settings.
+pub fn open_db(settings: &Settings) -> Result<Db> {
+    Db::connect(&settings.database_url(), settings.database.pool_size)
+}
+
+impl Application {
+    /// Opens the store (migrating it unless told not to), loads the key, builds the providers
+    /// and binds the listener.
+    pub async fn build(settings: Settings) -> Result<Application> {
+        let db = open_db(&settings)?;
+        if settings.database.migrate_on_start {
+            let applied = db.migrate().await?;
+            info!(applied, "migrations applied");
+        }
+        let sealer = if settings.crypto.key.is_empty() {
+            Sealer::from_key_file(&settings.key_file())?
+        } else {
+            Sealer::from_base64(&settings.crypto.key)?
+        };
+        let catalog = Arc::new(Catalog::new(build_providers(&settings)?)?);
+        let jobs = Jobs::new(db.clone(), catalog.clone(), sealer.clone(), settings.jobs.clone());
+        let provisioning = Provisioning::new(
+            db,
+            catalog,
+            jobs.clone(),
+            sealer,
+            Duration::from_millis(settings.osb.sync_timeout_ms),
+        );
+        let state = web::Data::new(osb::OsbState {
+            provisioning,
+            username: settings.osb.username.clone(),
+            password: osb_password(&settings)?,
+            retry_after_secs: settings.osb.retry_after_secs,
+        });
+        let listener = TcpListener::bind(&settings.server.listen)
+            .map_err(|e| Error::Internal(format!("listening on {}: {e}", settings.server.listen)))?;
+        let port = listener.local_addr().map_err(|e| Error::Internal(e.to_string()))?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(request_ids))
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(MAX_BODY))
+                .configure(osb::routes)
+                .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+        })
+        .disable_signals()
+        .shutdown_timeout(10);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|e| Error::Internal(format!("listening: {e}")))?
+            .run();
+        Ok(Application { port, server, jobs })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped; the job workers stop with it.
+    pub async fn run_until_stopped(self) -> Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let workers = tokio::spawn(self.jobs.clone().run_workers(async {
+            let _ = stop_rx.await;
+        }));
+        let result = self.server.await.map_err(|e| Error::Internal(format!("server: {e}")));
+        let _ = stop_tx.send(());
+        let _ = workers.await;
+        result
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,110 @@
+//! Catalog entries (services and plans) in the shape the OSB `/v2/catalog` answers with.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// Namespace of the broker's stable catalog ids (a UUIDv5 namespace of its own).
+const CATALOG_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d1c_4a4e_2b7f_4f5e_9a51_8c0e_3b2a_1d90);
+
+/// A stable id for a catalog entry: the same name always gives the same UUID, so platforms that
+/// stored a service or plan id keep finding it across broker versions and restarts.
+pub fn stable_id(name: &str) -> String {
+    uuid::Uuid::new_v5(&CATALOG_NAMESPACE, name.as_bytes()).to_string()
+}
+
+/// One service offering of the catalog.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceDef {
+    /// Stable service id.
+    pub id: String,
+    /// The public service name (`postgresql`).
+    pub name: String,
+    /// Human description.
+    pub description: String,
+    /// Search tags.
+    pub tags: Vec<String>,
+    /// Whether instances can be bound.
+    pub bindable: bool,
+    /// Whether `GET /v2/service_instances/:id` is supported.
+    pub instances_retrievable: bool,
+    /// Whether `GET …/service_bindings/:id` is supported.
+    pub bindings_retrievable: bool,
+    /// Whether plans may be changed by update.
+    pub plan_updateable: bool,
+    /// Display metadata (OSB profile conventions).
+    pub metadata: Value,
+    /// The plans of the service.
+    pub plans: Vec<PlanDef>,
+}
+
+/// The version and description of a plan's maintenance level (`maintenance_info`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MaintenanceInfo {
+    /// Semantic version; a request naming another version is a `MaintenanceInfoConflict`.
+    pub version: String,
+    /// What this maintenance level brings.
+    pub description: String,
+}
+
+/// One plan of a service.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanDef {
+    /// Stable plan id.
+    pub id: String,
+    /// The public plan name (`shared`).
+    pub name: String,
+    /// Human description, including what limits the plan enforces.
+    pub description: String,
+    /// Whether the plan is free.
+    pub free: bool,
+    /// Whether instances of this plan can be bound.
+    pub bindable: bool,
+    /// Whether instances of this plan can change plan.
+    pub plan_updateable: bool,
+    /// The plan's maintenance level.
+    pub maintenance_info: MaintenanceInfo,
+    /// The OSB `schemas` object: JSON schemas (draft-04) of the accepted parameters.
+    pub schemas: Value,
+    /// Display metadata.
+    pub metadata: Value,
+}
+
+impl PlanDef {
+    /// The draft-04 schema for instance creation parameters.
+    pub fn instance_create_schema(&self) -> Option<&Value> {
+        self.schemas.pointer("/service_instance/create/parameters")
+    }
+
+    /// The draft-04 schema for instance update parameters.
+    pub fn instance_update_schema(&self) -> Option<&Value> {
+        self.schemas.pointer("/service_instance/update/parameters")
+    }
+
+    /// The draft-04 schema for binding parameters.
+    pub fn binding_create_schema(&self) -> Option<&Value> {
+        self.schemas.pointer("/service_binding/create/parameters")
+    }
+}
+
+/// Builds the OSB `schemas` object from the three parameter schemas.
+pub fn plan_schemas(instance_create: Value, instance_update: Value, binding_create: Value) -> Value {
+    json!({
+        "service_instance": {
+            "create": { "parameters": instance_create },
+            "update": { "parameters": instance_update },
+        },
+        "service_binding": {
+            "create": { "parameters": binding_create },
+        },
+    })
+}
+
+/// A draft-04 schema for an object that accepts no properties at all.
+pub fn empty_object_schema() -> Value {
+    json!({
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {},
+    })
+}

@@ -1,0 +1,555 @@
+//! The test harness: real backing servers, started once per test process on free loopback
+//! ports, and the real broker binary run as a subprocess over real HTTP.
+//!
+//! - [`servers`] starts an ephemeral PostgreSQL cluster (shared by the tests of one process;
+//!   each test isolates itself by id).
+//! - [`TestApp`] runs `broker serve` on port 0 against a fresh state store: SQLite by default,
+//!   PostgreSQL when `BROKER_TEST_STATE=postgres` (CI runs both).
+//! - [`Osb`] is a typed OSB client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use broker::devservers::{spawn_reaper, PostgresServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// The shared backing servers of this test process.
+pub struct Servers {
+    /// The PostgreSQL cluster behind the `postgresql` service (and the PostgreSQL state stores).
+    pub postgres: PostgresServer,
+}
+
+/// Starts the backing servers once per process.
+pub fn servers() -> &'static Servers {
+    static SERVERS: OnceLock<Servers> = OnceLock::new();
+    SERVERS.get_or_init(|| Servers {
+        postgres: PostgresServer::start().expect("starting the ephemeral PostgreSQL cluster"),
+    })
+}
+
+/// A fresh unique id for a test's resources.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4())
+}
+
+/// Which state store the broker under test uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateBackend {
+    /// `sqlite://<temp dir>/broker.sqlite`.
+    Sqlite,
+    /// A fresh database on the shared PostgreSQL cluster.
+    Postgres,
+}
+
+impl StateBackend {
+    /// The backend chosen by `BROKER_TEST_STATE` (`sqlite`, the default, or `postgres`).
+    pub fn from_env() -> StateBackend {
+        match std::env::var("BROKER_TEST_STATE").as_deref() {
+            Ok("postgres") => StateBackend::Postgres,
+            _ => StateBackend::Sqlite,
+        }
+    }
+}
+
+/// How to start a broker under test.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// State store backend.
+    pub state: StateBackend,
+    /// `osb.sync_timeout_ms`.
+    pub sync_timeout_ms: u64,
+    /// `jobs.lease_ms`.
+    pub lease_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { state: StateBackend::from_env(), sync_timeout_ms: 30_000, lease_ms: 30_000 }
+    }
+}
+
+/// A running broker subprocess and what is needed to talk to it.
+pub struct TestApp {
+    /// Base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    /// OSB basic auth user.
+    pub user: String,
+    /// OSB basic auth password.
+    pub password: String,
+    /// The state store URL.
+    pub state_url: String,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+/// The broker binary under test: `$BROKER_BIN`, else `broker-under-test` beside the test
+/// executable's directory (cargo builds a package's binaries before its integration tests).
+pub fn broker_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("BROKER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let candidates = [deps.join("broker-under-test"), deps.parent().unwrap().join("broker-under-test")];
+    candidates
+        .into_iter()
+        .find(|p| p.exists())
+        .expect("broker-under-test binary next to the tests (cargo test builds it)")
+}
+
+/// Connects to a database of the shared cluster as superuser.
+pub async fn pg_connect(database: &str) -> tokio_postgres::Client {
+    let url = servers().postgres.url(database);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connecting to the test cluster");
+    tokio::spawn(connection);
+    client
+}
+
+impl TestApp {
+    /// Starts a broker with default options.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(Options::default()).await
+    }
+
+    /// Starts a broker with these options.
+    pub async fn spawn_with(options: Options) -> TestApp {
+        let pg = &servers().postgres;
+        let dir = tempfile::Builder::new().prefix("addon-broker-test-").tempdir().unwrap();
+        let state_url = match options.state {
+            StateBackend::Sqlite => format!("sqlite://{}", dir.path().join("broker.sqlite").display()),
+            StateBackend::Postgres => {
+                let name = format!("state_{}", uuid::Uuid::new_v4().simple());
+                pg_connect("postgres")
+                    .await
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
+                pg.url(&name)
+            }
+        };
+        let password = providers::names::random_password(24);
+        let config = format!(
+            r#"data_dir = "{data}"
+[server]
+listen = "127.0.0.1:0"
+workers = 2
+[database]
+url = "{state_url}"
+pool_size = 4
+[osb]
+username = "broker"
+password = "{password}"
+sync_timeout_ms = {sync}
+retry_after_secs = 1
+[jobs]
+lease_ms = {lease}
+poll_interval_ms = 100
+max_attempts = 5
+[providers.postgresql]
+url = "{pg_url}"
+pool_size = 4
+"#,
+            data = dir.path().display(),
+            sync = options.sync_timeout_ms,
+            lease = options.lease_ms,
+            pg_url = pg.url("postgres"),
+        );
+        std::fs::write(dir.path().join("broker.toml"), config).unwrap();
+        let mut app = TestApp {
+            url: String::new(),
+            user: "broker".into(),
+            password,
+            state_url,
+            dir,
+            child: None,
+        };
+        app.start();
+        app
+    }
+
+    /// The broker's temporary directory (state, key file, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Path of the broker's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("broker.log")
+    }
+
+    /// (Re)starts the broker process on the same settings and state.
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let mut child = Command::new(broker_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(self.dir.path().join("broker.toml"))
+            .env("RUST_LOG", "info,actix_server=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("starting the broker");
+        spawn_reaper(child.id(), "KILL", Path::new("")).unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "broker did not start: {line:?}\n{}",
+                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
+                )
+            })
+            .to_string();
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// Kills the broker with SIGKILL: no cleanup, no graceful anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Stops the broker with SIGTERM and returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("broker is running");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        child.wait().unwrap()
+    }
+
+    /// An OSB client with valid credentials and API version 2.17.
+    pub fn osb(&self) -> Osb {
+        Osb {
+            url: self.url.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            version: Some("2.17".into()),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// The broker's state store, opened directly.
+    pub fn state_db(&self) -> broker::db::Db {
+        broker::db::Db::connect(&self.state_url, 2).unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A response: status, headers, and the body as JSON (`Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON.
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        self
+    }
+
+    /// The OSB `error` code.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body.get("error").and_then(Value::as_str)
+    }
+
+    /// The OSB `description`.
+    pub fn description(&self) -> &str {
+        self.body.get("description").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// The `operation` of a 202.
+    pub fn operation(&self) -> String {
+        self.body["operation"].as_str().expect("an operation").to_string()
+    }
+}
+
+/// A typed OSB client.
+#[derive(Clone)]
+pub struct Osb {
+    /// Base URL.
+    pub url: String,
+    /// Basic auth user.
+    pub user: String,
+    /// Basic auth password.
+    pub password: String,
+    /// `X-Broker-API-Version`, or none.
+    pub version: Option<String>,
+    /// HTTP client.
+    pub client: reqwest::Client,
+}
+
+/// A catalog service and plan id pair.
+#[derive(Debug, Clone)]
+pub struct PlanRef {
+    /// Service id.
+    pub service_id: String,
+    /// Plan id.
+    pub plan_id: String,
+}
+
+impl Osb {
+    /// A raw request with auth and version headers set.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .client
+            .request(method, format!("{}{}", self.url, path))
+            .basic_auth(&self.user, Some(&self.password));
+        if let Some(v) = &self.version {
+            rb = rb.header("X-Broker-API-Version", v);
+        }
+        rb
+    }
+
+    /// Sends a request and collects the reply.
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Reply {
+        let res = rb.send().await.expect("request reached the broker");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, headers, body }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    /// The catalog.
+    pub async fn catalog(&self) -> Value {
+        self.get("/v2/catalog").await.expect(200).body
+    }
+
+    /// Ids of `service:plan` from the catalog.
+    pub async fn plan(&self, service: &str, plan: &str) -> PlanRef {
+        let catalog = self.catalog().await;
+        let s = catalog["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == service)
+            .unwrap_or_else(|| panic!("service {service} in catalog"));
+        let p = s["plans"].as_array().unwrap().iter().find(|p| p["name"] == plan).unwrap();
+        PlanRef { service_id: s["id"].as_str().unwrap().into(), plan_id: p["id"].as_str().unwrap().into() }
+    }
+
+    fn incomplete(accepts_incomplete: bool) -> &'static str {
+        if accepts_incomplete {
+            "?accepts_incomplete=true"
+        } else {
+            ""
+        }
+    }
+
+    /// `PUT /v2/service_instances/:id` with the usual fields and `parameters`.
+    pub async fn provision(&self, id: &str, plan: &PlanRef, parameters: Value, accepts_incomplete: bool) -> Reply {
+        let body = json!({
+            "service_id": plan.service_id,
+            "plan_id": plan.plan_id,
+            "organization_guid": "org-1",
+            "space_guid": "space-1",
+            "context": { "platform": "test" },
+            "parameters": parameters,
+        });
+        self.provision_raw(id, body, accepts_incomplete).await
+    }
+
+    /// `PUT /v2/service_instances/:id` with any body.
+    pub async fn provision_raw(&self, id: &str, body: Value, accepts_incomplete: bool) -> Reply {
+        let path = format!("/v2/service_instances/{}{}", encode(id), Self::incomplete(accepts_incomplete));
+        self.send(self.request(Method::PUT, &path).json(&body)).await
+    }
+
+    /// `PATCH /v2/service_instances/:id`.
+    pub async fn update(&self, id: &str, body: Value, accepts_incomplete: bool) -> Reply {
+        let path = format!("/v2/service_instances/{}{}", encode(id), Self::incomplete(accepts_incomplete));
+        self.send(self.request(Method::PATCH, &path).json(&body)).await
+    }
+
+    /// `DELETE /v2/service_instances/:id`.
+    pub async fn deprovision(&self, id: &str, plan: &PlanRef, accepts_incomplete: bool) -> Reply {
+        let path = format!(
+            "/v2/service_instances/{}?service_id={}&plan_id={}{}",
+            encode(id),
+            plan.service_id,
+            plan.plan_id,
+            if accepts_incomplete { "&accepts_incomplete=true" } else { "" }
+        );
+        self.send(self.request(Method::DELETE, &path)).await
+    }
+
+    /// `GET …/last_operation`.
+    pub async fn last_operation(&self, id: &str, operation: Option<&str>) -> Reply {
+        let q = operation.map(|o| format!("?operation={}", encode(o))).unwrap_or_default();
+        self.get(&format!("/v2/service_instances/{}/last_operation{q}", encode(id))).await
+    }
+
+    /// `PUT …/service_bindings/:bid`.
+    pub async fn bind(&self, id: &str, bid: &str, plan: &PlanRef, parameters: Value, accepts_incomplete: bool) -> Reply {
+        let body = json!({
+            "service_id": plan.service_id,
+            "plan_id": plan.plan_id,
+            "bind_resource": { "app_guid": "app-1" },
+            "parameters": parameters,
+        });
+        let path = format!(
+            "/v2/service_instances/{}/service_bindings/{}{}",
+            encode(id),
+            encode(bid),
+            Self::incomplete(accepts_incomplete)
+        );
+        self.send(self.request(Method::PUT, &path).json(&body)).await
+    }
+
+    /// `DELETE …/service_bindings/:bid`.
+    pub async fn unbind(&self, id: &str, bid: &str, plan: &PlanRef, accepts_incomplete: bool) -> Reply {
+        let path = format!(
+            "/v2/service_instances/{}/service_bindings/{}?service_id={}&plan_id={}{}",
+            encode(id),
+            encode(bid),
+            plan.service_id,
+            plan.plan_id,
+            if accepts_incomplete { "&accepts_incomplete=true" } else { "" }
+        );
+        self.send(self.request(Method::DELETE, &path)).await
+    }
+
+    /// Polls `last_operation` until it leaves `in progress` (at most `timeout`).
+    pub async fn wait_instance(&self, id: &str, operation: &str, timeout: Duration) -> Reply {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let r = self.last_operation(id, Some(operation)).await.expect(200);
+            if r.body["state"] != "in progress" || tokio::time::Instant::now() > deadline {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Polls a binding's `last_operation` until it leaves `in progress`.
+    pub async fn wait_binding(&self, id: &str, bid: &str, operation: &str, timeout: Duration) -> Reply {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let r = self
+                .get(&format!(
+                    "/v2/service_instances/{}/service_bindings/{}/last_operation?operation={}",
+                    encode(id),
+                    encode(bid),
+                    operation
+                ))
+                .await
+                .expect(200);
+            if r.body["state"] != "in progress" || tokio::time::Instant::now() > deadline {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Percent-encodes a path segment (hostile ids must reach the broker intact).
+pub fn encode(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Facts about the shared PostgreSQL server, read as superuser.
+pub struct PgInspector {
+    client: tokio_postgres::Client,
+}
+
+impl PgInspector {
+    /// Connects to the shared cluster.
+    pub async fn connect() -> PgInspector {
+        PgInspector { client: pg_connect("postgres").await }
+    }
+
+    /// Whether a database exists.
+    pub async fn database_exists(&self, name: &str) -> bool {
+        self.client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await
+            .unwrap()
+            .is_some()
+    }
+
+    /// Whether a role exists.
+    pub async fn role_exists(&self, name: &str) -> bool {
+        self.client
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
+            .await
+            .unwrap()
+            .is_some()
+    }
+
+    /// The connection limit of a database.
+    pub async fn connection_limit(&self, name: &str) -> i32 {
+        self.client
+            .query_one("SELECT datconnlimit FROM pg_database WHERE datname = $1", &[&name])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Holds the adapter's advisory lock for an instance until the returned client is dropped,
+    /// which pauses every provider call on that instance: a slow backend on demand.
+    pub async fn hold_instance_lock(instance_id: &str) -> tokio_postgres::Client {
+        let client = pg_connect("postgres").await;
+        let (class, key) = providers::postgres::advisory_lock_key(instance_id);
+        client.execute("SELECT pg_advisory_lock($1, $2)", &[&class, &key]).await.unwrap();
+        client
+    }
+
+    /// The raw client.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+}
+
+/// Connects with credentials handed out by the broker and runs a statement; `Err` when the
+/// server refuses (revoked credentials).
+pub async fn connect_with_uri(uri: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(uri, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}

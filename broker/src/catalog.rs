@@ -51,9 +51,8 @@ impl Catalog {
                     (SchemaKind::BindingCreate, plan.binding_create_schema()),
                 ] {
                     if let Some(schema) = schema {
-                        let validator = jsonschema::draft4::new(schema).map_err(|e| {
-                            Error::Internal(format!("plan {} schema: {e}", plan.name))
-                        })?;
+                        let validator = jsonschema::draft4::new(schema)
+                            .map_err(|e| Error::Internal(format!("plan {} schema: {e}", plan.name)))?;
                         validators.insert((plan.id.clone(), kind), validator);
                     }
                 }
@@ -62,7 +61,12 @@ impl Catalog {
         let services: Vec<&ServiceDef> = providers.iter().map(|p| p.service()).collect();
         let body = serde_json::to_vec(&json!({ "services": services }))
             .map_err(|e| Error::Internal(format!("rendering the catalog: {e}")))?;
-        Ok(Catalog { providers, by_service, validators, body: body.into() })
+        Ok(Catalog {
+            providers,
+            by_service,
+            validators,
+            body: body.into(),
+        })
     }
 
     /// The `/v2/catalog` body, rendered once.
@@ -83,9 +87,9 @@ impl Catalog {
     /// The provider and plan for a service and plan id; 400 when either is unknown or the plan
     /// is not the service's.
     pub fn resolve(&self, service_id: &str, plan_id: &str) -> Result<(&Arc<dyn Provider>, &PlanDef)> {
-        let provider = self.provider(service_id).ok_or_else(|| {
-            Error::BadRequest(format!("service_id {} is not in the catalog", clip(service_id)))
-        })?;
+        let provider = self
+            .provider(service_id)
+            .ok_or_else(|| Error::BadRequest(format!("service_id {} is not in the catalog", clip(service_id))))?;
         let plan = provider
             .service()
             .plans
@@ -108,7 +112,11 @@ impl Catalog {
         };
         if let Some(error) = validator.iter_errors(parameters).next() {
             let path = error.instance_path().to_string();
-            let field = if path.is_empty() { "parameters".to_string() } else { format!("parameters{path}") };
+            let field = if path.is_empty() {
+                "parameters".to_string()
+            } else {
+                format!("parameters{path}")
+            };
             return Err(Error::BadRequest(clip(&format!(
                 "{field} is invalid for plan {}: {}",
                 plan.name,

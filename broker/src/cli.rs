@@ -68,7 +68,9 @@ enum Command {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         let _ = builder.json().try_init();
     } else {
@@ -97,7 +99,12 @@ pub fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { config, listen, no_migrate, log_json } => {
+        Command::Serve {
+            config,
+            listen,
+            no_migrate,
+            log_json,
+        } => {
             let mut settings = Settings::load(config.as_deref())?;
             init_logging(log_json || settings.log.format == "json");
             if let Some(listen) = listen {
@@ -108,7 +115,12 @@ async fn run(cli: Cli) -> Result<()> {
             }
             serve(settings).await
         }
-        Command::Dev { port, env_file, data_dir, log_json } => {
+        Command::Dev {
+            port,
+            env_file,
+            data_dir,
+            log_json,
+        } => {
             init_logging(log_json);
             dev(port, env_file, data_dir).await
         }
@@ -122,8 +134,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Openapi { output } => {
             let text = crate::openapi::render();
             match output {
-                Some(path) => std::fs::write(&path, text)
-                    .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display()))),
+                Some(path) => {
+                    std::fs::write(&path, text).map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))
+                }
                 None => {
                     print!("{text}");
                     Ok(())
@@ -156,8 +169,10 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
         .prefix("addon-broker-dev-")
         .tempdir()
         .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
-    let mut settings = Settings::default();
-    settings.data_dir = data_dir.unwrap_or_else(|| temp.path().to_path_buf());
+    let mut settings = Settings {
+        data_dir: data_dir.unwrap_or_else(|| temp.path().to_path_buf()),
+        ..Settings::default()
+    };
     settings.server.listen = format!("127.0.0.1:{port}");
     settings.osb.password = providers::names::random_password(24);
     settings.providers.postgresql = Some(PostgresProviderSettings {
@@ -194,7 +209,9 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
         handle.stop(true).await;
     });
     let result = app.run_until_stopped().await;
-    tokio::task::spawn_blocking(move || pg.stop()).await.map_err(|e| Error::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(move || pg.stop())
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
     drop(temp);
     println!("addon-broker dev stopped");
     result

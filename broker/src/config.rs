@@ -68,7 +68,7 @@ pub struct OsbSettings {
 }
 
 /// Encryption settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CryptoSettings {
     /// Base64 32-byte key; empty means use (and create) `key_file`.
@@ -145,13 +145,20 @@ impl Default for Settings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings { listen: "127.0.0.1:8080".into(), workers: 0 }
+        ServerSettings {
+            listen: "127.0.0.1:8080".into(),
+            workers: 0,
+        }
     }
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        DatabaseSettings { url: String::new(), pool_size: 8, migrate_on_start: true }
+        DatabaseSettings {
+            url: String::new(),
+            pool_size: 8,
+            migrate_on_start: true,
+        }
     }
 }
 
@@ -166,15 +173,14 @@ impl Default for OsbSettings {
     }
 }
 
-impl Default for CryptoSettings {
-    fn default() -> Self {
-        CryptoSettings { key: String::new(), key_file: String::new() }
-    }
-}
-
 impl Default for JobSettings {
     fn default() -> Self {
-        JobSettings { lease_ms: 30_000, poll_interval_ms: 500, max_attempts: 10, concurrency: 64 }
+        JobSettings {
+            lease_ms: 30_000,
+            poll_interval_ms: 500,
+            max_attempts: 10,
+            concurrency: 64,
+        }
     }
 }
 
@@ -208,7 +214,9 @@ impl Settings {
     /// Rejects settings that cannot work, with a message that names the setting.
     pub fn validate(&self) -> Result<()> {
         if self.osb.username.is_empty() || self.osb.username.contains(':') {
-            return Err(Error::Internal("osb.username must be non-empty and contain no ':'".into()));
+            return Err(Error::Internal(
+                "osb.username must be non-empty and contain no ':'".into(),
+            ));
         }
         if self.jobs.lease_ms < 300 {
             return Err(Error::Internal("jobs.lease_ms must be at least 300".into()));

@@ -42,8 +42,8 @@ impl Sealer {
                 bytes.len()
             )));
         }
-        let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
-            .map_err(|e| Error::Internal(format!("encryption key: {e}")))?;
+        let cipher =
+            XChaCha20Poly1305::new_from_slice(&bytes).map_err(|e| Error::Internal(format!("encryption key: {e}")))?;
         Ok(Sealer { cipher })
     }
 
@@ -76,7 +76,13 @@ impl Sealer {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad: context.as_bytes() })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| Error::Internal("sealing a secret failed".into()))?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         out.push(VERSION);
@@ -92,7 +98,13 @@ impl Sealer {
         }
         let nonce = XNonce::from_slice(&sealed[1..1 + NONCE_LEN]);
         self.cipher
-            .decrypt(nonce, Payload { msg: &sealed[1 + NONCE_LEN..], aad: context.as_bytes() })
+            .decrypt(
+                nonce,
+                Payload {
+                    msg: &sealed[1 + NONCE_LEN..],
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| Error::Internal("a sealed secret failed to open (wrong key or tampered)".into()))
     }
 }

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 
 /// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
 pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Internal(format!("finding a free port: {e}")))?;
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Internal(format!("finding a free port: {e}")))?;
     listener
         .local_addr()
         .map(|a| a.port())
@@ -126,7 +127,14 @@ impl PostgresServer {
         initdb
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth-host=scram-sha-256",
+                "--auth-local=trust",
+                "-E",
+                "UTF8",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .args(["--locale=C", "--no-sync"])
             .stdout(Stdio::null())
@@ -134,9 +142,14 @@ impl PostgresServer {
         if let Some((uid, gid)) = account {
             initdb.uid(uid).gid(gid);
         }
-        let out = initdb.output().map_err(|e| Error::Internal(format!("running initdb: {e}")))?;
+        let out = initdb
+            .output()
+            .map_err(|e| Error::Internal(format!("running initdb: {e}")))?;
         if !out.status.success() {
-            return Err(Error::Internal(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr))));
+            return Err(Error::Internal(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
         }
         let _ = std::fs::remove_file(&pwfile);
 
@@ -152,7 +165,14 @@ impl PostgresServer {
                 .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
                 .arg("-c")
                 .arg(format!("unix_socket_directories={}", dir.path().display()))
-                .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+                .args([
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ])
                 .args(["-c", "max_connections=500", "-c", "shared_buffers=64MB"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -161,7 +181,9 @@ impl PostgresServer {
             if let Some((uid, gid)) = account {
                 cmd.uid(uid).gid(gid);
             }
-            let mut child = cmd.spawn().map_err(|e| Error::Internal(format!("starting postgres: {e}")))?;
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| Error::Internal(format!("starting postgres: {e}")))?;
             spawn_reaper(child.id(), "INT", dir.path())?;
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
@@ -176,7 +198,12 @@ impl PostgresServer {
                     .map(|l| l.contains("ready to accept connections"))
                     .unwrap_or(false);
                 if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Ok(PostgresServer { dir, port, password, child: Some(child) });
+                    return Ok(PostgresServer {
+                        dir,
+                        port,
+                        password,
+                        child: Some(child),
+                    });
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
@@ -201,7 +228,10 @@ impl PostgresServer {
 
     /// Superuser URL for `database`.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres:{}@127.0.0.1:{}/{database}", self.password, self.port)
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
     }
 
     /// The cluster's directory.

@@ -80,7 +80,9 @@ impl Jobs {
         let this = self.clone();
         let op_id = op_id.to_string();
         tokio::spawn(async move {
-            let Ok(_permit) = this.inner.slots.clone().acquire_owned().await else { return };
+            let Ok(_permit) = this.inner.slots.clone().acquire_owned().await else {
+                return;
+            };
             if let Err(e) = this.execute(&op_id).await {
                 warn!(operation = %op_id, error = %e, "operation run failed; it will be retried");
             }
@@ -173,7 +175,9 @@ impl Jobs {
                 loop {
                     tokio::time::sleep(Duration::from_millis((lease / 3).max(100) as u64)).await;
                     let (id, owner) = (id.clone(), owner.clone());
-                    let renewed = db.run(move |c| Operation::renew(c, &id, &owner, now_ms() + lease)).await;
+                    let renewed = db
+                        .run(move |c| Operation::renew(c, &id, &owner, now_ms() + lease))
+                        .await;
                     if !matches!(renewed, Ok(true)) {
                         return;
                     }
@@ -182,7 +186,10 @@ impl Jobs {
         };
         let result = match inst {
             Some(inst) => self.call_provider(&op, &inst, binding.as_ref()).await,
-            None => Err(ProviderError::Failed(format!("instance {} is missing from the state store", op.instance_id))),
+            None => Err(ProviderError::Failed(format!(
+                "instance {} is missing from the state store",
+                op.instance_id
+            ))),
         };
         heartbeat.abort();
         self.record(op, result).await
@@ -235,7 +242,11 @@ impl Jobs {
 
         let outcome = match kind {
             OperationKind::Provision => provider
-                .provision(&ProvisionRequest { instance_id: inst.id.clone(), plan, parameters })
+                .provision(&ProvisionRequest {
+                    instance_id: inst.id.clone(),
+                    plan,
+                    parameters,
+                })
                 .await?
                 .map_done(|p| Effect::Provisioned(p.dashboard_url)),
             OperationKind::Update => {
@@ -249,7 +260,10 @@ impl Jobs {
                 provider.update(&request).await?.map_done(|()| Effect::Updated(target))
             }
             OperationKind::Deprovision => provider
-                .deprovision(&DeprovisionRequest { instance_id: inst.id.clone(), plan })
+                .deprovision(&DeprovisionRequest {
+                    instance_id: inst.id.clone(),
+                    plan,
+                })
                 .await?
                 .map_done(|()| Effect::Deprovisioned),
             OperationKind::Bind => {
@@ -265,7 +279,11 @@ impl Jobs {
                 provider.bind(&request).await?.map_done(Effect::Bound)
             }
             OperationKind::Unbind => provider
-                .unbind(&UnbindRequest { instance_id: inst.id.clone(), binding_id: binding_id()?, plan })
+                .unbind(&UnbindRequest {
+                    instance_id: inst.id.clone(),
+                    binding_id: binding_id()?,
+                    plan,
+                })
                 .await?
                 .map_done(|()| Effect::Unbound),
         };
@@ -304,7 +322,9 @@ impl Jobs {
             .db
             .write(move |c| {
                 let now = now_ms();
-                let Some(mut op) = Operation::find(c, &op_id)? else { return Ok(false) };
+                let Some(mut op) = Operation::find(c, &op_id)? else {
+                    return Ok(false);
+                };
                 if op.state != op_state::IN_PROGRESS || op.lease_owner.as_deref() != Some(owner.as_str()) {
                     // Another runner took over after our lease lapsed; its outcome stands.
                     return Ok(false);
@@ -375,7 +395,9 @@ fn apply_success(
     now: i64,
 ) -> Result<()> {
     if let Some(binding_id) = &op.binding_id {
-        let Some(mut b) = Binding::find(c, &op.instance_id, binding_id)? else { return Ok(()) };
+        let Some(mut b) = Binding::find(c, &op.instance_id, binding_id)? else {
+            return Ok(());
+        };
         b.active_operation_id = None;
         b.updated_at = now;
         match effect {
@@ -390,7 +412,9 @@ fn apply_success(
         }
         return b.save(c);
     }
-    let Some(mut inst) = Instance::find(c, &op.instance_id)? else { return Ok(()) };
+    let Some(mut inst) = Instance::find(c, &op.instance_id)? else {
+        return Ok(());
+    };
     inst.active_operation_id = None;
     inst.updated_at = now;
     match effect {
@@ -415,7 +439,9 @@ fn apply_success(
 
 fn apply_failure(c: &mut crate::db::DbConnection, op: &Operation, now: i64) -> Result<()> {
     if let Some(binding_id) = &op.binding_id {
-        let Some(mut b) = Binding::find(c, &op.instance_id, binding_id)? else { return Ok(()) };
+        let Some(mut b) = Binding::find(c, &op.instance_id, binding_id)? else {
+            return Ok(());
+        };
         b.active_operation_id = None;
         b.updated_at = now;
         if op.kind == "bind" {
@@ -423,7 +449,9 @@ fn apply_failure(c: &mut crate::db::DbConnection, op: &Operation, now: i64) -> R
         }
         return b.save(c);
     }
-    let Some(mut inst) = Instance::find(c, &op.instance_id)? else { return Ok(()) };
+    let Some(mut inst) = Instance::find(c, &op.instance_id)? else {
+        return Ok(());
+    };
     inst.active_operation_id = None;
     inst.updated_at = now;
     if op.kind == "provision" {

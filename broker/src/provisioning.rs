@@ -14,9 +14,7 @@ use serde_json::Value;
 
 use crate::catalog::{clip, Catalog, SchemaKind};
 use crate::crypto::Sealer;
-use crate::db::models::{
-    binding_state, instance_state, op_state, AuditEntry, Binding, Instance, Operation,
-};
+use crate::db::models::{binding_state, instance_state, op_state, AuditEntry, Binding, Instance, Operation};
 use crate::db::{now_ms, Db, DbConnection};
 use crate::error::{Error, Result};
 use crate::jobs::Jobs;
@@ -183,7 +181,9 @@ pub fn validate_id(what: &str, id: &str) -> Result<()> {
         return Err(Error::BadRequest(format!("{what} must not be empty")));
     }
     let ok = id.len() <= MAX_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !ok {
         return Err(Error::BadRequest(format!(
             "{what} {} is invalid: use 1 to {MAX_ID_LEN} characters of A-Z a-z 0-9 . _ -",
@@ -250,7 +250,13 @@ fn check_maintenance(requested: &Option<String>, plan: &providers::PlanDef) -> R
 impl Provisioning {
     /// The domain over a state store, catalog and job runner.
     pub fn new(db: Db, catalog: Arc<Catalog>, jobs: Jobs, sealer: Sealer, sync_timeout: Duration) -> Self {
-        Provisioning { db, catalog, jobs, sealer, sync_timeout }
+        Provisioning {
+            db,
+            catalog,
+            jobs,
+            sealer,
+            sync_timeout,
+        }
     }
 
     /// The catalog.
@@ -298,7 +304,8 @@ impl Provisioning {
         validate_id("instance_id", &input.instance_id)?;
         let (_, plan) = self.catalog.resolve(&input.service_id, &input.plan_id)?;
         check_maintenance(&input.maintenance_version, plan)?;
-        self.catalog.validate(plan, SchemaKind::InstanceCreate, &input.parameters)?;
+        self.catalog
+            .validate(plan, SchemaKind::InstanceCreate, &input.parameters)?;
         let maintenance = plan.maintenance_info.version.clone();
         let accepts_incomplete = input.accepts_incomplete;
         let id = input.instance_id.clone();
@@ -398,10 +405,16 @@ impl Provisioning {
                 let target_id = input.plan_id.clone().unwrap_or_else(|| inst.plan_id.clone());
                 let (_, to_plan) = catalog.resolve(&inst.service_id, &target_id)?;
                 if to_plan.id != from_plan.id && !to_plan.plan_updateable {
-                    return Err(Error::Unprocessable(format!("plan {} cannot be changed", from_plan.name)));
+                    return Err(Error::Unprocessable(format!(
+                        "plan {} cannot be changed",
+                        from_plan.name
+                    )));
                 }
                 check_maintenance(&input.maintenance_version, to_plan)?;
-                let changes = input.parameters.clone().unwrap_or_else(|| Value::Object(Default::default()));
+                let changes = input
+                    .parameters
+                    .clone()
+                    .unwrap_or_else(|| Value::Object(Default::default()));
                 catalog.validate(to_plan, SchemaKind::InstanceUpdate, &changes)?;
                 let mut merged = parse_json(&inst.parameters);
                 if let (Some(into), Value::Object(from)) = (merged.as_object_mut(), changes) {
@@ -456,8 +469,13 @@ impl Provisioning {
                 inst.updated_at = now;
                 inst.save(c)?;
                 op.insert(c)?;
-                audit(c, &meta, "osb.update", format!("instance/{}", inst.id),
-                      serde_json::json!({ "operation": op.id, "plan_id": plan.plan_id }))?;
+                audit(
+                    c,
+                    &meta,
+                    "osb.update",
+                    format!("instance/{}", inst.id),
+                    serde_json::json!({ "operation": op.id, "plan_id": plan.plan_id }),
+                )?;
                 Ok(Decision::Started(op.id))
             })
             .await?;
@@ -509,8 +527,13 @@ impl Provisioning {
                 inst.updated_at = now;
                 inst.save(c)?;
                 op.insert(c)?;
-                audit(c, &meta, "osb.deprovision", format!("instance/{}", inst.id),
-                      serde_json::json!({ "operation": op.id }))?;
+                audit(
+                    c,
+                    &meta,
+                    "osb.deprovision",
+                    format!("instance/{}", inst.id),
+                    serde_json::json!({ "operation": op.id }),
+                )?;
                 Ok(Decision::Started(op.id))
             })
             .await?;
@@ -543,7 +566,11 @@ impl Provisioning {
     }
 
     /// The state of an instance operation (OSB `last_operation`).
-    pub async fn instance_last_operation(&self, instance_id: String, operation: Option<String>) -> Result<LastOperation> {
+    pub async fn instance_last_operation(
+        &self,
+        instance_id: String,
+        operation: Option<String>,
+    ) -> Result<LastOperation> {
         validate_id("instance_id", &instance_id)?;
         let (inst, op) = self
             .db
@@ -554,8 +581,7 @@ impl Provisioning {
                 // A given operation id answers only when it is this instance's; any other value
                 // falls back to the latest operation rather than being rejected.
                 let asked = match operation {
-                    Some(id) => Operation::find(c, &id)?
-                        .filter(|o| o.instance_id == inst.id && o.binding_id.is_none()),
+                    Some(id) => Operation::find(c, &id)?.filter(|o| o.instance_id == inst.id && o.binding_id.is_none()),
                     None => None,
                 };
                 let op = match asked {
@@ -580,7 +606,8 @@ impl Provisioning {
         if !plan.bindable {
             return Err(Error::BadRequest(format!("plan {} is not bindable", plan.name)));
         }
-        self.catalog.validate(plan, SchemaKind::BindingCreate, &input.parameters)?;
+        self.catalog
+            .validate(plan, SchemaKind::BindingCreate, &input.parameters)?;
         let accepts_incomplete = input.accepts_incomplete;
         let (instance_id, binding_id) = (input.instance_id.clone(), input.binding_id.clone());
         let sealer = self.sealer.clone();
@@ -662,8 +689,13 @@ impl Provisioning {
                     row.insert(c)?;
                 }
                 op.insert(c)?;
-                audit(c, &meta, "osb.bind", format!("binding/{}", input.binding_id),
-                      serde_json::json!({ "operation": op.id, "instance_id": inst.id }))?;
+                audit(
+                    c,
+                    &meta,
+                    "osb.bind",
+                    format!("binding/{}", input.binding_id),
+                    serde_json::json!({ "operation": op.id, "instance_id": inst.id }),
+                )?;
                 Ok(Decision::Started(op.id))
             })
             .await?;
@@ -696,7 +728,9 @@ impl Provisioning {
                 if let Some(op_id) = &b.active_operation_id {
                     return match Operation::find(c, op_id)? {
                         Some(op) if op.kind == "unbind" => Ok(Decision::Running(op.id)),
-                        _ => Err(Error::ConcurrencyError(format!("binding {binding_id} is being created"))),
+                        _ => Err(Error::ConcurrencyError(format!(
+                            "binding {binding_id} is being created"
+                        ))),
                     };
                 }
                 let inst_busy = Instance::find(c, &instance_id)?.is_some_and(|i| i.active_operation_id.is_some());
@@ -712,8 +746,13 @@ impl Provisioning {
                 b.updated_at = now;
                 b.save(c)?;
                 op.insert(c)?;
-                audit(c, &meta, "osb.unbind", format!("binding/{binding_id}"),
-                      serde_json::json!({ "operation": op.id, "instance_id": instance_id }))?;
+                audit(
+                    c,
+                    &meta,
+                    "osb.unbind",
+                    format!("binding/{binding_id}"),
+                    serde_json::json!({ "operation": op.id, "instance_id": instance_id }),
+                )?;
                 Ok(Decision::Started(op.id))
             })
             .await?;
@@ -780,7 +819,10 @@ fn open_binding(sealer: &Sealer, b: &Binding) -> Result<BindingView> {
     let plain = sealer.open(sealed, &format!("binding/{}", b.id))?;
     let creds: providers::Credentials =
         serde_json::from_slice(&plain).map_err(|e| Error::Internal(format!("stored credentials: {e}")))?;
-    Ok(BindingView { credentials: creds.values, parameters: parse_json(&b.parameters) })
+    Ok(BindingView {
+        credentials: creds.values,
+        parameters: parse_json(&b.parameters),
+    })
 }
 
 fn describe(op: &Operation, instance_usable: bool) -> LastOperation {

@@ -55,7 +55,9 @@ pub fn osb_password(settings: &Settings) -> Result<String> {
     if !settings.osb.password.is_empty() {
         return Ok(settings.osb.password.clone());
     }
-    private_file(&settings.data_dir.join("osb-password"), || providers::names::random_password(32))
+    private_file(&settings.data_dir.join("osb-password"), || {
+        providers::names::random_password(32)
+    })
 }
 
 /// The configured built-in providers.
@@ -110,7 +112,10 @@ impl Application {
         });
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| Error::Internal(format!("listening on {}: {e}", settings.server.listen)))?;
-        let port = listener.local_addr().map_err(|e| Error::Internal(e.to_string()))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .port();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(request_ids))
@@ -118,6 +123,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .configure(osb::routes)
                 .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+                .default_service(web::to(osb::no_route))
         })
         .disable_signals()
         .shutdown_timeout(10);

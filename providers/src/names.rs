@@ -64,7 +64,11 @@ mod tests {
         for id in ["'; DROP DATABASE x; --", "\"", "ünïcødé", &"z".repeat(10_000), ""] {
             let s = stem(id);
             assert!(s.len() <= READABLE_LEN + 9, "{s}");
-            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{s}");
+            assert!(
+                s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{s}"
+            );
         }
     }
 

@@ -24,8 +24,8 @@ use tokio_postgres::NoTls;
 use crate::catalog::{empty_object_schema, plan_schemas, stable_id, MaintenanceInfo};
 use crate::names::{quote_ident, quote_literal, random_password, stem};
 use crate::{
-    BindRequest, Credentials, DeprovisionRequest, Outcome, PlanDef, ProviderError, ProvisionRequest,
-    Provisioned, Result, ServiceDef, UnbindRequest, UpdateRequest,
+    BindRequest, Credentials, DeprovisionRequest, Outcome, PlanDef, ProviderError, ProvisionRequest, Provisioned,
+    Result, ServiceDef, UnbindRequest, UpdateRequest,
 };
 
 /// The public service name.
@@ -125,7 +125,10 @@ pub fn bind_statements(instance_id: &str, binding_id: &str, password: &str) -> V
     vec![
         format!("CREATE ROLE {role} LOGIN PASSWORD {}", quote_literal(password)),
         format!("GRANT {owner} TO {role}"),
-        format!("ALTER ROLE {role} IN DATABASE {db} SET role TO {}", quote_literal(&owner_name)),
+        format!(
+            "ALTER ROLE {role} IN DATABASE {db} SET role TO {}",
+            quote_literal(&owner_name)
+        ),
     ]
 }
 
@@ -244,13 +247,22 @@ impl PostgresProvider {
         let manager = Manager::from_config(
             pool_config,
             NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
         );
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(1))
             .build()
             .map_err(|e| ProviderError::Invalid(format!("postgresql pool: {e}")))?;
-        Ok(PostgresProvider { pool, admin, admin_user, host, port, service: build_service() })
+        Ok(PostgresProvider {
+            pool,
+            admin,
+            admin_user,
+            host,
+            port,
+            service: build_service(),
+        })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -284,7 +296,12 @@ impl Locked {
         let (class, key) = self.key;
         // If unlocking fails the session is broken; taking it out of the pool closes it, which
         // releases the lock on the server.
-        if self.client.execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key]).await.is_err() {
+        if self
+            .client
+            .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key])
+            .await
+            .is_err()
+        {
             let _ = deadpool_postgres::Object::take(self.client);
         }
         result
@@ -311,12 +328,7 @@ async fn terminate_sessions(client: &tokio_postgres::Client, role: &str) -> Resu
 }
 
 impl PostgresProvider {
-    async fn provision_locked(
-        &self,
-        client: &tokio_postgres::Client,
-        instance_id: &str,
-        limit: i64,
-    ) -> Result<()> {
+    async fn provision_locked(&self, client: &tokio_postgres::Client, instance_id: &str, limit: i64) -> Result<()> {
         let statements = provision_statements(instance_id, limit);
         let owner = owner_role(instance_id);
         if !role_exists(client, &owner).await? {
@@ -384,13 +396,29 @@ impl PostgresProvider {
         if role_exists(client, &role).await? {
             // An earlier attempt made the role but its password was never handed out: set a
             // fresh one.
-            let sql = format!("ALTER ROLE {} WITH LOGIN PASSWORD {}", quote_ident(&role), quote_literal(password));
-            client.batch_execute(&sql).await.map_err(|e| classify("resetting the binding password", e))?;
+            let sql = format!(
+                "ALTER ROLE {} WITH LOGIN PASSWORD {}",
+                quote_ident(&role),
+                quote_literal(password)
+            );
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| classify("resetting the binding password", e))?;
         } else {
-            client.batch_execute(&statements[0]).await.map_err(|e| classify("creating the binding role", e))?;
+            client
+                .batch_execute(&statements[0])
+                .await
+                .map_err(|e| classify("creating the binding role", e))?;
         }
-        client.batch_execute(&statements[1]).await.map_err(|e| classify("granting the owner role", e))?;
-        client.batch_execute(&statements[2]).await.map_err(|e| classify("setting the session role", e))?;
+        client
+            .batch_execute(&statements[1])
+            .await
+            .map_err(|e| classify("granting the owner role", e))?;
+        client
+            .batch_execute(&statements[2])
+            .await
+            .map_err(|e| classify("setting the session role", e))?;
         Ok(())
     }
 
@@ -404,7 +432,10 @@ impl PostgresProvider {
             .await
             .map_err(|e| classify("disabling the binding role", e))?;
         terminate_sessions(client, role).await?;
-        match client.batch_execute(&format!("DROP ROLE IF EXISTS {}", quote_ident(role))).await {
+        match client
+            .batch_execute(&format!("DROP ROLE IF EXISTS {}", quote_ident(role)))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if is_code(&e, &SqlState::DEPENDENT_OBJECTS_STILL_EXIST) => {
                 // The role owns objects (it reset its role before creating them): hand them to
@@ -432,7 +463,10 @@ impl PostgresProvider {
             role = quote_ident(role),
             owner = quote_ident(&owner_role(instance_id)),
         );
-        let result = client.batch_execute(&sql).await.map_err(|e| classify("reassigning owned objects", e));
+        let result = client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| classify("reassigning owned objects", e));
         drop(client);
         let _ = task.await;
         result
@@ -491,11 +525,16 @@ impl crate::Provider for PostgresProvider {
         plan_limits(&request.plan)?;
         let password = random_password(PASSWORD_LEN);
         let locked = self.lock(&request.instance_id).await?;
-        let result = self.bind_locked(&locked.client, &request.instance_id, &request.binding_id, &password).await;
+        let result = self
+            .bind_locked(&locked.client, &request.instance_id, &request.binding_id, &password)
+            .await;
         locked.release(result).await?;
         let database = database_name(&request.instance_id);
         let username = binding_role(&request.binding_id);
-        let uri = format!("postgres://{username}:{password}@{}:{}/{database}", self.host, self.port);
+        let uri = format!(
+            "postgres://{username}:{password}@{}:{}/{database}",
+            self.host, self.port
+        );
         let mut values = serde_json::Map::new();
         values.insert("uri".into(), json!(uri));
         values.insert("host".into(), json!(self.host));
@@ -510,14 +549,19 @@ impl crate::Provider for PostgresProvider {
     async fn unbind(&self, request: &UnbindRequest) -> Result<Outcome<()>> {
         let role = binding_role(&request.binding_id);
         let locked = self.lock(&request.instance_id).await?;
-        let result = self.drop_binding_role(&locked.client, &request.instance_id, &role).await;
+        let result = self
+            .drop_binding_role(&locked.client, &request.instance_id, &role)
+            .await;
         locked.release(result).await?;
         Ok(Outcome::Done(()))
     }
 
     async fn health(&self) -> Result<()> {
         let client = self.client().await?;
-        client.simple_query("SELECT 1").await.map_err(|e| classify("health check", e))?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| classify("health check", e))?;
         Ok(())
     }
 }

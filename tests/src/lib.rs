@@ -69,7 +69,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { state: StateBackend::from_env(), sync_timeout_ms: 30_000, lease_ms: 30_000 }
+        Options {
+            state: StateBackend::from_env(),
+            sync_timeout_ms: 30_000,
+            lease_ms: 30_000,
+        }
     }
 }
 
@@ -95,7 +99,10 @@ pub fn broker_bin() -> PathBuf {
     }
     let exe = std::env::current_exe().unwrap();
     let deps = exe.parent().unwrap();
-    let candidates = [deps.join("broker-under-test"), deps.parent().unwrap().join("broker-under-test")];
+    let candidates = [
+        deps.join("broker-under-test"),
+        deps.parent().unwrap().join("broker-under-test"),
+    ];
     candidates
         .into_iter()
         .find(|p| p.exists())
@@ -362,8 +369,16 @@ impl Osb {
             .iter()
             .find(|s| s["name"] == service)
             .unwrap_or_else(|| panic!("service {service} in catalog"));
-        let p = s["plans"].as_array().unwrap().iter().find(|p| p["name"] == plan).unwrap();
-        PlanRef { service_id: s["id"].as_str().unwrap().into(), plan_id: p["id"].as_str().unwrap().into() }
+        let p = s["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == plan)
+            .unwrap();
+        PlanRef {
+            service_id: s["id"].as_str().unwrap().into(),
+            plan_id: p["id"].as_str().unwrap().into(),
+        }
     }
 
     fn incomplete(accepts_incomplete: bool) -> &'static str {
@@ -389,13 +404,21 @@ impl Osb {
 
     /// `PUT /v2/service_instances/:id` with any body.
     pub async fn provision_raw(&self, id: &str, body: Value, accepts_incomplete: bool) -> Reply {
-        let path = format!("/v2/service_instances/{}{}", encode(id), Self::incomplete(accepts_incomplete));
+        let path = format!(
+            "/v2/service_instances/{}{}",
+            encode(id),
+            Self::incomplete(accepts_incomplete)
+        );
         self.send(self.request(Method::PUT, &path).json(&body)).await
     }
 
     /// `PATCH /v2/service_instances/:id`.
     pub async fn update(&self, id: &str, body: Value, accepts_incomplete: bool) -> Reply {
-        let path = format!("/v2/service_instances/{}{}", encode(id), Self::incomplete(accepts_incomplete));
+        let path = format!(
+            "/v2/service_instances/{}{}",
+            encode(id),
+            Self::incomplete(accepts_incomplete)
+        );
         self.send(self.request(Method::PATCH, &path).json(&body)).await
     }
 
@@ -406,19 +429,33 @@ impl Osb {
             encode(id),
             plan.service_id,
             plan.plan_id,
-            if accepts_incomplete { "&accepts_incomplete=true" } else { "" }
+            if accepts_incomplete {
+                "&accepts_incomplete=true"
+            } else {
+                ""
+            }
         );
         self.send(self.request(Method::DELETE, &path)).await
     }
 
     /// `GET …/last_operation`.
     pub async fn last_operation(&self, id: &str, operation: Option<&str>) -> Reply {
-        let q = operation.map(|o| format!("?operation={}", encode(o))).unwrap_or_default();
-        self.get(&format!("/v2/service_instances/{}/last_operation{q}", encode(id))).await
+        let q = operation
+            .map(|o| format!("?operation={}", encode(o)))
+            .unwrap_or_default();
+        self.get(&format!("/v2/service_instances/{}/last_operation{q}", encode(id)))
+            .await
     }
 
     /// `PUT …/service_bindings/:bid`.
-    pub async fn bind(&self, id: &str, bid: &str, plan: &PlanRef, parameters: Value, accepts_incomplete: bool) -> Reply {
+    pub async fn bind(
+        &self,
+        id: &str,
+        bid: &str,
+        plan: &PlanRef,
+        parameters: Value,
+        accepts_incomplete: bool,
+    ) -> Reply {
         let body = json!({
             "service_id": plan.service_id,
             "plan_id": plan.plan_id,
@@ -442,7 +479,11 @@ impl Osb {
             encode(bid),
             plan.service_id,
             plan.plan_id,
-            if accepts_incomplete { "&accepts_incomplete=true" } else { "" }
+            if accepts_incomplete {
+                "&accepts_incomplete=true"
+            } else {
+                ""
+            }
         );
         self.send(self.request(Method::DELETE, &path)).await
     }
@@ -501,7 +542,9 @@ pub struct PgInspector {
 impl PgInspector {
     /// Connects to the shared cluster.
     pub async fn connect() -> PgInspector {
-        PgInspector { client: pg_connect("postgres").await }
+        PgInspector {
+            client: pg_connect("postgres").await,
+        }
     }
 
     /// Whether a database exists.
@@ -536,7 +579,10 @@ impl PgInspector {
     pub async fn hold_instance_lock(instance_id: &str) -> tokio_postgres::Client {
         let client = pg_connect("postgres").await;
         let (class, key) = providers::postgres::advisory_lock_key(instance_id);
-        client.execute("SELECT pg_advisory_lock($1, $2)", &[&class, &key]).await.unwrap();
+        client
+            .execute("SELECT pg_advisory_lock($1, $2)", &[&class, &key])
+            .await
+            .unwrap();
         client
     }
 

@@ -22,7 +22,12 @@ async fn catalog_offers_postgresql_shared_plans_with_draft04_schemas() {
     assert_eq!(service["instances_retrievable"], true);
     assert_eq!(service["bindings_retrievable"], true);
     assert_eq!(service["plan_updateable"], true);
-    let names: Vec<&str> = service["plans"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = service["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["shared", "shared-large"]);
     let schema = &service["plans"][0]["schemas"]["service_instance"]["create"]["parameters"];
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-04/schema#");
@@ -96,7 +101,10 @@ async fn request_identity_is_echoed_and_originating_identity_is_audited() {
     assert!(r.headers.contains_key("request-id"));
     // Errors carry it too.
     let r = osb
-        .send(osb.request(Method::GET, "/v2/service_instances/nope").header("X-Broker-API-Request-Identity", "req-43"))
+        .send(
+            osb.request(Method::GET, "/v2/service_instances/nope")
+                .header("X-Broker-API-Request-Identity", "req-43"),
+        )
         .await
         .expect(404);
     assert_eq!(r.headers["x-broker-api-request-identity"], "req-43");
@@ -119,12 +127,23 @@ async fn provision_returns_201_then_200_when_identical_and_409_when_different() 
     let plan = osb.plan("postgresql", "shared").await;
     let large = osb.plan("postgresql", "shared-large").await;
     let id = unique("prov");
-    osb.provision(&id, &plan, json!({"connection_limit": 5}), false).await.expect(201);
-    osb.provision(&id, &plan, json!({"connection_limit": 5}), false).await.expect(200);
-    osb.provision(&id, &plan, json!({"connection_limit": 5}), true).await.expect(200);
-    let r = osb.provision(&id, &plan, json!({"connection_limit": 6}), false).await.expect(409);
+    osb.provision(&id, &plan, json!({"connection_limit": 5}), false)
+        .await
+        .expect(201);
+    osb.provision(&id, &plan, json!({"connection_limit": 5}), false)
+        .await
+        .expect(200);
+    osb.provision(&id, &plan, json!({"connection_limit": 5}), true)
+        .await
+        .expect(200);
+    let r = osb
+        .provision(&id, &plan, json!({"connection_limit": 6}), false)
+        .await
+        .expect(409);
     assert!(r.description().contains("different attributes"));
-    osb.provision(&id, &large, json!({"connection_limit": 5}), false).await.expect(409);
+    osb.provision(&id, &large, json!({"connection_limit": 5}), false)
+        .await
+        .expect(409);
 
     let pg = PgInspector::connect().await;
     let db = database_name(&id);
@@ -138,7 +157,10 @@ async fn provision_returns_201_then_200_when_identical_and_409_when_different() 
         .await
         .unwrap()
         .get(0);
-    assert!(!acl.contains("{=") && !acl.contains(",=c") && !acl.contains(",=Tc"), "{acl}");
+    assert!(
+        !acl.contains("{=") && !acl.contains(",=c") && !acl.contains(",=Tc"),
+        "{acl}"
+    );
 
     let r = osb.get(&format!("/v2/service_instances/{id}")).await.expect(200);
     assert_eq!(r.body["plan_id"], plan.plan_id);
@@ -154,7 +176,10 @@ async fn concurrent_identical_provisions_converge_on_one_instance() {
     let id = unique("race");
     let replies = futures::future::join_all((0..8).map(|_| osb.provision(&id, &plan, json!({}), false))).await;
     let created = replies.iter().filter(|r| r.status == 201).count();
-    assert!(replies.iter().all(|r| r.status == 201 || r.status == 200), "{replies:?}");
+    assert!(
+        replies.iter().all(|r| r.status == 201 || r.status == 200),
+        "{replies:?}"
+    );
     assert!(created >= 1);
     assert!(PgInspector::connect().await.database_exists(&database_name(&id)).await);
     osb.provision(&id, &plan, json!({}), false).await.expect(200);
@@ -175,14 +200,23 @@ async fn async_operations_answer_202_with_the_same_operation_and_exclude_each_ot
     assert_eq!(r.body["state"], "in progress");
     assert_eq!(r.headers["retry-after"], "1");
     osb.get(&format!("/v2/service_instances/{id}")).await.expect(404);
-    let r = osb.update(&id, json!({"service_id": plan.service_id, "parameters": {"connection_limit": 3}}), true).await.expect(422);
+    let r = osb
+        .update(
+            &id,
+            json!({"service_id": plan.service_id, "parameters": {"connection_limit": 3}}),
+            true,
+        )
+        .await
+        .expect(422);
     assert_eq!(r.error_code(), Some("ConcurrencyError"));
     let r = osb.deprovision(&id, &plan, true).await.expect(422);
     assert_eq!(r.error_code(), Some("ConcurrencyError"));
     let r = osb.bind(&id, &unique("b"), &plan, json!({}), true).await.expect(422);
     assert_eq!(r.error_code(), Some("ConcurrencyError"));
     // A different request for the same id while provisioning is still a conflict.
-    osb.provision(&id, &plan, json!({"connection_limit": 2}), true).await.expect(409);
+    osb.provision(&id, &plan, json!({"connection_limit": 2}), true)
+        .await
+        .expect(409);
 
     drop(lock);
     let r = osb.wait_instance(&id, &op, WAIT).await;
@@ -194,7 +228,11 @@ async fn async_operations_answer_202_with_the_same_operation_and_exclude_each_ot
 
 #[tokio::test]
 async fn a_sync_request_that_cannot_finish_in_time_gets_422_async_required() {
-    let app = TestApp::spawn_with(Options { sync_timeout_ms: 500, ..Options::default() }).await;
+    let app = TestApp::spawn_with(Options {
+        sync_timeout_ms: 500,
+        ..Options::default()
+    })
+    .await;
     let osb = app.osb();
     let plan = osb.plan("postgresql", "shared").await;
     let id = unique("slow");
@@ -223,7 +261,11 @@ async fn maintenance_info_that_does_not_match_the_plan_is_422_maintenance_info_c
                       "space_guid": "s", "maintenance_info": {"version": "1.0.0"}});
     osb.provision_raw(&id, body, false).await.expect(201);
     let r = osb
-        .update(&id, json!({"service_id": plan.service_id, "maintenance_info": {"version": "2.0.0"}}), false)
+        .update(
+            &id,
+            json!({"service_id": plan.service_id, "maintenance_info": {"version": "2.0.0"}}),
+            false,
+        )
         .await
         .expect(422);
     assert_eq!(r.error_code(), Some("MaintenanceInfoConflict"));
@@ -239,7 +281,10 @@ async fn parameters_that_violate_the_plan_schema_are_400_naming_the_field() {
         (json!({"connection_limit": "ten"}), "connection_limit"),
         (json!({"connection_limit": 21}), "connection_limit"),
         (json!({"connection_limit": 0}), "connection_limit"),
-        (json!({"connection_limit": "1; DROP DATABASE postgres"}), "connection_limit"),
+        (
+            json!({"connection_limit": "1; DROP DATABASE postgres"}),
+            "connection_limit",
+        ),
         (json!({"extensions": ["plpython3u"]}), "extensions"),
         (json!({"x".repeat(10_000): 1}), "xxxx"),
     ] {
@@ -255,7 +300,10 @@ async fn parameters_that_violate_the_plan_schema_are_400_naming_the_field() {
     assert!(r.description().contains("parameters must be a JSON object"));
     // Binding parameters have a schema too (no properties at all).
     osb.provision(&id, &plan, json!({}), false).await.expect(201);
-    let r = osb.bind(&id, &unique("b"), &plan, json!({"role": "superuser"}), false).await.expect(400);
+    let r = osb
+        .bind(&id, &unique("b"), &plan, json!({"role": "superuser"}), false)
+        .await
+        .expect(400);
     assert!(r.description().contains("role"), "{}", r.body);
 }
 
@@ -271,31 +319,64 @@ async fn a_plan_update_raises_the_connection_limit_and_an_impossible_downgrade_i
     osb.provision(&id, &shared, json!({}), false).await.expect(201);
     assert_eq!(pg.connection_limit(&db).await, 20);
 
-    osb.update(&id, json!({"service_id": shared.service_id, "plan_id": large.plan_id}), false).await.expect(200);
+    osb.update(
+        &id,
+        json!({"service_id": shared.service_id, "plan_id": large.plan_id}),
+        false,
+    )
+    .await
+    .expect(200);
     assert_eq!(pg.connection_limit(&db).await, 100);
     let r = osb.get(&format!("/v2/service_instances/{id}")).await.expect(200);
     assert_eq!(r.body["plan_id"], large.plan_id);
 
     let op = osb
-        .update(&id, json!({"service_id": shared.service_id, "parameters": {"connection_limit": 60}}), true)
+        .update(
+            &id,
+            json!({"service_id": shared.service_id, "parameters": {"connection_limit": 60}}),
+            true,
+        )
         .await
         .expect(202)
         .operation();
     assert_eq!(osb.wait_instance(&id, &op, WAIT).await.body["state"], "succeeded");
     assert_eq!(pg.connection_limit(&db).await, 60);
 
-    let r = osb.update(&id, json!({"service_id": shared.service_id, "plan_id": shared.plan_id}), false).await.expect(422);
+    let r = osb
+        .update(
+            &id,
+            json!({"service_id": shared.service_id, "plan_id": shared.plan_id}),
+            false,
+        )
+        .await
+        .expect(422);
     assert!(r.description().contains("connection_limit 60 exceeds"), "{}", r.body);
     assert_eq!(pg.connection_limit(&db).await, 60, "nothing changed");
     // Lower the limit first, then the downgrade works.
-    osb.update(&id, json!({"service_id": shared.service_id, "parameters": {"connection_limit": 10}}), false).await.expect(200);
-    osb.update(&id, json!({"service_id": shared.service_id, "plan_id": shared.plan_id}), false).await.expect(200);
+    osb.update(
+        &id,
+        json!({"service_id": shared.service_id, "parameters": {"connection_limit": 10}}),
+        false,
+    )
+    .await
+    .expect(200);
+    osb.update(
+        &id,
+        json!({"service_id": shared.service_id, "plan_id": shared.plan_id}),
+        false,
+    )
+    .await
+    .expect(200);
     assert_eq!(pg.connection_limit(&db).await, 10);
 
     // Updates name the instance's own service and a plan of it.
     osb.update(&id, json!({"service_id": "other"}), false).await.expect(400);
-    osb.update(&id, json!({"service_id": shared.service_id, "plan_id": "nope"}), false).await.expect(400);
-    osb.update(&unique("missing"), json!({"service_id": shared.service_id}), false).await.expect(404);
+    osb.update(&id, json!({"service_id": shared.service_id, "plan_id": "nope"}), false)
+        .await
+        .expect(400);
+    osb.update(&unique("missing"), json!({"service_id": shared.service_id}), false)
+        .await
+        .expect(404);
 }
 
 #[tokio::test]
@@ -332,9 +413,18 @@ async fn an_async_deprovision_is_polled_and_last_operation_still_answers_succeed
     drop(lock);
     assert_eq!(osb.wait_instance(&id, &op, WAIT).await.body["state"], "succeeded");
     // The tombstone keeps answering, with or without (or with a wrong) operation id.
-    assert_eq!(osb.last_operation(&id, Some(&op)).await.expect(200).body["state"], "succeeded");
-    assert_eq!(osb.last_operation(&id, None).await.expect(200).body["state"], "succeeded");
-    assert_eq!(osb.last_operation(&id, Some("not-an-operation")).await.expect(200).body["state"], "succeeded");
+    assert_eq!(
+        osb.last_operation(&id, Some(&op)).await.expect(200).body["state"],
+        "succeeded"
+    );
+    assert_eq!(
+        osb.last_operation(&id, None).await.expect(200).body["state"],
+        "succeeded"
+    );
+    assert_eq!(
+        osb.last_operation(&id, Some("not-an-operation")).await.expect(200).body["state"],
+        "succeeded"
+    );
     assert!(!PgInspector::connect().await.database_exists(&database_name(&id)).await);
     osb.last_operation(&unique("never"), None).await.expect(404);
 }
@@ -360,7 +450,10 @@ async fn bind_returns_working_credentials_and_unbind_revokes_only_that_binding()
     // Identical rebind: 200 with the same credentials; different attributes: 409.
     let again = osb.bind(&id, &b1, &plan, json!({}), false).await.expect(200);
     assert_eq!(again.body["credentials"], c1);
-    let r = osb.get(&format!("/v2/service_instances/{id}/service_bindings/{b1}")).await.expect(200);
+    let r = osb
+        .get(&format!("/v2/service_instances/{id}/service_bindings/{b1}"))
+        .await
+        .expect(200);
     assert_eq!(r.body["credentials"], c1);
     let other = unique("other");
     osb.provision(&other, &plan, json!({}), false).await.expect(201);
@@ -368,7 +461,9 @@ async fn bind_returns_working_credentials_and_unbind_revokes_only_that_binding()
 
     // Both bindings share the data: what one creates the other can use.
     let one = connect_with_uri(uri1).await.unwrap();
-    one.batch_execute("CREATE TABLE notes (body text); INSERT INTO notes VALUES ('hello')").await.unwrap();
+    one.batch_execute("CREATE TABLE notes (body text); INSERT INTO notes VALUES ('hello')")
+        .await
+        .unwrap();
     let two = connect_with_uri(uri2).await.unwrap();
     let row = two.query_one("SELECT body FROM notes", &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), "hello");
@@ -380,13 +475,24 @@ async fn bind_returns_working_credentials_and_unbind_revokes_only_that_binding()
     // Unbind b1: its open session is cut, its password stops working, b2 keeps working.
     osb.unbind(&id, &b1, &plan, false).await.expect(200);
     assert!(one.query_one("SELECT 1", &[]).await.is_err(), "session terminated");
-    let err = connect_with_uri(uri1).await.err().expect("revoked credentials fail");
-    assert!(err.to_string().contains("password authentication failed") || err.as_db_error().is_some(), "{err}");
+    let Err(err) = connect_with_uri(uri1).await else {
+        panic!("revoked credentials still connect")
+    };
+    assert!(
+        err.to_string().contains("password authentication failed") || err.as_db_error().is_some(),
+        "{err}"
+    );
     let two_again = connect_with_uri(uri2).await.unwrap();
-    let n: i64 = two_again.query_one("SELECT count(*) FROM notes", &[]).await.unwrap().get(0);
+    let n: i64 = two_again
+        .query_one("SELECT count(*) FROM notes", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 2, "the data outlives the binding that wrote it");
     osb.unbind(&id, &b1, &plan, false).await.expect(410);
-    osb.get(&format!("/v2/service_instances/{id}/service_bindings/{b1}")).await.expect(404);
+    osb.get(&format!("/v2/service_instances/{id}/service_bindings/{b1}"))
+        .await
+        .expect(404);
     assert!(!PgInspector::connect().await.role_exists(&binding_role(&b1)).await);
 }
 
@@ -401,11 +507,19 @@ async fn unbind_takes_over_objects_a_binding_owns_itself() {
     let creds = osb.bind(&id, &bid, &plan, json!({}), false).await.expect(201).body["credentials"].clone();
     let client = connect_with_uri(creds["uri"].as_str().unwrap()).await.unwrap();
     // Leave the shared owner role and create a table as the binding's own role.
-    client.batch_execute("RESET ROLE; CREATE TABLE mine (x int); INSERT INTO mine VALUES (7)").await.unwrap();
+    client
+        .batch_execute("RESET ROLE; CREATE TABLE mine (x int); INSERT INTO mine VALUES (7)")
+        .await
+        .unwrap();
     drop(client);
     osb.unbind(&id, &bid, &plan, false).await.expect(200);
     assert!(!PgInspector::connect().await.role_exists(&binding_role(&bid)).await);
-    let b2 = osb.bind(&id, &unique("b"), &plan, json!({}), false).await.expect(201).body["credentials"].clone();
+    let b2 = osb
+        .bind(&id, &unique("b"), &plan, json!({}), false)
+        .await
+        .expect(201)
+        .body["credentials"]
+        .clone();
     let c2 = connect_with_uri(b2["uri"].as_str().unwrap()).await.unwrap();
     let x: i32 = c2.query_one("SELECT x FROM mine", &[]).await.unwrap().get(0);
     assert_eq!(x, 7);
@@ -420,16 +534,32 @@ async fn async_bind_and_unbind_are_polled_through_the_binding_last_operation() {
     let bid = unique("b");
     osb.provision(&id, &plan, json!({}), false).await.expect(201);
     let lock = PgInspector::hold_instance_lock(&id).await;
-    let op = osb.bind(&id, &bid, &plan, json!({}), true).await.expect(202).operation();
-    assert_eq!(op, osb.bind(&id, &bid, &plan, json!({}), true).await.expect(202).operation());
-    osb.get(&format!("/v2/service_instances/{id}/service_bindings/{bid}")).await.expect(404);
+    let op = osb
+        .bind(&id, &bid, &plan, json!({}), true)
+        .await
+        .expect(202)
+        .operation();
+    assert_eq!(
+        op,
+        osb.bind(&id, &bid, &plan, json!({}), true)
+            .await
+            .expect(202)
+            .operation()
+    );
+    osb.get(&format!("/v2/service_instances/{id}/service_bindings/{bid}"))
+        .await
+        .expect(404);
     let r = osb.unbind(&id, &bid, &plan, true).await.expect(422);
     assert_eq!(r.error_code(), Some("ConcurrencyError"));
     let r = osb.deprovision(&id, &plan, true).await.expect(422);
     assert_eq!(r.error_code(), Some("ConcurrencyError"));
     drop(lock);
     assert_eq!(osb.wait_binding(&id, &bid, &op, WAIT).await.body["state"], "succeeded");
-    let creds = osb.get(&format!("/v2/service_instances/{id}/service_bindings/{bid}")).await.expect(200).body;
+    let creds = osb
+        .get(&format!("/v2/service_instances/{id}/service_bindings/{bid}"))
+        .await
+        .expect(200)
+        .body;
     let uri = creds["credentials"]["uri"].as_str().unwrap().to_string();
     connect_with_uri(&uri).await.unwrap();
 
@@ -463,14 +593,26 @@ async fn hostile_ids_get_400_and_leave_nothing_behind() {
         assert!(osb.last_operation(id, None).await.status.is_client_error());
         assert_eq!(osb.deprovision(id, &plan, false).await.status, 400);
     }
+    // An empty id matches no endpoint: still a 4xx in the OSB format.
+    let r = osb.provision("", &plan, json!({}), false).await.expect(404);
+    assert!(r.description().contains("no such endpoint"), "{}", r.body);
     let id = unique("host");
     osb.provision(&id, &plan, json!({}), false).await.expect(201);
+    let r = osb.bind(&id, "", &plan, json!({}), false).await.expect(404);
+    assert!(r.description().contains("no such endpoint"), "{}", r.body);
     for bid in &hostile {
         let r = osb.bind(&id, bid, &plan, json!({}), false).await;
         assert_eq!(r.status, 400, "{bid:.40}: {}", r.body);
         assert!(!pg.role_exists(&binding_role(bid)).await);
     }
-    assert_eq!(pg.client().query_one("SELECT count(*) FROM pg_database WHERE datname = 'postgres'", &[]).await.unwrap().get::<_, i64>(0), 1);
+    assert_eq!(
+        pg.client()
+            .query_one("SELECT count(*) FROM pg_database WHERE datname = 'postgres'", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        1
+    );
 }
 
 #[tokio::test]
@@ -481,11 +623,22 @@ async fn malformed_bodies_and_empty_fields_get_400_in_the_osb_error_format() {
     let id = unique("bad");
     let path = format!("/v2/service_instances/{id}");
     for body in ["", "{", "[]", "null", "\"x\"", "{\"service_id\": 5}"] {
-        let r = osb.send(osb.request(Method::PUT, &path).header("content-type", "application/json").body(body)).await;
+        let r = osb
+            .send(
+                osb.request(Method::PUT, &path)
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
+            .await;
         assert_eq!(r.status, 400, "body {body:?}");
         assert!(!r.description().is_empty());
     }
-    for (field, value) in [("service_id", ""), ("plan_id", ""), ("organization_guid", ""), ("space_guid", "")] {
+    for (field, value) in [
+        ("service_id", ""),
+        ("plan_id", ""),
+        ("organization_guid", ""),
+        ("space_guid", ""),
+    ] {
         let mut body = json!({"service_id": plan.service_id, "plan_id": plan.plan_id,
                               "organization_guid": "o", "space_guid": "s"});
         body[field] = json!(value);
@@ -494,11 +647,31 @@ async fn malformed_bodies_and_empty_fields_get_400_in_the_osb_error_format() {
         body.as_object_mut().unwrap().remove(field);
         osb.provision_raw(&id, body, false).await.expect(400);
     }
-    let r = osb.provision_raw(&id, json!({"service_id": "nope", "plan_id": plan.plan_id, "organization_guid": "o", "space_guid": "s"}), false).await.expect(400);
+    let r = osb
+        .provision_raw(
+            &id,
+            json!({"service_id": "nope", "plan_id": plan.plan_id, "organization_guid": "o", "space_guid": "s"}),
+            false,
+        )
+        .await
+        .expect(400);
     assert!(r.description().contains("service_id"));
-    let r = osb.provision_raw(&id, json!({"service_id": plan.service_id, "plan_id": "nope", "organization_guid": "o", "space_guid": "s"}), false).await.expect(400);
+    let r = osb
+        .provision_raw(
+            &id,
+            json!({"service_id": plan.service_id, "plan_id": "nope", "organization_guid": "o", "space_guid": "s"}),
+            false,
+        )
+        .await
+        .expect(400);
     assert!(r.description().contains("plan_id"));
-    let r = osb.send(osb.request(Method::PUT, &format!("{path}?accepts_incomplete=maybe")).json(&json!({}))).await.expect(400);
+    let r = osb
+        .send(
+            osb.request(Method::PUT, &format!("{path}?accepts_incomplete=maybe"))
+                .json(&json!({})),
+        )
+        .await
+        .expect(400);
     assert!(r.description().contains("accepts_incomplete"));
     let r = osb.send(osb.request(Method::DELETE, &path)).await.expect(400);
     assert!(r.description().contains("service_id"));
@@ -516,5 +689,7 @@ async fn bindings_need_a_provisioned_instance_of_the_same_plan() {
     osb.provision(&id, &plan, json!({}), false).await.expect(201);
     osb.bind(&id, &unique("b"), &large, json!({}), false).await.expect(400);
     osb.unbind(&id, &unique("b"), &plan, false).await.expect(410);
-    osb.get(&format!("/v2/service_instances/{id}/service_bindings/none")).await.expect(404);
+    osb.get(&format!("/v2/service_instances/{id}/service_bindings/none"))
+        .await
+        .expect(404);
 }

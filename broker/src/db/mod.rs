@@ -76,8 +76,8 @@ impl ManageConnection for ConnectionManager {
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         match self.backend {
             Backend::Sqlite => {
-                let mut conn = diesel::SqliteConnection::establish(&self.address)
-                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                let mut conn =
+                    diesel::SqliteConnection::establish(&self.address).map_err(diesel::r2d2::Error::ConnectionError)?;
                 // The busy timeout comes first so that the pragmas after it wait for a lock
                 // rather than fail. NORMAL syncs at checkpoints, which WAL keeps crash-safe.
                 conn.batch_execute(
@@ -139,7 +139,11 @@ impl Db {
             .connection_timeout(Duration::from_secs(30))
             .build(ConnectionManager { backend, address })
             .map_err(|e| Error::Internal(format!("opening the state store: {e}")))?;
-        Ok(Db { pool, backend, sqlite_writer: Arc::new(Mutex::new(())) })
+        Ok(Db {
+            pool,
+            backend,
+            sqlite_writer: Arc::new(Mutex::new(())),
+        })
     }
 
     /// The backend in use.
@@ -195,7 +199,9 @@ impl Db {
             let mut f = f;
             match backend {
                 Backend::Sqlite => {
-                    let _guard = writer.lock().map_err(|_| Error::Internal("state store writer lock poisoned".into()))?;
+                    let _guard = writer
+                        .lock()
+                        .map_err(|_| Error::Internal("state store writer lock poisoned".into()))?;
                     conn.transaction(|c| f(c))
                 }
                 Backend::Postgres => {

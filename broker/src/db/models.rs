@@ -93,7 +93,9 @@ impl Instance {
 
     /// Writes every column of this row.
     pub fn save(&self, conn: &mut DbConnection) -> Result<()> {
-        diesel::update(instances::table.find(&self.id)).set(self).execute(conn)?;
+        diesel::update(instances::table.find(&self.id))
+            .set(self)
+            .execute(conn)?;
         Ok(())
     }
 
@@ -258,7 +260,9 @@ impl Operation {
 
     /// Writes every column of this row.
     pub fn save(&self, conn: &mut DbConnection) -> Result<()> {
-        diesel::update(operations::table.find(&self.id)).set(self).execute(conn)?;
+        diesel::update(operations::table.find(&self.id))
+            .set(self)
+            .execute(conn)?;
         Ok(())
     }
 

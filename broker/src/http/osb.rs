@@ -17,9 +17,7 @@ use utoipa::ToSchema;
 use super::{log_if_internal, RequestId};
 use crate::catalog::clip;
 use crate::error::Error;
-use crate::provisioning::{
-    BindInput, LastOperation, ProvisionInput, Provisioning, Reply, RequestMeta, UpdateInput,
-};
+use crate::provisioning::{BindInput, LastOperation, ProvisionInput, Provisioning, Reply, RequestMeta, UpdateInput};
 
 /// Lowest supported minor version of OSB 2.x.
 pub const MIN_MINOR_VERSION: u32 = 13;
@@ -183,7 +181,10 @@ fn osb_error(err: Error, request_id: &str) -> HttpResponse {
     if matches!(err, Error::Unauthorized(_)) {
         res.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"addon-broker\""));
     }
-    res.json(OsbError { error: err.osb_code().map(str::to_string), description: err.public_message() })
+    res.json(OsbError {
+        error: err.osb_code().map(str::to_string),
+        description: err.public_message(),
+    })
 }
 
 /// Checks auth, then the API version, and reads the audit identity.
@@ -222,7 +223,10 @@ fn guard(req: &HttpRequest, state: &OsbState, request_id: &RequestId) -> Result<
         .get("x-broker-api-originating-identity")
         .and_then(|v| v.to_str().ok())
         .map(decode_identity);
-    Ok(RequestMeta { request_id: Some(request_id.0.clone()), actor })
+    Ok(RequestMeta {
+        request_id: Some(request_id.0.clone()),
+        actor,
+    })
 }
 
 /// `platform base64(json)` → `platform {json}`; kept raw (clipped) when it does not decode.
@@ -672,8 +676,19 @@ pub async fn binding_last_operation(
     let q = osb_try!(query(&req), rid);
     let op = q.get("operation").cloned().filter(|s| !s.is_empty());
     let (instance_id, binding_id) = path.into_inner();
-    let result = state.provisioning.binding_last_operation(instance_id, binding_id, op).await;
+    let result = state
+        .provisioning
+        .binding_last_operation(instance_id, binding_id, op)
+        .await;
     last_operation_response(osb_try!(result, rid), state.retry_after_secs)
+}
+
+/// Answers requests that match no route, in the OSB error format.
+pub async fn no_route(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(OsbError {
+        error: None,
+        description: clip(&format!("no such endpoint: {} {}", req.method(), req.path())),
+    })
 }
 
 /// Mounts the OSB routes.
@@ -686,7 +701,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(delete_instance))
                 .route(web::get().to(get_instance)),
         )
-        .route("/v2/service_instances/{instance_id}/last_operation", web::get().to(instance_last_operation))
+        .route(
+            "/v2/service_instances/{instance_id}/last_operation",
+            web::get().to(instance_last_operation),
+        )
         .service(
             web::resource("/v2/service_instances/{instance_id}/service_bindings/{binding_id}")
                 .route(web::put().to(put_binding))

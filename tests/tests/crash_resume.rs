@@ -1,0 +1,136 @@
+//! A broker killed with SIGKILL in the middle of an operation, then restarted on the same state
+//! store, finishes every operation it had open, and the backend ends up as if nothing happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use addon_broker_tests::{connect_with_uri, unique, Options, PgInspector, TestApp};
+use providers::postgres::{binding_role, database_name, owner_role};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn short_leases() -> Options {
+    // A dead broker's lease lapses after a second, so the restarted one takes over quickly.
+    Options {
+        lease_ms: 1_000,
+        ..Options::default()
+    }
+}
+
+/// Waits until a session is blocked on this instance's advisory lock: the provider is then
+/// provably in the middle of its work.
+async fn wait_until_provider_blocks(pg: &PgInspector, instance_id: &str) {
+    let (class, key) = providers::postgres::advisory_lock_key(instance_id);
+    let (class, key) = ((class as u32).to_string(), (key as u32).to_string());
+    for _ in 0..200 {
+        let n: i64 = pg
+            .client()
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                 AND classid::text = $1 AND objid::text = $2",
+                &[&class, &key],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the provider never reached the backend");
+}
+
+#[tokio::test]
+async fn a_broker_killed_mid_provision_finishes_it_after_a_restart() {
+    let mut app = TestApp::spawn_with(short_leases()).await;
+    let osb = app.osb();
+    let plan = osb.plan("postgresql", "shared").await;
+    let pg = PgInspector::connect().await;
+    let id = unique("crash-prov");
+    let lock = PgInspector::hold_instance_lock(&id).await;
+    let op = osb.provision(&id, &plan, json!({}), true).await.expect(202).operation();
+    wait_until_provider_blocks(&pg, &id).await;
+    app.kill();
+    drop(lock);
+
+    app.start();
+    let osb = app.osb();
+    let r = osb.wait_instance(&id, &op, WAIT).await;
+    assert_eq!(r.body["state"], "succeeded", "{}", r.body);
+    assert!(pg.database_exists(&database_name(&id)).await);
+    osb.provision(&id, &plan, json!({}), false).await.expect(200);
+    let creds = osb
+        .bind(&id, &unique("b"), &plan, json!({}), false)
+        .await
+        .expect(201)
+        .body["credentials"]
+        .clone();
+    connect_with_uri(creds["uri"].as_str().unwrap()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_broker_killed_mid_bind_finishes_it_after_a_restart_with_working_credentials() {
+    let mut app = TestApp::spawn_with(short_leases()).await;
+    let osb = app.osb();
+    let plan = osb.plan("postgresql", "shared").await;
+    let pg = PgInspector::connect().await;
+    let id = unique("crash-bind");
+    let bid = unique("b");
+    osb.provision(&id, &plan, json!({}), false).await.expect(201);
+    let lock = PgInspector::hold_instance_lock(&id).await;
+    let op = osb
+        .bind(&id, &bid, &plan, json!({}), true)
+        .await
+        .expect(202)
+        .operation();
+    wait_until_provider_blocks(&pg, &id).await;
+    app.kill();
+    drop(lock);
+
+    app.start();
+    let osb = app.osb();
+    assert_eq!(osb.wait_binding(&id, &bid, &op, WAIT).await.body["state"], "succeeded");
+    let r = osb
+        .get(&format!("/v2/service_instances/{id}/service_bindings/{bid}"))
+        .await
+        .expect(200);
+    let client = connect_with_uri(r.body["credentials"]["uri"].as_str().unwrap())
+        .await
+        .unwrap();
+    client.batch_execute("CREATE TABLE t (x int)").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_broker_killed_mid_deprovision_finishes_it_after_a_restart_without_leftovers() {
+    let mut app = TestApp::spawn_with(short_leases()).await;
+    let osb = app.osb();
+    let plan = osb.plan("postgresql", "shared").await;
+    let pg = PgInspector::connect().await;
+    let id = unique("crash-deprov");
+    let bid = unique("b");
+    osb.provision(&id, &plan, json!({}), false).await.expect(201);
+    osb.bind(&id, &bid, &plan, json!({}), false).await.expect(201);
+    let lock = PgInspector::hold_instance_lock(&id).await;
+    let op = osb.deprovision(&id, &plan, true).await.expect(202).operation();
+    wait_until_provider_blocks(&pg, &id).await;
+    app.kill();
+    drop(lock);
+
+    app.start();
+    let osb = app.osb();
+    assert_eq!(osb.wait_instance(&id, &op, WAIT).await.body["state"], "succeeded");
+    assert!(!pg.database_exists(&database_name(&id)).await);
+    assert!(!pg.role_exists(&owner_role(&id)).await);
+    assert!(!pg.role_exists(&binding_role(&bid)).await);
+    osb.deprovision(&id, &plan, false).await.expect(410);
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_broker_gracefully() {
+    let mut app = TestApp::spawn().await;
+    app.osb().catalog().await;
+    let status = app.terminate();
+    assert!(status.success(), "{status}");
+}

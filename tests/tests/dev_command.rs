@@ -1,0 +1,84 @@
+//! `broker dev`: the newcomer's one command starts PostgreSQL and the broker, writes the env
+//! file, serves a working catalog, and on SIGTERM stops everything it started.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use addon_broker_tests::{broker_bin, connect_with_uri, unique, Osb};
+use broker::devservers::free_port;
+use serde_json::json;
+
+#[tokio::test]
+async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("broker.env");
+    let port = free_port().unwrap();
+    let mut child = Command::new(broker_bin())
+        .args(["dev", "--port", &port.to_string(), "--env-file"])
+        .arg(&env_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut pg_port = 0u16;
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.trim().strip_prefix("postgresql: 127.0.0.1:") {
+            pg_port = rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        if line.contains("wrote ") {
+            break;
+        }
+        line.clear();
+    }
+    assert_ne!(pg_port, 0, "dev printed the PostgreSQL address");
+
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    let env: std::collections::HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    assert_eq!(env["BROKER_URL"], format!("http://127.0.0.1:{port}"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let osb = Osb {
+        url: env["BROKER_URL"].to_string(),
+        user: env["BROKER_OSB_USER"].to_string(),
+        password: env["BROKER_OSB_PASSWORD"].to_string(),
+        version: Some("2.17".into()),
+        client: reqwest::Client::new(),
+    };
+    let plan = osb.plan("postgresql", "shared").await;
+    let id = unique("dev");
+    osb.provision(&id, &plan, json!({}), false).await.expect(201);
+    let creds = osb
+        .bind(&id, &unique("b"), &plan, json!({}), false)
+        .await
+        .expect(201)
+        .body["credentials"]
+        .clone();
+    let client = connect_with_uri(creds["uri"].as_str().unwrap()).await.unwrap();
+    client.batch_execute("CREATE TABLE hello (x int)").await.unwrap();
+    drop(client);
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", pg_port)).is_err(),
+        "PostgreSQL stopped"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "broker stopped"
+    );
+}

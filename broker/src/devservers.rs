@@ -23,6 +23,26 @@ pub fn free_port() -> Result<u16> {
         .map_err(|e| Error::Internal(format!("finding a free port: {e}")))
 }
 
+/// Where ephemeral clusters live: `$ADDON_BROKER_SCRATCH`, else `/dev/shm` when it is a
+/// writable directory (RAM: every `CREATE DATABASE` copies a template, which on a slow disk
+/// dominates and blurs every timing), else the system temp directory.
+pub fn scratch_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("ADDON_BROKER_SCRATCH") {
+        return PathBuf::from(dir);
+    }
+    let shm = Path::new("/dev/shm");
+    let writable = shm.is_dir()
+        && tempfile::Builder::new()
+            .prefix(".addon-broker-probe-")
+            .tempfile_in(shm)
+            .is_ok();
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 /// The unprivileged account to run servers as when we are root (PostgreSQL refuses root).
 fn service_account() -> Option<(u32, u32)> {
     if !nix::unistd::geteuid().is_root() {
@@ -114,7 +134,7 @@ impl PostgresServer {
         let account = service_account();
         let dir = tempfile::Builder::new()
             .prefix("addon-broker-pg-")
-            .tempdir()
+            .tempdir_in(scratch_dir())
             .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
         chown_tree(dir.path(), account)?;
         let password = providers::names::random_password(24);

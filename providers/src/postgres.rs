@@ -330,12 +330,10 @@ async fn terminate_sessions(client: &tokio_postgres::Client, role: &str) -> Resu
 impl PostgresProvider {
     async fn provision_locked(&self, client: &tokio_postgres::Client, instance_id: &str, limit: i64) -> Result<()> {
         let statements = provision_statements(instance_id, limit);
-        let owner = owner_role(instance_id);
-        if !role_exists(client, &owner).await? {
-            if let Err(e) = client.batch_execute(&statements[0]).await {
-                if !is_code(&e, &SqlState::DUPLICATE_OBJECT) {
-                    return Err(classify("creating the owner role", e));
-                }
+        // Try first and treat "already exists" as done: one round trip on the common path.
+        if let Err(e) = client.batch_execute(&statements[0]).await {
+            if !is_code(&e, &SqlState::DUPLICATE_OBJECT) {
+                return Err(classify("creating the owner role", e));
             }
         }
         if let Err(e) = client.batch_execute(&statements[1]).await {
@@ -393,23 +391,22 @@ impl PostgresProvider {
     ) -> Result<()> {
         let statements = bind_statements(instance_id, binding_id, password);
         let role = binding_role(binding_id);
-        if role_exists(client, &role).await? {
-            // An earlier attempt made the role but its password was never handed out: set a
-            // fresh one.
-            let sql = format!(
-                "ALTER ROLE {} WITH LOGIN PASSWORD {}",
-                quote_ident(&role),
-                quote_literal(password)
-            );
-            client
-                .batch_execute(&sql)
-                .await
-                .map_err(|e| classify("resetting the binding password", e))?;
-        } else {
-            client
-                .batch_execute(&statements[0])
-                .await
-                .map_err(|e| classify("creating the binding role", e))?;
+        match client.batch_execute(&statements[0]).await {
+            Ok(()) => {}
+            Err(e) if is_code(&e, &SqlState::DUPLICATE_OBJECT) => {
+                // An earlier attempt made the role but its password was never handed out: set
+                // a fresh one.
+                let sql = format!(
+                    "ALTER ROLE {} WITH LOGIN PASSWORD {}",
+                    quote_ident(&role),
+                    quote_literal(password)
+                );
+                client
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(|e| classify("resetting the binding password", e))?;
+            }
+            Err(e) => return Err(classify("creating the binding role", e)),
         }
         client
             .batch_execute(&statements[1])

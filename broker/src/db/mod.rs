@@ -7,6 +7,7 @@
 pub mod models;
 pub mod schema;
 
+use std::os::unix::fs::DirBuilderExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -120,10 +121,15 @@ impl Db {
         let (backend, address) = Backend::from_url(url);
         if backend == Backend::Sqlite {
             if let Some(parent) = std::path::Path::new(&address).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        Error::Internal(format!("creating the state directory {}: {e}", parent.display()))
-                    })?;
+                if !parent.as_os_str().is_empty() && !parent.exists() {
+                    // The state holds sealed secrets and metadata: private to the broker's user.
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(parent)
+                        .map_err(|e| {
+                            Error::Internal(format!("creating the state directory {}: {e}", parent.display()))
+                        })?;
                 }
             }
         }

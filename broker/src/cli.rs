@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tracing::info;
 
-use crate::config::{PostgresProviderSettings, Settings};
-use crate::devservers::PostgresServer;
+use crate::config::{PostgresProviderSettings, RedisProviderSettings, Settings};
+use crate::devservers::{PostgresServer, RedisServer};
 use crate::error::{Error, Result};
 use crate::startup::{self, Application};
 
@@ -165,6 +165,9 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
     let mut pg = tokio::task::spawn_blocking(PostgresServer::start)
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
+    let redis = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
     let temp = tempfile::Builder::new()
         .prefix("addon-broker-dev-")
         .tempdir()
@@ -181,6 +184,11 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
         public_port: None,
         pool_size: 8,
     });
+    settings.providers.redis = Some(RedisProviderSettings {
+        url: redis.url(),
+        public_host: None,
+        public_port: None,
+    });
     let app = Application::build(settings.clone()).await?;
     let url = format!("http://127.0.0.1:{}", app.port());
     let env = format!(
@@ -189,6 +197,7 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
     );
     println!("addon-broker dev is running (Ctrl-C stops it and everything it started)");
     println!("  postgresql: 127.0.0.1:{} (ephemeral)", pg.port());
+    println!("  redis: 127.0.0.1:{} (ephemeral)", redis.port());
     for line in env.lines() {
         println!("  {line}");
     }

@@ -105,6 +105,22 @@ pub struct LogSettings {
 pub struct ProviderSettings {
     /// The `postgresql` service's shared server.
     pub postgresql: Option<PostgresProviderSettings>,
+    /// The `redis` service's shared server.
+    pub redis: Option<RedisProviderSettings>,
+}
+
+/// The `redis` provider's server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisProviderSettings {
+    /// Admin URL (`redis://admin:password@host:port`).
+    pub url: String,
+    /// Host handed out in credentials, when it differs from the admin URL's.
+    #[serde(default)]
+    pub public_host: Option<String>,
+    /// Port handed out in credentials, when it differs from the admin URL's.
+    #[serde(default)]
+    pub public_port: Option<u16>,
 }
 
 /// The `postgresql` provider's server.

@@ -282,3 +282,155 @@ impl Drop for PostgresServer {
         self.stop();
     }
 }
+
+/// Finds `redis-server`: `$REDIS_SERVER`, else the one on `PATH`.
+fn redis_server_bin() -> Result<PathBuf> {
+    if let Ok(path) = std::env::var("REDIS_SERVER") {
+        return Ok(PathBuf::from(path));
+    }
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/bin", "/usr/local/bin"])
+    {
+        let candidate = Path::new(dir).join("redis-server");
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Internal(
+        "redis-server not found: install the redis-server package (scripts/install-deps does) or set REDIS_SERVER"
+            .into(),
+    ))
+}
+
+/// Waits until `port` accepts connections or `child` exits.
+fn wait_for_port(child: &mut Child, port: u16, log: &Path, what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Error::Internal(format!(
+                "{what} exited ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )));
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(Error::Internal(format!("{what} did not listen within 30 s")));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn stop_child(child: &mut Option<Child>, signal: nix::sys::signal::Signal) {
+    if let Some(mut child) = child.take() {
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, signal);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// An ephemeral `redis-server` with ACLs kept in a file: the default user is disabled and an
+/// `admin` user with a random password holds every permission. Stopped and removed on drop.
+pub struct RedisServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    password: String,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts the server on a free loopback port, without persistence of data.
+    pub fn start() -> Result<RedisServer> {
+        let bin = redis_server_bin()?;
+        let dir = tempfile::Builder::new()
+            .prefix("addon-broker-redis-")
+            .tempdir_in(scratch_dir())
+            .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+        let password = providers::names::random_password(24);
+        let acl = dir.path().join("users.acl");
+        std::fs::write(
+            &acl,
+            format!("user default off nopass -@all\nuser admin on >{password} ~* &* +@all\n"),
+        )
+        .map_err(|e| Error::Internal(format!("acl file: {e}")))?;
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port()?;
+            let log = dir.path().join("redis.log");
+            let mut child = Command::new(&bin)
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(dir.path())
+                .arg("--aclfile")
+                .arg(&acl)
+                .arg("--logfile")
+                .arg(&log)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .map_err(|e| Error::Internal(format!("starting redis-server: {e}")))?;
+            spawn_reaper(child.id(), "TERM", dir.path())?;
+            match wait_for_port(&mut child, port, &log, "redis-server") {
+                Ok(()) => {
+                    return Ok(RedisServer {
+                        dir,
+                        port,
+                        password,
+                        child: Some(child),
+                    })
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        Err(Error::Internal(last_error))
+    }
+
+    /// The loopback port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The admin URL.
+    pub fn url(&self) -> String {
+        format!("redis://admin:{}@127.0.0.1:{}", self.password, self.port)
+    }
+
+    /// The ACL file the server persists users to.
+    pub fn acl_file(&self) -> PathBuf {
+        self.dir.path().join("users.acl")
+    }
+
+    /// Stops the server.
+    pub fn stop(&mut self) {
+        stop_child(&mut self.child, nix::sys::signal::Signal::SIGTERM);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

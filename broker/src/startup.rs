@@ -9,6 +9,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use providers::postgres::{PostgresConfig, PostgresProvider};
+use providers::redis::{RedisConfig, RedisProvider};
 use providers::Provider;
 use tracing::info;
 
@@ -71,6 +72,15 @@ pub fn build_providers(settings: &Settings) -> Result<Vec<Arc<dyn Provider>>> {
             pool_size: pg.pool_size,
         })
         .map_err(|e| Error::Internal(format!("postgresql provider: {e}")))?;
+        list.push(Arc::new(provider));
+    }
+    if let Some(r) = &settings.providers.redis {
+        let provider = RedisProvider::new(&RedisConfig {
+            url: r.url.clone(),
+            public_host: r.public_host.clone(),
+            public_port: r.public_port,
+        })
+        .map_err(|e| Error::Internal(format!("redis provider: {e}")))?;
         list.push(Arc::new(provider));
     }
     Ok(list)

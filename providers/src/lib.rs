@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod names;
 pub mod postgres;
+pub mod redis;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use broker::devservers::{spawn_reaper, PostgresServer};
+use broker::devservers::{spawn_reaper, PostgresServer, RedisServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -22,6 +22,8 @@ use serde_json::{json, Value};
 pub struct Servers {
     /// The PostgreSQL cluster behind the `postgresql` service (and the PostgreSQL state stores).
     pub postgres: PostgresServer,
+    /// The Redis server behind the `redis` service.
+    pub redis: RedisServer,
 }
 
 /// Starts the backing servers once per process.
@@ -29,6 +31,7 @@ pub fn servers() -> &'static Servers {
     static SERVERS: OnceLock<Servers> = OnceLock::new();
     SERVERS.get_or_init(|| Servers {
         postgres: PostgresServer::start().expect("starting the ephemeral PostgreSQL cluster"),
+        redis: RedisServer::start().expect("starting the ephemeral Redis server"),
     })
 }
 
@@ -162,11 +165,14 @@ max_attempts = 5
 [providers.postgresql]
 url = "{pg_url}"
 pool_size = 4
+[providers.redis]
+url = "{redis_url}"
 "#,
             data = dir.path().display(),
             sync = options.sync_timeout_ms,
             lease = options.lease_ms,
             pg_url = pg.url("postgres"),
+            redis_url = servers().redis.url(),
         );
         std::fs::write(dir.path().join("broker.toml"), config).unwrap();
         let mut app = TestApp {

@@ -1,0 +1,338 @@
+//! The `redis` service: a key prefix per instance on a shared Redis (≥ 6.2) server, and an ACL
+//! user per binding that may touch only that prefix.
+//!
+//! For instance id `I` and binding id `B`:
+//! - key and channel prefix `ab:<stem(I)>:`;
+//! - ACL user `abr_<stem(I)>_<stem(B)>`: `~ab:<stem(I)>:*` keys and `&ab:<stem(I)>:*` channels
+//!   only, every command but the dangerous and administrative ones, and none of the commands that
+//!   would see or reach beyond the prefix (`KEYS`, `SCAN`, `RANDOMKEY`, `SELECT`, `SWAPDB`,
+//!   `MOVE`). The `shared` plan also denies scripting and blocking commands.
+//!
+//! Redis cannot enforce a memory or connection quota per user or per prefix, so the plans do not
+//! promise one. ACL changes are persisted with `ACL SAVE` when the server runs with an ACL file.
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use serde_json::{json, Value};
+use tokio::sync::OnceCell;
+
+use crate::catalog::{empty_object_schema, plan_schemas, stable_id, MaintenanceInfo};
+use crate::names::{random_password, stem};
+use crate::{
+    BindRequest, Credentials, DeprovisionRequest, Outcome, PlanDef, ProviderError, ProvisionRequest, Provisioned,
+    Result, ServiceDef, UnbindRequest, UpdateRequest,
+};
+
+/// The public service name.
+pub const SERVICE_NAME: &str = "redis";
+/// Keys unlinked per `UNLINK` during deprovision.
+const DELETE_BATCH: usize = 500;
+/// Length of generated passwords.
+const PASSWORD_LEN: usize = 32;
+
+/// Commands denied to every binding, beyond the `@dangerous` and `@admin` categories: each would
+/// let a tenant see or reach keys outside its prefix.
+const DENIED_COMMANDS: [&str; 6] = ["keys", "scan", "randomkey", "select", "swapdb", "move"];
+
+#[derive(Debug, Clone, Copy)]
+struct PlanRules {
+    name: &'static str,
+    description: &'static str,
+    /// Extra ACL rules of the plan.
+    rules: &'static [&'static str],
+}
+
+const PLANS: [PlanRules; 2] = [
+    PlanRules {
+        name: "shared",
+        description: "A key prefix on a shared Redis server. Enforced: keys and channels limited to the \
+                      prefix, no dangerous, admin, scripting or blocking commands. Not enforceable by \
+                      Redis: memory and connection quotas.",
+        rules: &["-@scripting", "-@blocking"],
+    },
+    PlanRules {
+        name: "shared-large",
+        description: "A key prefix on a shared Redis server, with Lua scripting and blocking commands. \
+                      Enforced: keys and channels limited to the prefix, no dangerous or admin commands. \
+                      Not enforceable by Redis: memory and connection quotas.",
+        rules: &[],
+    },
+];
+
+/// How the adapter reaches its shared server.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// Admin URL (`redis://admin:password@host:port`); the user needs `+@all ~* &*`.
+    pub url: String,
+    /// Host handed out in credentials when it differs from the admin URL's.
+    pub public_host: Option<String>,
+    /// Port handed out in credentials when it differs from the admin URL's.
+    pub public_port: Option<u16>,
+}
+
+/// The `redis` provider.
+pub struct RedisProvider {
+    client: redis::Client,
+    conn: OnceCell<ConnectionManager>,
+    acl_file: OnceCell<bool>,
+    host: String,
+    port: u16,
+    service: ServiceDef,
+}
+
+/// The instance's key and channel prefix.
+pub fn key_prefix(instance_id: &str) -> String {
+    format!("ab:{}:", stem(instance_id))
+}
+
+/// Prefix of the ACL user names of an instance's bindings.
+fn user_prefix(instance_id: &str) -> String {
+    format!("abr_{}_", stem(instance_id))
+}
+
+/// The ACL user of a binding.
+pub fn binding_user(instance_id: &str, binding_id: &str) -> String {
+    format!("{}{}", user_prefix(instance_id), stem(binding_id))
+}
+
+/// The `ACL SETUSER` arguments (after the user name) for a binding of `plan`.
+pub fn acl_rules(instance_id: &str, plan: &str, password: &str) -> Vec<String> {
+    let prefix = key_prefix(instance_id);
+    let mut rules = vec![
+        "reset".to_string(),
+        "on".into(),
+        format!(">{password}"),
+        format!("~{prefix}*"),
+        format!("&{prefix}*"),
+        "+@all".into(),
+        "-@dangerous".into(),
+        "-@admin".into(),
+    ];
+    rules.extend(DENIED_COMMANDS.iter().map(|c| format!("-{c}")));
+    if let Some(p) = PLANS.iter().find(|p| p.name == plan) {
+        rules.extend(p.rules.iter().map(|r| r.to_string()));
+    }
+    rules
+}
+
+fn classify(context: &str, err: redis::RedisError) -> ProviderError {
+    if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() || err.is_timeout() {
+        ProviderError::Transient(format!("{context}: {err}"))
+    } else {
+        ProviderError::Failed(format!("{context}: {err}"))
+    }
+}
+
+fn build_service() -> ServiceDef {
+    let plans = PLANS
+        .iter()
+        .map(|p| PlanDef {
+            id: stable_id(&format!("{SERVICE_NAME}:{}", p.name)),
+            name: p.name.to_string(),
+            description: p.description.to_string(),
+            free: true,
+            bindable: true,
+            plan_updateable: false,
+            maintenance_info: MaintenanceInfo {
+                version: "1.0.0".into(),
+                description: "Redis shared server, ACL user per binding".into(),
+            },
+            schemas: plan_schemas(empty_object_schema(), empty_object_schema(), empty_object_schema()),
+            metadata: json!({ "displayName": format!("Redis {}", p.name) }),
+        })
+        .collect();
+    ServiceDef {
+        id: stable_id(SERVICE_NAME),
+        name: SERVICE_NAME.into(),
+        description: "Redis key prefixes on a shared server, with an ACL user per binding".into(),
+        tags: vec!["redis".into(), "key-value".into(), "cache".into()],
+        bindable: true,
+        instances_retrievable: true,
+        bindings_retrievable: true,
+        plan_updateable: false,
+        metadata: json!({ "displayName": "Redis", "providerDisplayName": "addon-broker" }),
+        plans,
+    }
+}
+
+impl RedisProvider {
+    /// A provider for the server at `config.url` (connected lazily).
+    pub fn new(config: &RedisConfig) -> Result<Self> {
+        let client =
+            redis::Client::open(config.url.as_str()).map_err(|e| ProviderError::Invalid(format!("redis url: {e}")))?;
+        let (host, port) = match &client.get_connection_info().addr {
+            redis::ConnectionAddr::Tcp(h, p) => (h.clone(), *p),
+            redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
+            _ => ("127.0.0.1".to_string(), 6379),
+        };
+        Ok(RedisProvider {
+            client,
+            conn: OnceCell::new(),
+            acl_file: OnceCell::new(),
+            host: config.public_host.clone().unwrap_or(host),
+            port: config.public_port.unwrap_or(port),
+            service: build_service(),
+        })
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager> {
+        self.conn
+            .get_or_try_init(|| async {
+                ConnectionManager::new(self.client.clone())
+                    .await
+                    .map_err(|e| classify("connecting to the shared redis server", e))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Persists ACL changes when the server keeps them in a file.
+    async fn save_acl(&self, conn: &mut ConnectionManager) -> Result<()> {
+        let has_file = *self
+            .acl_file
+            .get_or_try_init(|| async {
+                let mut c = conn.clone();
+                let reply: Vec<String> = redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("aclfile")
+                    .query_async(&mut c)
+                    .await
+                    .map_err(|e| classify("reading the ACL file setting", e))?;
+                Ok::<bool, ProviderError>(reply.get(1).is_some_and(|v| !v.is_empty()))
+            })
+            .await?;
+        if has_file {
+            redis::cmd("ACL")
+                .arg("SAVE")
+                .query_async::<()>(conn)
+                .await
+                .map_err(|e| classify("saving the ACL file", e))?;
+        }
+        Ok(())
+    }
+
+    async fn delete_user(&self, conn: &mut ConnectionManager, user: &str) -> Result<()> {
+        // Cut existing sessions first; DELUSER then removes the user (and any session that
+        // slipped in between). Both succeed when the user is already gone.
+        let _: redis::RedisResult<i64> = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("USER")
+            .arg(user)
+            .query_async(conn)
+            .await;
+        redis::cmd("ACL")
+            .arg("DELUSER")
+            .arg(user)
+            .query_async::<i64>(conn)
+            .await
+            .map_err(|e| classify("deleting the ACL user", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::Provider for RedisProvider {
+    fn service(&self) -> &ServiceDef {
+        &self.service
+    }
+
+    fn check_update(&self, request: &UpdateRequest) -> Result<(), String> {
+        if request.from_plan.id != request.to_plan.id {
+            return Err("redis plans cannot be changed in place; create a new add-on".into());
+        }
+        Ok(())
+    }
+
+    async fn provision(&self, _request: &ProvisionRequest) -> Result<Outcome<Provisioned>> {
+        // The prefix needs nothing on the server; provisioning proves the server answers.
+        self.health().await?;
+        Ok(Outcome::Done(Provisioned::default()))
+    }
+
+    async fn update(&self, _request: &UpdateRequest) -> Result<Outcome<()>> {
+        Ok(Outcome::Done(()))
+    }
+
+    async fn deprovision(&self, request: &DeprovisionRequest) -> Result<Outcome<()>> {
+        let mut conn = self.conn().await?;
+        let pattern = format!("{}*", key_prefix(&request.instance_id));
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| classify("scanning the instance's keys", e))?;
+            for batch in keys.chunks(DELETE_BATCH) {
+                redis::cmd("UNLINK")
+                    .arg(batch)
+                    .query_async::<i64>(&mut conn)
+                    .await
+                    .map_err(|e| classify("deleting the instance's keys", e))?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let users: Vec<String> = redis::cmd("ACL")
+            .arg("USERS")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| classify("listing ACL users", e))?;
+        let prefix = user_prefix(&request.instance_id);
+        for user in users.iter().filter(|u| u.starts_with(&prefix)) {
+            self.delete_user(&mut conn, user).await?;
+        }
+        self.save_acl(&mut conn).await?;
+        Ok(Outcome::Done(()))
+    }
+
+    async fn bind(&self, request: &BindRequest) -> Result<Outcome<Credentials>> {
+        let mut conn = self.conn().await?;
+        let user = binding_user(&request.instance_id, &request.binding_id);
+        let password = random_password(PASSWORD_LEN);
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(&user)
+            .arg(acl_rules(&request.instance_id, &request.plan.name, &password))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| classify("creating the ACL user", e))?;
+        self.save_acl(&mut conn).await?;
+        let prefix = key_prefix(&request.instance_id);
+        let uri = format!("redis://{user}:{password}@{}:{}", self.host, self.port);
+        let mut values = serde_json::Map::new();
+        values.insert("uri".into(), json!(uri));
+        values.insert("host".into(), json!(self.host));
+        values.insert("port".into(), json!(self.port));
+        values.insert("username".into(), json!(user));
+        values.insert("password".into(), json!(password));
+        values.insert("prefix".into(), Value::String(prefix.clone()));
+        let env = [("URL".to_string(), uri), ("PREFIX".to_string(), prefix)]
+            .into_iter()
+            .collect();
+        Ok(Outcome::Done(Credentials { values, env }))
+    }
+
+    async fn unbind(&self, request: &UnbindRequest) -> Result<Outcome<()>> {
+        let mut conn = self.conn().await?;
+        self.delete_user(&mut conn, &binding_user(&request.instance_id, &request.binding_id))
+            .await?;
+        self.save_acl(&mut conn).await?;
+        Ok(Outcome::Done(()))
+    }
+
+    async fn health(&self) -> Result<()> {
+        let mut conn = self.conn().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| classify("health check", e))?;
+        Ok(())
+    }
+}

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tracing::info;
 
-use crate::config::{PostgresProviderSettings, RedisProviderSettings, Settings};
-use crate::devservers::{PostgresServer, RedisServer};
+use crate::config::{KafkaProviderSettings, PostgresProviderSettings, RedisProviderSettings, Settings};
+use crate::devservers::{PostgresServer, RedisServer, TansuServer};
 use crate::error::{Error, Result};
 use crate::startup::{self, Application};
 
@@ -168,6 +168,9 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
     let redis = tokio::task::spawn_blocking(RedisServer::start)
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
+    let kafka = tokio::task::spawn_blocking(TansuServer::start)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
     let temp = tempfile::Builder::new()
         .prefix("addon-broker-dev-")
         .tempdir()
@@ -189,6 +192,11 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
         public_host: None,
         public_port: None,
     });
+    settings.providers.kafka = Some(KafkaProviderSettings {
+        bootstrap_servers: kafka.bootstrap(),
+        public_bootstrap_servers: None,
+        replication_factor: 1,
+    });
     let app = Application::build(settings.clone()).await?;
     let url = format!("http://127.0.0.1:{}", app.port());
     let env = format!(
@@ -198,6 +206,7 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
     println!("addon-broker dev is running (Ctrl-C stops it and everything it started)");
     println!("  postgresql: 127.0.0.1:{} (ephemeral)", pg.port());
     println!("  redis: 127.0.0.1:{} (ephemeral)", redis.port());
+    println!("  kafka (tansu): 127.0.0.1:{} (ephemeral)", kafka.port());
     for line in env.lines() {
         println!("  {line}");
     }
@@ -218,9 +227,14 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
         handle.stop(true).await;
     });
     let result = app.run_until_stopped().await;
-    tokio::task::spawn_blocking(move || pg.stop())
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    // Stopping blocks (each server is waited for), so it runs off the async workers.
+    tokio::task::spawn_blocking(move || {
+        pg.stop();
+        drop(redis);
+        drop(kafka);
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
     drop(temp);
     println!("addon-broker dev stopped");
     result

@@ -107,6 +107,26 @@ pub struct ProviderSettings {
     pub postgresql: Option<PostgresProviderSettings>,
     /// The `redis` service's shared server.
     pub redis: Option<RedisProviderSettings>,
+    /// The `kafka` service's cluster.
+    pub kafka: Option<KafkaProviderSettings>,
+}
+
+/// The `kafka` provider's cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaProviderSettings {
+    /// Bootstrap servers (`host:port`, comma-separated).
+    pub bootstrap_servers: String,
+    /// Bootstrap servers handed out in credentials, when they differ.
+    #[serde(default)]
+    pub public_bootstrap_servers: Option<String>,
+    /// Replication factor of created topics.
+    #[serde(default = "default_replication")]
+    pub replication_factor: i32,
+}
+
+fn default_replication() -> i32 {
+    1
 }
 
 /// The `redis` provider's server.

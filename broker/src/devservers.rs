@@ -434,3 +434,101 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// Finds `tansu`: `$TANSU`, else on `PATH`, else in cargo's bin directory.
+pub fn tansu_bin() -> Result<PathBuf> {
+    if let Ok(path) = std::env::var("TANSU") {
+        return Ok(PathBuf::from(path));
+    }
+    let cargo_bin = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|p| p.join("bin"))
+        .unwrap_or_default();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let dirs = path.split(':').map(PathBuf::from).chain(std::iter::once(cargo_bin));
+    for dir in dirs {
+        let candidate = dir.join("tansu");
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Internal(
+        "tansu not found: scripts/install-deps installs it with cargo (or set TANSU)".into(),
+    ))
+}
+
+/// An ephemeral Kafka-protocol broker: `tansu` with in-memory storage. Stopped on drop.
+pub struct TansuServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl TansuServer {
+    /// Starts tansu on a free loopback port.
+    pub fn start() -> Result<TansuServer> {
+        let bin = tansu_bin()?;
+        let dir = tempfile::Builder::new()
+            .prefix("addon-broker-tansu-")
+            .tempdir_in(scratch_dir())
+            .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port()?;
+            let url = format!("tcp://127.0.0.1:{port}");
+            let log = dir.path().join("tansu.log");
+            let logfile = std::fs::File::create(&log).map_err(|e| Error::Internal(format!("log file: {e}")))?;
+            let mut child = Command::new(&bin)
+                .arg("broker")
+                .args(["--listener-url", &url, "--advertised-listener-url", &url])
+                .args(["--storage-engine", "memory://tansu/"])
+                .env("RUST_LOG", "warn")
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(logfile)
+                .process_group(0)
+                .spawn()
+                .map_err(|e| Error::Internal(format!("starting tansu: {e}")))?;
+            spawn_reaper(child.id(), "TERM", dir.path())?;
+            match wait_for_port(&mut child, port, &log, "tansu") {
+                Ok(()) => {
+                    return Ok(TansuServer {
+                        dir,
+                        port,
+                        child: Some(child),
+                    })
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        Err(Error::Internal(last_error))
+    }
+
+    /// The loopback port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Bootstrap servers (`127.0.0.1:PORT`).
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The server's directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops the server.
+    pub fn stop(&mut self) {
+        stop_child(&mut self.child, nix::sys::signal::Signal::SIGTERM);
+    }
+}
+
+impl Drop for TansuServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::osb;
+use crate::http::{osb, topics};
 
 /// The broker's API description.
 #[derive(OpenApi)]
@@ -21,6 +21,10 @@ use crate::http::osb;
         osb::delete_binding,
         osb::get_binding,
         osb::binding_last_operation,
+        topics::put_topic,
+        topics::get_topic,
+        topics::delete_topic,
+        topics::list_topics,
     ),
     components(schemas(
         osb::OsbError,
@@ -33,9 +37,13 @@ use crate::http::osb;
         osb::InstanceResponse,
         osb::BindingResponse,
         osb::LastOperationResponse,
+        topics::TopicRequest,
+        topics::TopicResponse,
+        topics::TopicListResponse,
     )),
     modifiers(&Security),
-    tags((name = "osb", description = "Open Service Broker API v2.17 (basic auth)")),
+    tags((name = "osb", description = "Open Service Broker API v2.17 (basic auth)"),
+         (name = "osb-topics", description = "Extension: topics of messaging instances (basic auth)")),
 )]
 pub struct ApiDoc;
 

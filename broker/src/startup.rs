@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use providers::kafka::{KafkaConfig, KafkaProvider};
 use providers::postgres::{PostgresConfig, PostgresProvider};
 use providers::redis::{RedisConfig, RedisProvider};
 use providers::Provider;
@@ -18,7 +19,7 @@ use crate::config::Settings;
 use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::http::{osb, request_ids};
+use crate::http::{osb, request_ids, topics};
 use crate::jobs::Jobs;
 use crate::provisioning::Provisioning;
 
@@ -83,6 +84,15 @@ pub fn build_providers(settings: &Settings) -> Result<Vec<Arc<dyn Provider>>> {
         .map_err(|e| Error::Internal(format!("redis provider: {e}")))?;
         list.push(Arc::new(provider));
     }
+    if let Some(k) = &settings.providers.kafka {
+        let provider = KafkaProvider::new(&KafkaConfig {
+            bootstrap_servers: k.bootstrap_servers.clone(),
+            public_bootstrap_servers: k.public_bootstrap_servers.clone(),
+            replication_factor: k.replication_factor,
+        })
+        .map_err(|e| Error::Internal(format!("kafka provider: {e}")))?;
+        list.push(Arc::new(provider));
+    }
     Ok(list)
 }
 
@@ -132,6 +142,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .configure(osb::routes)
+                .configure(topics::routes)
                 .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
                 .default_service(web::to(osb::no_route))
         })

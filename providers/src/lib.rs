@@ -6,6 +6,7 @@
 //! earlier attempt made, and deleting something already gone succeeds.
 
 pub mod catalog;
+pub mod kafka;
 pub mod names;
 pub mod postgres;
 pub mod redis;
@@ -232,4 +233,59 @@ pub trait Provider: Send + Sync {
 
     /// Checks that the backend answers.
     async fn health(&self) -> Result<()>;
+
+    /// The topic administration of a messaging service, for the services that have topics.
+    fn topics(&self) -> Option<&dyn TopicAdmin> {
+        None
+    }
+}
+
+/// What a topic is asked to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicSpec {
+    /// Number of partitions.
+    pub partitions: i32,
+    /// `retention.ms` of the topic.
+    pub retention_ms: i64,
+}
+
+/// A topic as the cluster reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicInfo {
+    /// Full topic name (with the instance prefix).
+    pub name: String,
+    /// Number of partitions.
+    pub partitions: i32,
+    /// `retention.ms`, when the cluster reports it.
+    pub retention_ms: Option<i64>,
+}
+
+/// Topics of an instance, managed through the broker (the cluster does not auto-create them).
+#[async_trait]
+pub trait TopicAdmin: Send + Sync {
+    /// Fills in the plan's defaults and checks name and spec against the instance's prefix and
+    /// the plan's bounds; the message of an `Err` is shown to the platform as a 400.
+    fn check_topic(
+        &self,
+        instance_id: &str,
+        plan: &PlanDef,
+        name: &str,
+        partitions: Option<i32>,
+        retention_ms: Option<i64>,
+    ) -> Result<TopicSpec, String>;
+
+    /// Whether a topic name belongs to the instance (lies under its prefix).
+    fn owns_topic(&self, instance_id: &str, name: &str) -> bool;
+
+    /// Creates the topic; when it exists already, reports it as it is (the caller compares).
+    async fn create_topic(&self, name: &str, spec: TopicSpec) -> Result<(TopicInfo, bool)>;
+
+    /// Deletes the topic; false when there was none.
+    async fn delete_topic(&self, name: &str) -> Result<bool>;
+
+    /// Describes one topic.
+    async fn get_topic(&self, name: &str) -> Result<Option<TopicInfo>>;
+
+    /// The instance's topics.
+    async fn list_topics(&self, instance_id: &str) -> Result<Vec<TopicInfo>>;
 }

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use addon_broker_tests::{connect_with_uri, servers, unique, Options, PgInspector, TestApp};
+use addon_broker_tests::{connect_with_uri, kafka, servers, unique, Options, Osb, PgInspector, TestApp};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
@@ -20,14 +20,21 @@ const WAIT: Duration = Duration::from_secs(30);
 trait Adapter: Sync {
     /// Catalog service name.
     fn service(&self) -> &'static str;
+    /// Whether unbinding revokes credentials on the server (false where the server has no
+    /// per-binding principal).
+    fn revocable(&self) -> bool {
+        true
+    }
+    /// Makes what a client needs before it can use fresh credentials (a Kafka topic).
+    async fn prepare(&self, _osb: &Osb, _instance_id: &str, _creds: &Value) {}
     /// Writes and reads back through the credentials; `Err` when the server refuses them.
     async fn use_credentials(&self, creds: &Value, marker: &str) -> Result<String, String>;
     /// Asserts that the credentials cannot reach beyond their own tenant.
     async fn assert_confined(&self, creds: &Value);
     /// Whether the server holds anything of the instance (and of these bindings).
     async fn leftovers(&self, instance_id: &str, binding_ids: &[String]) -> Vec<String>;
-    /// Whether the binding's own resources exist on the server.
-    async fn binding_exists(&self, instance_id: &str, binding_id: &str) -> bool;
+    /// Whether the binding's own resources exist on the server (`None`: a binding has none).
+    async fn binding_exists(&self, instance_id: &str, binding_id: &str) -> Option<bool>;
 }
 
 struct Postgres;
@@ -92,11 +99,12 @@ impl Adapter for Postgres {
         found
     }
 
-    async fn binding_exists(&self, _instance_id: &str, binding_id: &str) -> bool {
-        PgInspector::connect()
+    async fn binding_exists(&self, _instance_id: &str, binding_id: &str) -> Option<bool> {
+        let exists = PgInspector::connect()
             .await
             .role_exists(&providers::postgres::binding_role(binding_id))
-            .await
+            .await;
+        Some(exists)
     }
 }
 
@@ -179,7 +187,7 @@ impl Adapter for Redis {
         found
     }
 
-    async fn binding_exists(&self, instance_id: &str, binding_id: &str) -> bool {
+    async fn binding_exists(&self, instance_id: &str, binding_id: &str) -> Option<bool> {
         let mut admin = redis_admin().await;
         let users: Vec<String> = redis::cmd("ACL").arg("USERS").query_async(&mut admin).await.unwrap();
         let user = providers::redis::binding_user(instance_id, binding_id);
@@ -187,7 +195,71 @@ impl Adapter for Redis {
             .unwrap()
             .contains(&user);
         assert_eq!(users.contains(&user), in_file, "ACL file persisted");
-        users.contains(&user)
+        Some(users.contains(&user))
+    }
+}
+
+struct Kafka;
+
+fn conformance_topic(creds: &Value) -> String {
+    format!("{}conformance", creds["prefix"].as_str().unwrap())
+}
+
+#[async_trait]
+impl Adapter for Kafka {
+    fn service(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn revocable(&self) -> bool {
+        false
+    }
+
+    async fn prepare(&self, osb: &Osb, instance_id: &str, creds: &Value) {
+        let topic = conformance_topic(creds);
+        let r = osb
+            .send(
+                osb.request(
+                    reqwest::Method::PUT,
+                    &format!("/v2/service_instances/{instance_id}/topics/{topic}"),
+                )
+                .json(&json!({"partitions": 1})),
+            )
+            .await;
+        assert!(r.status == 201 || r.status == 200, "{}", r.body);
+    }
+
+    async fn use_credentials(&self, creds: &Value, marker: &str) -> Result<String, String> {
+        let bootstrap = creds["bootstrap_servers"].as_str().unwrap();
+        assert!(creds["uri"].as_str().unwrap().starts_with("kafka://"));
+        let topic = conformance_topic(creds);
+        kafka::produce(bootstrap, &topic, marker).await?;
+        kafka::consume_until(bootstrap, &topic, marker).await
+    }
+
+    async fn assert_confined(&self, creds: &Value) {
+        // Without authentication on the cluster, confinement is the broker's: it creates topics
+        // only under the instance's prefix (see the kafka_topics tests), and the cluster creates
+        // none on its own: producing to an unknown topic fails.
+        let bootstrap = creds["bootstrap_servers"].as_str().unwrap();
+        assert!(
+            kafka::produce(bootstrap, &format!("outside-{}", uuid::Uuid::new_v4()), "x")
+                .await
+                .is_err()
+        );
+    }
+
+    async fn leftovers(&self, instance_id: &str, _binding_ids: &[String]) -> Vec<String> {
+        let prefix = providers::kafka::topic_prefix(instance_id);
+        kafka::topic_names(&servers().kafka.bootstrap())
+            .await
+            .into_iter()
+            .filter(|t| t.starts_with(&prefix))
+            .collect()
+    }
+
+    async fn binding_exists(&self, _instance_id: &str, _binding_id: &str) -> Option<bool> {
+        None
     }
 }
 
@@ -203,20 +275,25 @@ async fn provision_twice_converges_and_bindings_are_real(adapter: &dyn Adapter) 
     osb.provision(&id, &plan, json!({}), true).await.expect(200);
 
     let c1 = osb.bind(&id, &b1, &plan, json!({}), false).await.expect(201).body["credentials"].clone();
+    adapter.prepare(&osb, &id, &c1).await;
     assert_eq!(adapter.use_credentials(&c1, "one").await.unwrap(), "one");
     adapter.assert_confined(&c1).await;
     let c2 = osb.bind(&id, &b2, &plan, json!({}), false).await.expect(201).body["credentials"].clone();
-    assert_ne!(c1, c2);
+    if adapter.revocable() {
+        assert_ne!(c1, c2, "each binding is its own principal");
+    }
     assert_eq!(adapter.use_credentials(&c2, "two").await.unwrap(), "two");
     assert_eq!(adapter.use_credentials(&c1, "one-again").await.unwrap(), "one-again");
-    assert!(adapter.binding_exists(&id, &b1).await);
+    assert_ne!(adapter.binding_exists(&id, &b1).await, Some(false));
 
     osb.unbind(&id, &b1, &plan, false).await.expect(200);
-    assert!(
-        adapter.use_credentials(&c1, "revoked").await.is_err(),
-        "unbound credentials are revoked"
-    );
-    assert!(!adapter.binding_exists(&id, &b1).await);
+    if adapter.revocable() {
+        assert!(
+            adapter.use_credentials(&c1, "revoked").await.is_err(),
+            "unbound credentials are revoked"
+        );
+    }
+    assert_ne!(adapter.binding_exists(&id, &b1).await, Some(true));
     assert_eq!(
         adapter.use_credentials(&c2, "still").await.unwrap(),
         "still",
@@ -268,6 +345,7 @@ async fn a_broker_killed_between_steps_resumes_without_leftovers(adapter: &dyn A
         .await
         .expect(200);
     let creds = creds.body["credentials"].clone();
+    adapter.prepare(&app.osb(), &id, &creds).await;
     assert_eq!(adapter.use_credentials(&creds, "resumed").await.unwrap(), "resumed");
 
     let op = app.osb().deprovision(&id, &plan, true).await.expect(202).operation();
@@ -331,3 +409,4 @@ macro_rules! conformance {
 
 conformance!(postgresql, Postgres);
 conformance!(redis_shared, Redis);
+conformance!(kafka_shared, Kafka);

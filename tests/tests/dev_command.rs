@@ -23,18 +23,25 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut pg_port = 0u16;
+    let mut ports = std::collections::HashMap::new();
     let mut line = String::new();
     while stdout.read_line(&mut line).unwrap() > 0 {
-        if let Some(rest) = line.trim().strip_prefix("postgresql: 127.0.0.1:") {
-            pg_port = rest.split_whitespace().next().unwrap().parse().unwrap();
+        for server in ["postgresql", "redis", "kafka (tansu)"] {
+            if let Some(rest) = line.trim().strip_prefix(&format!("{server}: 127.0.0.1:")) {
+                let port: u16 = rest.split_whitespace().next().unwrap().parse().unwrap();
+                ports.insert(server, port);
+            }
         }
         if line.contains("wrote ") {
             break;
         }
         line.clear();
     }
-    assert_ne!(pg_port, 0, "dev printed the PostgreSQL address");
+    assert_eq!(
+        ports.len(),
+        3,
+        "dev printed the address of each backing server: {ports:?}"
+    );
 
     let text = std::fs::read_to_string(&env_file).unwrap();
     let env: std::collections::HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
@@ -52,6 +59,14 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
         version: Some("2.17".into()),
         client: reqwest::Client::new(),
     };
+    let catalog = osb.catalog().await;
+    let names: Vec<&str> = catalog["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["postgresql", "redis", "kafka"]);
     let plan = osb.plan("postgresql", "shared").await;
     let id = unique("dev");
     osb.provision(&id, &plan, json!({}), false).await.expect(201);
@@ -73,10 +88,12 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", pg_port)).is_err(),
-        "PostgreSQL stopped"
-    );
+    for (server, port) in &ports {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", *port)).is_err(),
+            "{server} stopped"
+        );
+    }
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "broker stopped"

@@ -175,7 +175,7 @@ pub struct LastOperationResponse {
 }
 
 /// Renders an error in the OSB format.
-fn osb_error(err: Error, request_id: &str) -> HttpResponse {
+pub(crate) fn osb_error(err: Error, request_id: &str) -> HttpResponse {
     log_if_internal(&err, request_id);
     let mut res = HttpResponse::build(err.status());
     if matches!(err, Error::Unauthorized(_)) {
@@ -188,7 +188,7 @@ fn osb_error(err: Error, request_id: &str) -> HttpResponse {
 }
 
 /// Checks auth, then the API version, and reads the audit identity.
-fn guard(req: &HttpRequest, state: &OsbState, request_id: &RequestId) -> Result<RequestMeta, Error> {
+pub(crate) fn guard(req: &HttpRequest, state: &OsbState, request_id: &RequestId) -> Result<RequestMeta, Error> {
     let unauthorized = || Error::Unauthorized("missing or wrong basic auth credentials".into());
     let header = req.headers().get(header::AUTHORIZATION).ok_or_else(unauthorized)?;
     let encoded = header
@@ -240,13 +240,13 @@ fn decode_identity(header: &str) -> String {
     }
 }
 
-fn query(req: &HttpRequest) -> Result<HashMap<String, String>, Error> {
+pub(crate) fn query(req: &HttpRequest) -> Result<HashMap<String, String>, Error> {
     web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .map_err(|e| Error::BadRequest(format!("malformed query string: {e}")))
 }
 
-fn accepts_incomplete(q: &HashMap<String, String>) -> Result<bool, Error> {
+pub(crate) fn accepts_incomplete(q: &HashMap<String, String>) -> Result<bool, Error> {
     match q.get("accepts_incomplete").map(String::as_str) {
         None | Some("") | Some("false") => Ok(false),
         Some("true") => Ok(true),
@@ -258,7 +258,7 @@ fn accepts_incomplete(q: &HashMap<String, String>) -> Result<bool, Error> {
 }
 
 /// A present, non-empty value; the spec treats empty strings as missing.
-fn required(value: Option<String>, name: &str) -> Result<String, Error> {
+pub(crate) fn required(value: Option<String>, name: &str) -> Result<String, Error> {
     match value {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(Error::BadRequest(format!("{name} is required"))),
@@ -269,7 +269,7 @@ fn optional(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
 
-fn object(value: Option<Value>, name: &str) -> Result<Value, Error> {
+pub(crate) fn object(value: Option<Value>, name: &str) -> Result<Value, Error> {
     match value {
         None | Some(Value::Null) => Ok(json!({})),
         Some(v @ Value::Object(_)) => Ok(v),
@@ -277,7 +277,7 @@ fn object(value: Option<Value>, name: &str) -> Result<Value, Error> {
     }
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::BadRequest("request body must be a JSON object".into()));
     }

@@ -1,0 +1,193 @@
+//! OSB extension for messaging services: an instance's topics, created and deleted through the
+//! broker because the cluster does not auto-create them. Same auth and version checks, same
+//! error format as the OSB API.
+//!
+//! `PUT /v2/service_instances/{id}/topics/{name}` `{"partitions": 3, "retention_ms": 86400000}`,
+//! `GET` and `DELETE` of the same path, and `GET /v2/service_instances/{id}/topics`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::osb::{guard, osb_error, parse_body, OsbError, OsbState};
+use super::RequestId;
+use crate::error::Error;
+use crate::provisioning::Reply;
+
+/// Body of `PUT …/topics/{name}`; absent fields take the plan's defaults.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopicRequest {
+    /// Partitions (1 to the plan's maximum; default 1).
+    pub partitions: Option<i32>,
+    /// `retention.ms` (within the plan's bounds; default the plan's).
+    pub retention_ms: Option<i64>,
+}
+
+/// A topic.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopicResponse {
+    /// Full name, starting with the instance's `prefix`.
+    pub name: String,
+    /// Partitions.
+    pub partitions: i32,
+    /// `retention.ms`, as the cluster reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_ms: Option<i64>,
+}
+
+/// The topics of an instance.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopicListResponse {
+    /// Topics, by name.
+    pub topics: Vec<TopicResponse>,
+}
+
+fn render(t: providers::TopicInfo) -> TopicResponse {
+    TopicResponse {
+        name: t.name,
+        partitions: t.partitions,
+        retention_ms: t.retention_ms,
+    }
+}
+
+fn respond(result: Result<HttpResponse, Error>, rid: &RequestId) -> HttpResponse {
+    result.unwrap_or_else(|e| osb_error(e, &rid.0))
+}
+
+/// Create a topic.
+#[utoipa::path(put, path = "/v2/service_instances/{instance_id}/topics/{topic}", tag = "osb-topics",
+    params(("instance_id" = String, Path, description = "Instance id"),
+           ("topic" = String, Path, description = "Full topic name under the instance's prefix"),
+           ("X-Broker-API-Version" = String, Header, description = "2.13 or later")),
+    request_body = TopicRequest,
+    responses(
+        (status = 201, description = "Created", body = TopicResponse),
+        (status = 200, description = "An identical topic exists", body = TopicResponse),
+        (status = 400, description = "Name outside the prefix, invalid for Kafka, or spec beyond the plan", body = OsbError),
+        (status = 401, description = "Missing or wrong credentials", body = OsbError),
+        (status = 404, description = "No such instance", body = OsbError),
+        (status = 409, description = "The topic exists with another spec", body = OsbError),
+        (status = 422, description = "The instance is busy or not provisioned", body = OsbError)),
+    security(("basic_auth" = [])))]
+pub async fn put_topic(
+    req: HttpRequest,
+    body: web::Bytes,
+    path: web::Path<(String, String)>,
+    state: web::Data<OsbState>,
+    rid: RequestId,
+) -> HttpResponse {
+    let result = async {
+        let meta = guard(&req, &state, &rid)?;
+        let spec: TopicRequest = if body.iter().all(u8::is_ascii_whitespace) {
+            TopicRequest {
+                partitions: None,
+                retention_ms: None,
+            }
+        } else {
+            parse_body(&body)?
+        };
+        let (instance_id, name) = path.into_inner();
+        let reply = state
+            .provisioning
+            .put_topic(instance_id, name, spec.partitions, spec.retention_ms, meta)
+            .await?;
+        Ok(match reply {
+            Reply::Created(t) => HttpResponse::Created().json(render(t)),
+            Reply::Exists(t) => HttpResponse::Ok().json(render(t)),
+            Reply::Accepted(op) => HttpResponse::Accepted().json(json!({ "operation": op })),
+        })
+    }
+    .await;
+    respond(result, &rid)
+}
+
+/// Describe a topic.
+#[utoipa::path(get, path = "/v2/service_instances/{instance_id}/topics/{topic}", tag = "osb-topics",
+    params(("instance_id" = String, Path, description = "Instance id"),
+           ("topic" = String, Path, description = "Full topic name"),
+           ("X-Broker-API-Version" = String, Header, description = "2.13 or later")),
+    responses(
+        (status = 200, description = "The topic", body = TopicResponse),
+        (status = 404, description = "No such instance or topic", body = OsbError)),
+    security(("basic_auth" = [])))]
+pub async fn get_topic(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<OsbState>,
+    rid: RequestId,
+) -> HttpResponse {
+    let result = async {
+        guard(&req, &state, &rid)?;
+        let (instance_id, name) = path.into_inner();
+        let topic = state.provisioning.get_topic(instance_id, name).await?;
+        Ok(HttpResponse::Ok().json(render(topic)))
+    }
+    .await;
+    respond(result, &rid)
+}
+
+/// Delete a topic.
+#[utoipa::path(delete, path = "/v2/service_instances/{instance_id}/topics/{topic}", tag = "osb-topics",
+    params(("instance_id" = String, Path, description = "Instance id"),
+           ("topic" = String, Path, description = "Full topic name"),
+           ("X-Broker-API-Version" = String, Header, description = "2.13 or later")),
+    responses(
+        (status = 200, description = "Deleted", body = Object),
+        (status = 400, description = "Name outside the prefix", body = OsbError),
+        (status = 404, description = "No such instance", body = OsbError),
+        (status = 410, description = "No such topic", body = OsbError)),
+    security(("basic_auth" = [])))]
+pub async fn delete_topic(
+    req: HttpRequest,
+    _body: web::Bytes,
+    path: web::Path<(String, String)>,
+    state: web::Data<OsbState>,
+    rid: RequestId,
+) -> HttpResponse {
+    let result = async {
+        let meta = guard(&req, &state, &rid)?;
+        let (instance_id, name) = path.into_inner();
+        state.provisioning.delete_topic(instance_id, name, meta).await?;
+        Ok(HttpResponse::Ok().json(json!({})))
+    }
+    .await;
+    respond(result, &rid)
+}
+
+/// List an instance's topics.
+#[utoipa::path(get, path = "/v2/service_instances/{instance_id}/topics", tag = "osb-topics",
+    params(("instance_id" = String, Path, description = "Instance id"),
+           ("X-Broker-API-Version" = String, Header, description = "2.13 or later")),
+    responses(
+        (status = 200, description = "The instance's topics", body = TopicListResponse),
+        (status = 404, description = "No such instance", body = OsbError)),
+    security(("basic_auth" = [])))]
+pub async fn list_topics(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<OsbState>,
+    rid: RequestId,
+) -> HttpResponse {
+    let result = async {
+        guard(&req, &state, &rid)?;
+        let topics = state.provisioning.list_topics(path.into_inner()).await?;
+        Ok(HttpResponse::Ok().json(TopicListResponse {
+            topics: topics.into_iter().map(render).collect(),
+        }))
+    }
+    .await;
+    respond(result, &rid)
+}
+
+/// Mounts the topic routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v2/service_instances/{instance_id}/topics", web::get().to(list_topics))
+        .service(
+            web::resource("/v2/service_instances/{instance_id}/topics/{topic}")
+                .route(web::put().to(put_topic))
+                .route(web::get().to(get_topic))
+                .route(web::delete().to(delete_topic)),
+        );
+}

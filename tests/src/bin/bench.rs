@@ -2,9 +2,13 @@
 //!
 //! - `provision`: N × (OSB provision + bind, synchronous) through a real broker over HTTP, vs
 //!   the same SQL statements the adapter issues, sent directly over one connection.
+//! - `redis`: N × (provision + bind) through the broker vs `ACL SETUSER` + `ACL SAVE` directly.
+//! - `kafka`: N × (provision + bind + topic PUT) through the broker vs a metadata request and
+//!   `CreateTopics` directly.
+//! - `concurrency`: C concurrent `redis:shared` provision+bind pairs; every one must succeed.
 //! - `catalog`: `GET /v2/catalog` requests per second over keep-alive connections.
 //!
-//! `cargo run --release -p addon-broker-tests --bin bench -- [--instances N] [--seconds S] [--connections C]`
+//! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -19,6 +23,7 @@ struct Args {
     instances: usize,
     seconds: u64,
     connections: usize,
+    concurrent: usize,
 }
 
 fn args() -> Args {
@@ -26,6 +31,7 @@ fn args() -> Args {
         instances: 100,
         seconds: 5,
         connections: 32,
+        concurrent: 1000,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -37,6 +43,7 @@ fn args() -> Args {
             "--instances" => a.instances = value as usize,
             "--seconds" => a.seconds = value,
             "--connections" => a.connections = value as usize,
+            "--concurrent" => a.concurrent = value as usize,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -158,6 +165,10 @@ async fn main() {
         ms(median(rb))
     );
 
+    redis_vs_acl_setuser(&app, args.instances).await;
+    kafka_vs_create_topics(&app, args.instances).await;
+    concurrent_redis(&app, args.concurrent).await;
+
     let addr = app.url.trim_start_matches("http://").to_string();
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", app.user, app.password));
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
@@ -175,4 +186,149 @@ async fn main() {
         args.connections,
         total as f64 / secs
     );
+}
+
+fn report(name: &str, n: usize, ops: usize, broker: Vec<Duration>, raw: Vec<Duration>, raw_name: &str) {
+    let (b, r) = (median(broker), median(raw));
+    println!("{name}, {n} instances, sequential");
+    println!("  broker: median {:.2} ms for {ops} requests", ms(b));
+    println!("  {raw_name}: median {:.2} ms", ms(r));
+    println!(
+        "  ratio broker/raw: {:.3}; overhead {:.2} ms, {:.2} ms per request",
+        ms(b) / ms(r),
+        ms(b) - ms(r),
+        (ms(b) - ms(r)) / ops as f64
+    );
+}
+
+async fn redis_vs_acl_setuser(app: &TestApp, n: usize) {
+    let osb = app.osb();
+    let plan = osb.plan("redis", "shared").await;
+    let mut admin = redis::Client::open(addon_broker_tests::servers().redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let (mut broker, mut raw) = (Vec::new(), Vec::new());
+    for i in 0..n + 3 {
+        let (id, bid) = (unique("rbench"), unique("rb"));
+        let t = Instant::now();
+        osb.provision(&id, &plan, json!({}), false).await.expect(201);
+        osb.bind(&id, &bid, &plan, json!({}), false).await.expect(201);
+        let b = t.elapsed();
+
+        let (id, bid) = (unique("rraw"), unique("rr"));
+        let user = providers::redis::binding_user(&id, &bid);
+        let rules = providers::redis::acl_rules(&id, "shared", &providers::names::random_password(32));
+        let t = Instant::now();
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(&user)
+            .arg(rules)
+            .query_async::<()>(&mut admin)
+            .await
+            .unwrap();
+        redis::cmd("ACL")
+            .arg("SAVE")
+            .query_async::<()>(&mut admin)
+            .await
+            .unwrap();
+        let r = t.elapsed();
+        if i >= 3 {
+            broker.push(b);
+            raw.push(r);
+        }
+    }
+    report("redis provision+bind", n, 2, broker, raw, "raw ACL SETUSER + ACL SAVE");
+}
+
+async fn kafka_vs_create_topics(app: &TestApp, n: usize) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+
+    let osb = app.osb();
+    let plan = osb.plan("kafka", "shared").await;
+    let bootstrap = addon_broker_tests::servers().kafka.bootstrap();
+    let admin: std::sync::Arc<AdminClient<DefaultClientContext>> = std::sync::Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .unwrap(),
+    );
+    let (mut broker, mut raw) = (Vec::new(), Vec::new());
+    for i in 0..n + 3 {
+        let (id, bid) = (unique("kbench"), unique("kb"));
+        let topic = format!("{}events", providers::kafka::topic_prefix(&id));
+        let t = Instant::now();
+        osb.provision(&id, &plan, json!({}), false).await.expect(201);
+        osb.bind(&id, &bid, &plan, json!({}), false).await.expect(201);
+        let path = format!("/v2/service_instances/{id}/topics/{topic}");
+        osb.send(osb.request(reqwest::Method::PUT, &path).json(&json!({"partitions": 1})))
+            .await
+            .expect(201);
+        let b = t.elapsed();
+
+        let topic = format!("{}events", providers::kafka::topic_prefix(&unique("kraw")));
+        let t = Instant::now();
+        let a = admin.clone();
+        tokio::task::spawn_blocking(move || a.inner().fetch_metadata(None, Duration::from_secs(10)).map(|_| ()))
+            .await
+            .unwrap()
+            .unwrap();
+        let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(1)).set("retention.ms", "86400000");
+        let result = admin.create_topics(&[new], &AdminOptions::new()).await.unwrap();
+        assert!(result[0].is_ok());
+        let r = t.elapsed();
+        if i >= 3 {
+            broker.push(b);
+            raw.push(r);
+        }
+    }
+    report(
+        "kafka provision+bind+topic",
+        n,
+        3,
+        broker,
+        raw,
+        "raw metadata + CreateTopics",
+    );
+}
+
+async fn concurrent_redis(app: &TestApp, n: usize) {
+    let osb = app.osb();
+    let plan = osb.plan("redis", "shared").await;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (osb, plan) = (osb.clone(), plan.clone());
+            tokio::spawn(async move {
+                let (id, bid) = (unique("conc"), unique("cb"));
+                let p = osb.provision(&id, &plan, json!({}), false).await;
+                if p.status != 201 {
+                    return Err(format!("provision {}: {}", p.status, p.body));
+                }
+                let b = osb.bind(&id, &bid, &plan, json!({}), false).await;
+                if b.status != 201 {
+                    return Err(format!("bind {}: {}", b.status, b.body));
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    let mut errors = Vec::new();
+    for t in tasks {
+        if let Err(e) = t.await.unwrap() {
+            errors.push(e);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "concurrent redis:shared provision+bind: {n} at once, {} errors, {secs:.2} s wall, {:.0} pairs/s",
+        errors.len(),
+        n as f64 / secs
+    );
+    for e in errors.iter().take(5) {
+        println!("  error: {e}");
+    }
 }

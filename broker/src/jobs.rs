@@ -70,9 +70,34 @@ impl Jobs {
         }
     }
 
-    /// This runner's lease owner id.
-    pub fn owner(&self) -> &str {
-        &self.inner.owner
+    /// A lease for this runner from `now`: the owner id and the expiry, for an operation that
+    /// the request writing it will run at once ([`Jobs::run_claimed`]).
+    pub fn lease_from(&self, now: i64) -> (String, i64) {
+        (self.inner.owner.clone(), now + self.inner.settings.lease_ms as i64)
+    }
+
+    /// Runs an operation this runner already holds the lease of (written with
+    /// [`Jobs::lease_from`]), in the background. The receiver gets the operation's final row
+    /// when it finished in this run, or `None` when it goes on (a provider poll, a retry).
+    pub fn run_claimed(&self, op_id: &str) -> tokio::sync::oneshot::Receiver<Option<Operation>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let this = self.clone();
+        let op_id = op_id.to_string();
+        tokio::spawn(async move {
+            let Ok(_permit) = this.inner.slots.clone().acquire_owned().await else {
+                return;
+            };
+            match this.execute_claimed(&op_id).await {
+                Ok(done) => {
+                    let _ = tx.send(done);
+                }
+                Err(e) => {
+                    warn!(operation = %op_id, error = %e, "operation run failed; it will be retried");
+                    let _ = tx.send(None);
+                }
+            }
+        });
+        rx
     }
 
     /// Runs an operation now, in the background, if it can be claimed.
@@ -140,19 +165,26 @@ impl Jobs {
     }
 
     async fn execute(&self, op_id: &str) -> Result<()> {
-        let inner = &self.inner;
-        let lease = inner.settings.lease_ms as i64;
-        let (id, owner) = (op_id.to_string(), inner.owner.clone());
-        let claimed = inner
+        let lease = self.inner.settings.lease_ms as i64;
+        let (id, owner) = (op_id.to_string(), self.inner.owner.clone());
+        let claimed = self
+            .inner
             .db
             .write(move |c| {
                 let now = now_ms();
                 Operation::claim(c, &id, &owner, now, now + lease)
             })
             .await?;
-        if !claimed {
-            return Ok(());
+        if claimed {
+            self.execute_claimed(op_id).await?;
         }
+        Ok(())
+    }
+
+    /// Runs an operation whose lease this runner holds; returns its final row if it finished.
+    async fn execute_claimed(&self, op_id: &str) -> Result<Option<Operation>> {
+        let inner = &self.inner;
+        let lease = inner.settings.lease_ms as i64;
         let id = op_id.to_string();
         let (op, inst, binding) = inner
             .db
@@ -290,8 +322,9 @@ impl Jobs {
         Ok(outcome)
     }
 
-    /// Writes the outcome and the state change it implies, if this runner still holds the lease.
-    async fn record(&self, op: Operation, result: Result<Outcome<Effect>, ProviderError>) -> Result<()> {
+    /// Writes the outcome and the state change it implies, if this runner still holds the lease;
+    /// returns the operation's final row when it finished.
+    async fn record(&self, op: Operation, result: Result<Outcome<Effect>, ProviderError>) -> Result<Option<Operation>> {
         let inner = &self.inner;
         let owner = inner.owner.clone();
         let max_attempts = inner.settings.max_attempts;
@@ -323,11 +356,11 @@ impl Jobs {
             .write(move |c| {
                 let now = now_ms();
                 let Some(mut op) = Operation::find(c, &op_id)? else {
-                    return Ok(false);
+                    return Ok(None);
                 };
                 if op.state != op_state::IN_PROGRESS || op.lease_owner.as_deref() != Some(owner.as_str()) {
                     // Another runner took over after our lease lapsed; its outcome stands.
-                    return Ok(false);
+                    return Ok(None);
                 }
                 op.lease_owner = None;
                 op.lease_expires_at = None;
@@ -338,14 +371,14 @@ impl Jobs {
                         op.due_at = now + poll_interval;
                         op.description = Some("waiting for the provider".into());
                         op.save(c)?;
-                        return Ok(false);
+                        return Ok(None);
                     }
                     Err((true, message)) if op.attempts < max_attempts => {
                         let backoff = (200i64 << op.attempts.min(8)).min(30_000);
                         op.due_at = now + backoff;
                         op.description = Some(format!("retrying (attempt {}): {message}", op.attempts));
                         op.save(c)?;
-                        return Ok(false);
+                        return Ok(None);
                     }
                     Err((_, message)) => {
                         op.state = op_state::FAILED.into();
@@ -361,16 +394,17 @@ impl Jobs {
                     }
                 }
                 op.save(c)?;
-                Ok(true)
+                Ok(Some(op))
             })
             .await?;
-        if finished {
-            info!(operation = %op.id, kind = %kind, "operation finished");
-            let _ = inner.finished.send(op.id);
-        } else {
-            inner.wake.notify_one();
+        match &finished {
+            Some(done) => {
+                info!(operation = %done.id, kind = %kind, state = %done.state, "operation finished");
+                let _ = inner.finished.send(done.id.clone());
+            }
+            None => inner.wake.notify_one(),
         }
-        Ok(())
+        Ok(finished)
     }
 }
 

@@ -201,7 +201,16 @@ fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-fn new_operation(kind: &str, instance_id: &str, binding_id: Option<&str>, request: String, now: i64) -> Operation {
+/// A new operation row, already leased to the runner of the request that writes it, which runs
+/// it at once; if that broker dies first, the lease lapses and any worker takes it over.
+fn new_operation(
+    kind: &str,
+    instance_id: &str,
+    binding_id: Option<&str>,
+    request: String,
+    (owner, until): (String, i64),
+    now: i64,
+) -> Operation {
     Operation {
         id: uuid::Uuid::new_v4().to_string(),
         kind: kind.to_string(),
@@ -211,10 +220,10 @@ fn new_operation(kind: &str, instance_id: &str, binding_id: Option<&str>, reques
         description: None,
         request,
         poll_token: None,
-        attempts: 0,
+        attempts: 1,
         due_at: now,
-        lease_owner: None,
-        lease_expires_at: None,
+        lease_owner: Some(owner),
+        lease_expires_at: Some(until),
         created_at: now,
         updated_at: now,
         finished_at: None,
@@ -276,13 +285,26 @@ impl Provisioning {
             Decision::Started(op) => (op, true),
             Decision::Running(op) => (op, false),
         };
-        if started {
-            self.jobs.start(&op);
-        }
+        let local = started.then(|| self.jobs.run_claimed(&op));
         if accepts_incomplete {
             return Ok(Reply::Accepted(op));
         }
-        match self.jobs.wait(&op, self.sync_timeout).await? {
+        let deadline = tokio::time::Instant::now() + self.sync_timeout;
+        // The run this request started reports its end directly; an operation started by an
+        // earlier request (or that goes on after this run) is followed through the store.
+        let done = match local {
+            Some(rx) => match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(Some(done))) => Some(done),
+                Ok(_) => {
+                    self.jobs
+                        .wait(&op, deadline.saturating_duration_since(tokio::time::Instant::now()))
+                        .await?
+                }
+                Err(_) => None,
+            },
+            None => self.jobs.wait(&op, self.sync_timeout).await?,
+        };
+        match done {
             Some(done) if done.state == op_state::SUCCEEDED => {
                 let value = finished(self, started).await?;
                 Ok(if started { Reply::Created(value) } else { Reply::Exists(value) })
@@ -309,6 +331,7 @@ impl Provisioning {
         let maintenance = plan.maintenance_info.version.clone();
         let accepts_incomplete = input.accepts_incomplete;
         let id = input.instance_id.clone();
+        let jobs = self.jobs.clone();
         let decision = self
             .db
             .write(move |c| {
@@ -340,7 +363,14 @@ impl Provisioning {
                         return Ok(Decision::Ready(inst.dashboard_url.clone()));
                     }
                 }
-                let op = new_operation("provision", &input.instance_id, None, "{}".into(), now);
+                let op = new_operation(
+                    "provision",
+                    &input.instance_id,
+                    None,
+                    "{}".into(),
+                    jobs.lease_from(now),
+                    now,
+                );
                 let row = Instance {
                     id: input.instance_id.clone(),
                     service_id: input.service_id.clone(),
@@ -387,6 +417,7 @@ impl Provisioning {
         validate_id("instance_id", &input.instance_id)?;
         let catalog = self.catalog.clone();
         let accepts_incomplete = input.accepts_incomplete;
+        let jobs = self.jobs.clone();
         let decision = self
             .db
             .write(move |c| {
@@ -462,7 +493,7 @@ impl Provisioning {
                         input.instance_id
                     )));
                 }
-                let op = new_operation("update", &inst.id, None, request, now);
+                let op = new_operation("update", &inst.id, None, request, jobs.lease_from(now), now);
                 let mut inst = inst;
                 inst.active_operation_id = Some(op.id.clone());
                 inst.last_operation_id = Some(op.id.clone());
@@ -500,6 +531,7 @@ impl Provisioning {
     ) -> Result<Reply<()>> {
         validate_id("instance_id", &instance_id)?;
         self.catalog.resolve(&service_id, &plan_id)?;
+        let jobs = self.jobs.clone();
         let decision = self
             .db
             .write(move |c| {
@@ -520,7 +552,7 @@ impl Provisioning {
                         "a binding operation is in progress on instance {instance_id}"
                     )));
                 }
-                let op = new_operation("deprovision", &inst.id, None, "{}".into(), now);
+                let op = new_operation("deprovision", &inst.id, None, "{}".into(), jobs.lease_from(now), now);
                 let mut inst = inst;
                 inst.active_operation_id = Some(op.id.clone());
                 inst.last_operation_id = Some(op.id.clone());
@@ -611,6 +643,7 @@ impl Provisioning {
         let accepts_incomplete = input.accepts_incomplete;
         let (instance_id, binding_id) = (input.instance_id.clone(), input.binding_id.clone());
         let sealer = self.sealer.clone();
+        let jobs = self.jobs.clone();
         let decision = self
             .db
             .write(move |c| {
@@ -667,7 +700,14 @@ impl Provisioning {
                         b.id
                     )));
                 }
-                let op = new_operation("bind", &inst.id, Some(&input.binding_id), "{}".into(), now);
+                let op = new_operation(
+                    "bind",
+                    &inst.id,
+                    Some(&input.binding_id),
+                    "{}".into(),
+                    jobs.lease_from(now),
+                    now,
+                );
                 let row = Binding {
                     id: input.binding_id.clone(),
                     instance_id: inst.id.clone(),
@@ -718,6 +758,7 @@ impl Provisioning {
         validate_id("instance_id", &instance_id)?;
         validate_id("binding_id", &binding_id)?;
         self.catalog.resolve(&service_id, &plan_id)?;
+        let jobs = self.jobs.clone();
         let decision = self
             .db
             .write(move |c| {
@@ -739,7 +780,14 @@ impl Provisioning {
                         "an operation is in progress on instance {instance_id}"
                     )));
                 }
-                let op = new_operation("unbind", &instance_id, Some(&binding_id), "{}".into(), now);
+                let op = new_operation(
+                    "unbind",
+                    &instance_id,
+                    Some(&binding_id),
+                    "{}".into(),
+                    jobs.lease_from(now),
+                    now,
+                );
                 let mut b = b;
                 b.active_operation_id = Some(op.id.clone());
                 b.last_operation_id = Some(op.id.clone());

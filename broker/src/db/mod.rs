@@ -143,6 +143,9 @@ impl Db {
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(Duration::from_secs(30))
+            // A broken connection surfaces as a query error anyway; a probe on every checkout
+            // would cost a round trip per query.
+            .test_on_check_out(false)
             .build(ConnectionManager { backend, address })
             .map_err(|e| Error::Internal(format!("opening the state store: {e}")))?;
         Ok(Db {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tracing::info;
 
+use crate::auth::{Scope, TokenKeys};
 use crate::config::{KafkaProviderSettings, PostgresProviderSettings, RedisProviderSettings, Settings};
 use crate::devservers::{PostgresServer, RedisServer, TansuServer};
 use crate::error::{Error, Result};
@@ -54,6 +55,21 @@ enum Command {
     /// Apply pending migrations to the configured state store and exit.
     Migrate {
         /// TOML settings file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Mint a bearer token for the platform or admin API with the configured key.
+    Token {
+        /// `platform` or `admin`.
+        #[arg(long)]
+        scope: String,
+        /// Lifetime: `90s`, `30m`, `1h`, `7d`.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Who the token speaks for (`sub`).
+        #[arg(long, default_value = "operator")]
+        sub: String,
+        /// TOML settings file (the key comes from `auth.jwt_secret` or `<data_dir>/jwt-secret`).
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -131,6 +147,19 @@ async fn run(cli: Cli) -> Result<()> {
             println!("applied {applied} migration(s)");
             Ok(())
         }
+        Command::Token {
+            scope,
+            ttl,
+            sub,
+            config,
+        } => {
+            let settings = Settings::load(config.as_deref())?;
+            let scope = Scope::parse(&scope)
+                .ok_or_else(|| Error::Internal(format!("--scope must be platform or admin, not {scope}")))?;
+            let ttl = parse_ttl(&ttl)?;
+            println!("{}", TokenKeys::from_settings(&settings)?.mint(&sub, scope, ttl)?);
+            Ok(())
+        }
         Command::Openapi { output } => {
             let text = crate::openapi::render();
             match output {
@@ -144,6 +173,24 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+/// `90s`, `30m`, `1h`, `7d` → seconds.
+fn parse_ttl(text: &str) -> Result<i64> {
+    let bad = || Error::Internal(format!("--ttl must look like 90s, 30m, 1h or 7d, not {text}"));
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let unit = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    if n <= 0 {
+        return Err(bad());
+    }
+    n.checked_mul(unit).ok_or_else(bad)
 }
 
 async fn serve(settings: Settings) -> Result<()> {
@@ -199,9 +246,14 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
     });
     let app = Application::build(settings.clone()).await?;
     let url = format!("http://127.0.0.1:{}", app.port());
+    let keys = TokenKeys::from_settings(&settings)?;
+    let day = 86_400;
     let env = format!(
-        "BROKER_URL={url}\nBROKER_OSB_USER={}\nBROKER_OSB_PASSWORD={}\n",
-        settings.osb.username, settings.osb.password
+        "BROKER_URL={url}\nBROKER_OSB_USER={}\nBROKER_OSB_PASSWORD={}\nBROKER_PLATFORM_TOKEN={}\nBROKER_ADMIN_TOKEN={}\n",
+        settings.osb.username,
+        settings.osb.password,
+        keys.mint("dev-platform", Scope::Platform, day)?,
+        keys.mint("dev-admin", Scope::Admin, day)?,
     );
     println!("addon-broker dev is running (Ctrl-C stops it and everything it started)");
     println!("  postgresql: 127.0.0.1:{} (ephemeral)", pg.port());

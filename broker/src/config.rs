@@ -22,6 +22,8 @@ pub struct Settings {
     pub osb: OsbSettings,
     /// Encryption at rest.
     pub crypto: CryptoSettings,
+    /// Bearer tokens of the platform and admin APIs.
+    pub auth: AuthSettings,
     /// Operation workers.
     pub jobs: JobSettings,
     /// Logging.
@@ -75,6 +77,15 @@ pub struct CryptoSettings {
     pub key: String,
     /// Key file; empty means `<data_dir>/secret.key`.
     pub key_file: String,
+}
+
+/// Token settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HMAC key (any text, at least 32 bytes) that signs tokens; empty means use (and create)
+    /// `<data_dir>/jwt-secret`.
+    pub jwt_secret: String,
 }
 
 /// Operation worker settings.
@@ -172,6 +183,7 @@ impl Default for Settings {
             database: DatabaseSettings::default(),
             osb: OsbSettings::default(),
             crypto: CryptoSettings::default(),
+            auth: AuthSettings::default(),
             jobs: JobSettings::default(),
             log: LogSettings::default(),
             providers: ProviderSettings::default(),

@@ -94,7 +94,7 @@ pub fn postgres_bin_dir() -> Result<PathBuf> {
 
 /// Starts a process that stops `pid` (with `signal`) and removes `dir` once this process exits
 /// (pass an empty `dir` to remove nothing).
-pub fn spawn_reaper(pid: u32, signal: &str, dir: &Path) -> Result<()> {
+pub fn spawn_reaper(pid: u32, signal: &str, dir: &Path) -> Result<Reaper> {
     let script = format!(
         "while kill -0 {owner} 2>/dev/null; do sleep 1; done; kill -{signal} {pid} 2>/dev/null; \
          for i in $(seq 1 50); do kill -0 {pid} 2>/dev/null || break; sleep 0.2; done; \
@@ -114,8 +114,25 @@ pub fn spawn_reaper(pid: u32, signal: &str, dir: &Path) -> Result<()> {
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
-        .map(|_| ())
+        .map(|child| Reaper { pid: child.id() })
         .map_err(|e| Error::Internal(format!("starting the reaper: {e}")))
+}
+
+/// A running reaper. Dismiss it once its server is stopped, so that it never signals a process
+/// id that the system may since have given to another process.
+#[derive(Debug)]
+pub struct Reaper {
+    pid: u32,
+}
+
+impl Reaper {
+    /// Stops the reaper (its whole process group) without it touching anything.
+    pub fn dismiss(self) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
 }
 
 /// An ephemeral PostgreSQL cluster. Stopped and removed on drop.
@@ -124,6 +141,7 @@ pub struct PostgresServer {
     port: u16,
     password: String,
     child: Option<Child>,
+    reaper: Option<Reaper>,
 }
 
 impl PostgresServer {
@@ -204,10 +222,11 @@ impl PostgresServer {
             let mut child = cmd
                 .spawn()
                 .map_err(|e| Error::Internal(format!("starting postgres: {e}")))?;
-            spawn_reaper(child.id(), "INT", dir.path())?;
+            let reaper = spawn_reaper(child.id(), "INT", dir.path())?;
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
+                    reaper.dismiss();
                     last_error = format!(
                         "postgres exited ({status}): {}",
                         std::fs::read_to_string(&log).unwrap_or_default()
@@ -223,10 +242,13 @@ impl PostgresServer {
                         port,
                         password,
                         child: Some(child),
+                        reaper: Some(reaper),
                     });
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
+                    let _ = child.wait();
+                    reaper.dismiss();
                     last_error = "postgres did not become ready within 30 s".into();
                     break;
                 }
@@ -261,6 +283,14 @@ impl PostgresServer {
 
     /// Stops the server (fast shutdown) and waits for it.
     pub fn stop(&mut self) {
+        let reaper = self.reaper.take();
+        self.stop_server();
+        if let Some(r) = reaper {
+            r.dismiss();
+        }
+    }
+
+    fn stop_server(&mut self) {
         if let Some(mut child) = self.child.take() {
             let pid = nix::unistd::Pid::from_raw(child.id() as i32);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
@@ -348,6 +378,7 @@ pub struct RedisServer {
     port: u16,
     password: String,
     child: Option<Child>,
+    reaper: Option<Reaper>,
 }
 
 impl RedisServer {
@@ -392,7 +423,7 @@ impl RedisServer {
                 .process_group(0)
                 .spawn()
                 .map_err(|e| Error::Internal(format!("starting redis-server: {e}")))?;
-            spawn_reaper(child.id(), "TERM", dir.path())?;
+            let reaper = spawn_reaper(child.id(), "TERM", dir.path())?;
             match wait_for_port(&mut child, port, &log, "redis-server") {
                 Ok(()) => {
                     return Ok(RedisServer {
@@ -400,9 +431,15 @@ impl RedisServer {
                         port,
                         password,
                         child: Some(child),
-                    })
+                        reaper: Some(reaper),
+                    });
                 }
-                Err(e) => last_error = e.to_string(),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    reaper.dismiss();
+                    last_error = e.to_string();
+                }
             }
         }
         Err(Error::Internal(last_error))
@@ -426,6 +463,9 @@ impl RedisServer {
     /// Stops the server.
     pub fn stop(&mut self) {
         stop_child(&mut self.child, nix::sys::signal::Signal::SIGTERM);
+        if let Some(r) = self.reaper.take() {
+            r.dismiss();
+        }
     }
 }
 
@@ -463,6 +503,7 @@ pub struct TansuServer {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    reaper: Option<Reaper>,
 }
 
 impl TansuServer {
@@ -491,16 +532,22 @@ impl TansuServer {
                 .process_group(0)
                 .spawn()
                 .map_err(|e| Error::Internal(format!("starting tansu: {e}")))?;
-            spawn_reaper(child.id(), "TERM", dir.path())?;
+            let reaper = spawn_reaper(child.id(), "TERM", dir.path())?;
             match wait_for_port(&mut child, port, &log, "tansu") {
                 Ok(()) => {
                     return Ok(TansuServer {
                         dir,
                         port,
                         child: Some(child),
-                    })
+                        reaper: Some(reaper),
+                    });
                 }
-                Err(e) => last_error = e.to_string(),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    reaper.dismiss();
+                    last_error = e.to_string();
+                }
             }
         }
         Err(Error::Internal(last_error))
@@ -524,6 +571,9 @@ impl TansuServer {
     /// Stops the server.
     pub fn stop(&mut self) {
         stop_child(&mut self.child, nix::sys::signal::Signal::SIGTERM);
+        if let Some(r) = self.reaper.take() {
+            r.dismiss();
+        }
     }
 }
 

@@ -70,24 +70,41 @@ impl Jobs {
         }
     }
 
-    /// A lease for this runner from `now`: the owner id and the expiry, for an operation that
-    /// the request writing it will run at once ([`Jobs::run_claimed`]).
+    /// A fresh lease from `now`: a token naming this runner and this one run, and the expiry.
+    /// Each run has its own token, so two runs of one operation in one broker (a lease that
+    /// lapsed while a run waited for a slot) can never both believe they hold it.
     pub fn lease_from(&self, now: i64) -> (String, i64) {
-        (self.inner.owner.clone(), now + self.inner.settings.lease_ms as i64)
+        (
+            format!("{}/{}", self.inner.owner, uuid::Uuid::new_v4()),
+            now + self.inner.settings.lease_ms as i64,
+        )
     }
 
     /// Runs an operation this runner already holds the lease of (written with
     /// [`Jobs::lease_from`]), in the background. The receiver gets the operation's final row
     /// when it finished in this run, or `None` when it goes on (a provider poll, a retry).
-    pub fn run_claimed(&self, op_id: &str) -> tokio::sync::oneshot::Receiver<Option<Operation>> {
+    pub fn run_claimed(&self, op_id: &str, token: &str) -> tokio::sync::oneshot::Receiver<Option<Operation>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let this = self.clone();
-        let op_id = op_id.to_string();
+        let (op_id, token) = (op_id.to_string(), token.to_string());
         tokio::spawn(async move {
             let Ok(_permit) = this.inner.slots.clone().acquire_owned().await else {
                 return;
             };
-            match this.execute_claimed(&op_id).await {
+            // The lease may have lapsed while this run waited for a slot; then another runner
+            // owns the operation (or will), and this run must not touch the backend.
+            let lease = this.inner.settings.lease_ms as i64;
+            let (id, tok) = (op_id.clone(), token.clone());
+            let still_ours = this
+                .inner
+                .db
+                .write(move |c| Operation::renew(c, &id, &tok, now_ms(), now_ms() + lease))
+                .await;
+            if !matches!(still_ours, Ok(true)) {
+                let _ = tx.send(None);
+                return;
+            }
+            match this.execute_claimed(&op_id, token).await {
                 Ok(done) => {
                     let _ = tx.send(done);
                 }
@@ -165,24 +182,25 @@ impl Jobs {
     }
 
     async fn execute(&self, op_id: &str) -> Result<()> {
+        let (token, _) = self.lease_from(now_ms());
         let lease = self.inner.settings.lease_ms as i64;
-        let (id, owner) = (op_id.to_string(), self.inner.owner.clone());
+        let (id, tok) = (op_id.to_string(), token.clone());
         let claimed = self
             .inner
             .db
             .write(move |c| {
                 let now = now_ms();
-                Operation::claim(c, &id, &owner, now, now + lease)
+                Operation::claim(c, &id, &tok, now, now + lease)
             })
             .await?;
         if claimed {
-            self.execute_claimed(op_id).await?;
+            self.execute_claimed(op_id, token).await?;
         }
         Ok(())
     }
 
     /// Runs an operation whose lease this runner holds; returns its final row if it finished.
-    async fn execute_claimed(&self, op_id: &str) -> Result<Option<Operation>> {
+    async fn execute_claimed(&self, op_id: &str, token: String) -> Result<Option<Operation>> {
         let inner = &self.inner;
         let lease = inner.settings.lease_ms as i64;
         let id = op_id.to_string();
@@ -202,15 +220,17 @@ impl Jobs {
 
         let heartbeat = {
             let db = inner.db.clone();
-            let (id, owner) = (op.id.clone(), inner.owner.clone());
+            let (id, token) = (op.id.clone(), token.clone());
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(Duration::from_millis((lease / 3).max(100) as u64)).await;
-                    let (id, owner) = (id.clone(), owner.clone());
+                    let (id, token) = (id.clone(), token.clone());
+                    // Through the writer, like every write (SQLite has one); a failed renewal is
+                    // retried at the next beat, a lost lease ends the beating.
                     let renewed = db
-                        .run(move |c| Operation::renew(c, &id, &owner, now_ms() + lease))
+                        .write(move |c| Operation::renew(c, &id, &token, now_ms(), now_ms() + lease))
                         .await;
-                    if !matches!(renewed, Ok(true)) {
+                    if matches!(renewed, Ok(false)) {
                         return;
                     }
                 }
@@ -224,7 +244,7 @@ impl Jobs {
             ))),
         };
         heartbeat.abort();
-        self.record(op, result).await
+        self.record(op, result, token).await
     }
 
     async fn call_provider(
@@ -324,9 +344,13 @@ impl Jobs {
 
     /// Writes the outcome and the state change it implies, if this runner still holds the lease;
     /// returns the operation's final row when it finished.
-    async fn record(&self, op: Operation, result: Result<Outcome<Effect>, ProviderError>) -> Result<Option<Operation>> {
+    async fn record(
+        &self,
+        op: Operation,
+        result: Result<Outcome<Effect>, ProviderError>,
+        owner: String,
+    ) -> Result<Option<Operation>> {
         let inner = &self.inner;
-        let owner = inner.owner.clone();
         let max_attempts = inner.settings.max_attempts;
         let poll_interval = inner.settings.poll_interval_ms as i64;
         let sealer = inner.sealer.clone();

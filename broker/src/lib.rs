@@ -3,6 +3,7 @@
 //! Layers point one way: [`http`] → [`provisioning`] → [`db`], [`jobs`] and the `providers`
 //! crate. See `ARCHITECTURE.md`.
 
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -13,5 +14,6 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod openapi;
+pub mod platform;
 pub mod provisioning;
 pub mod startup;

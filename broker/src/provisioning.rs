@@ -120,13 +120,24 @@ pub struct InstanceView {
     pub maintenance_version: Option<String>,
 }
 
-/// What the platform sees of a binding.
-#[derive(Debug, Clone, PartialEq)]
+/// What the platform sees of a binding. `Debug` shows no secret values.
+#[derive(Clone, PartialEq)]
 pub struct BindingView {
     /// The OSB credentials object.
     pub credentials: serde_json::Map<String, Value>,
+    /// The same secrets as env-var suffixes (`URL` → …).
+    pub env: std::collections::BTreeMap<String, String>,
     /// Binding parameters.
     pub parameters: Value,
+}
+
+impl std::fmt::Debug for BindingView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindingView")
+            .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The state of an operation as `last_operation` reports it.
@@ -167,8 +178,8 @@ pub struct Provisioning {
 
 /// A decision taken inside the transaction.
 enum Decision<T> {
-    /// A new operation was written; start it.
-    Started(String),
+    /// A new operation was written, leased with this token; start it.
+    Started(String, String),
     /// The same operation is already running.
     Running(String),
     /// Nothing to do; here is the answer.
@@ -273,6 +284,11 @@ impl Provisioning {
         &self.catalog
     }
 
+    /// Waits up to `timeout` for an operation to leave `in progress`; `None` on timeout.
+    pub async fn wait_operation(&self, op_id: &str, timeout: Duration) -> Result<Option<Operation>> {
+        self.jobs.wait(op_id, timeout).await
+    }
+
     /// Turns a decision into a reply: starts or waits for the operation as the request allows.
     async fn settle<T>(
         &self,
@@ -282,10 +298,11 @@ impl Provisioning {
     ) -> Result<Reply<T>> {
         let (op, started) = match decision {
             Decision::Ready(value) => return Ok(Reply::Exists(value)),
-            Decision::Started(op) => (op, true),
-            Decision::Running(op) => (op, false),
+            Decision::Started(op, token) => (op, Some(token)),
+            Decision::Running(op) => (op, None),
         };
-        let local = started.then(|| self.jobs.run_claimed(&op));
+        let local = started.as_ref().map(|token| self.jobs.run_claimed(&op, token));
+        let started = started.is_some();
         if accepts_incomplete {
             return Ok(Reply::Accepted(op));
         }
@@ -363,14 +380,8 @@ impl Provisioning {
                         return Ok(Decision::Ready(inst.dashboard_url.clone()));
                     }
                 }
-                let op = new_operation(
-                    "provision",
-                    &input.instance_id,
-                    None,
-                    "{}".into(),
-                    jobs.lease_from(now),
-                    now,
-                );
+                let lease = jobs.lease_from(now);
+                let op = new_operation("provision", &input.instance_id, None, "{}".into(), lease.clone(), now);
                 let row = Instance {
                     id: input.instance_id.clone(),
                     service_id: input.service_id.clone(),
@@ -400,7 +411,7 @@ impl Provisioning {
                     format!("instance/{}", input.instance_id),
                     serde_json::json!({ "operation": op.id, "service_id": input.service_id, "plan_id": input.plan_id }),
                 )?;
-                Ok(Decision::Started(op.id))
+                Ok(Decision::Started(op.id, lease.0))
             })
             .await?;
         self.settle(decision, accepts_incomplete, move |this, _| {
@@ -493,7 +504,8 @@ impl Provisioning {
                         input.instance_id
                     )));
                 }
-                let op = new_operation("update", &inst.id, None, request, jobs.lease_from(now), now);
+                let lease = jobs.lease_from(now);
+                let op = new_operation("update", &inst.id, None, request, lease.clone(), now);
                 let mut inst = inst;
                 inst.active_operation_id = Some(op.id.clone());
                 inst.last_operation_id = Some(op.id.clone());
@@ -507,7 +519,7 @@ impl Provisioning {
                     format!("instance/{}", inst.id),
                     serde_json::json!({ "operation": op.id, "plan_id": plan.plan_id }),
                 )?;
-                Ok(Decision::Started(op.id))
+                Ok(Decision::Started(op.id, lease.0))
             })
             .await?;
         let reply = self
@@ -552,7 +564,8 @@ impl Provisioning {
                         "a binding operation is in progress on instance {instance_id}"
                     )));
                 }
-                let op = new_operation("deprovision", &inst.id, None, "{}".into(), jobs.lease_from(now), now);
+                let lease = jobs.lease_from(now);
+                let op = new_operation("deprovision", &inst.id, None, "{}".into(), lease.clone(), now);
                 let mut inst = inst;
                 inst.active_operation_id = Some(op.id.clone());
                 inst.last_operation_id = Some(op.id.clone());
@@ -566,7 +579,7 @@ impl Provisioning {
                     format!("instance/{}", inst.id),
                     serde_json::json!({ "operation": op.id }),
                 )?;
-                Ok(Decision::Started(op.id))
+                Ok(Decision::Started(op.id, lease.0))
             })
             .await?;
         let reply = self
@@ -583,6 +596,9 @@ impl Provisioning {
         validate_id("instance_id", &instance_id)?;
         let inst = self.db.run(move |c| Instance::find(c, &instance_id)).await?;
         match inst {
+            Some(i) if i.state == instance_state::PROVISIONED && i.active_operation_id.is_some() => {
+                Err(Error::ConcurrencyError(format!("instance {} is being changed", i.id)))
+            }
             Some(i) if i.state == instance_state::PROVISIONED => Ok(InstanceView {
                 service_id: i.service_id,
                 plan_id: i.plan_id,
@@ -700,12 +716,13 @@ impl Provisioning {
                         b.id
                     )));
                 }
+                let lease = jobs.lease_from(now);
                 let op = new_operation(
                     "bind",
                     &inst.id,
                     Some(&input.binding_id),
                     "{}".into(),
-                    jobs.lease_from(now),
+                    lease.clone(),
                     now,
                 );
                 let row = Binding {
@@ -736,7 +753,7 @@ impl Provisioning {
                     format!("binding/{}", input.binding_id),
                     serde_json::json!({ "operation": op.id, "instance_id": inst.id }),
                 )?;
-                Ok(Decision::Started(op.id))
+                Ok(Decision::Started(op.id, lease.0))
             })
             .await?;
         self.settle(decision, accepts_incomplete, move |this, _| {
@@ -780,12 +797,13 @@ impl Provisioning {
                         "an operation is in progress on instance {instance_id}"
                     )));
                 }
+                let lease = jobs.lease_from(now);
                 let op = new_operation(
                     "unbind",
                     &instance_id,
                     Some(&binding_id),
                     "{}".into(),
-                    jobs.lease_from(now),
+                    lease.clone(),
                     now,
                 );
                 let mut b = b;
@@ -801,7 +819,7 @@ impl Provisioning {
                     format!("binding/{binding_id}"),
                     serde_json::json!({ "operation": op.id, "instance_id": instance_id }),
                 )?;
-                Ok(Decision::Started(op.id))
+                Ok(Decision::Started(op.id, lease.0))
             })
             .await?;
         let reply = self
@@ -869,6 +887,7 @@ fn open_binding(sealer: &Sealer, b: &Binding) -> Result<BindingView> {
         serde_json::from_slice(&plain).map_err(|e| Error::Internal(format!("stored credentials: {e}")))?;
     Ok(BindingView {
         credentials: creds.values,
+        env: creds.env,
         parameters: parse_json(&b.parameters),
     })
 }
@@ -939,6 +958,20 @@ impl Provisioning {
             .check_topic(&inst.id, &plan, &name, partitions, retention_ms)
             .map_err(|m| Error::BadRequest(clip(&m)))?;
         let (info, created) = admin.create_topic(&name, spec).await.map_err(provider_error)?;
+        // A deprovision that began meanwhile has listed the prefix's topics already: take the
+        // new topic back rather than leave it behind a dead prefix.
+        let id = inst.id.clone();
+        let still = self.db.run(move |c| Instance::find(c, &id)).await?;
+        let usable = still.is_some_and(|i| i.state == instance_state::PROVISIONED && i.active_operation_id.is_none());
+        if !usable {
+            if created {
+                admin.delete_topic(&name).await.map_err(provider_error)?;
+            }
+            return Err(Error::ConcurrencyError(format!(
+                "instance {} is changing; try again",
+                inst.id
+            )));
+        }
         if !created {
             let same = info.partitions == spec.partitions && info.retention_ms.is_none_or(|r| r == spec.retention_ms);
             if !same {

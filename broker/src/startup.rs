@@ -14,14 +14,20 @@ use providers::redis::{RedisConfig, RedisProvider};
 use providers::Provider;
 use tracing::info;
 
+use crate::auth::TokenKeys;
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::http::platform::{self, PlatformState};
 use crate::http::{osb, request_ids, topics};
 use crate::jobs::Jobs;
+use crate::platform::Platform;
 use crate::provisioning::Provisioning;
+
+/// How often the platform reconciler looks for unfinished add-on work.
+const RECONCILE_EVERY: Duration = Duration::from_millis(500);
 
 /// Largest request body accepted (1 MiB).
 const MAX_BODY: usize = 1 << 20;
@@ -31,9 +37,11 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     jobs: Jobs,
+    platform: Platform,
 }
 
-fn private_file(path: &Path, make: impl FnOnce() -> String) -> Result<String> {
+/// Reads a private file, creating it (mode 0600) with `make()` when absent.
+pub fn private_file(path: &Path, make: impl FnOnce() -> String) -> Result<String> {
     if let Ok(text) = std::fs::read_to_string(path) {
         return Ok(text.trim().to_string());
     }
@@ -118,12 +126,17 @@ impl Application {
         let catalog = Arc::new(Catalog::new(build_providers(&settings)?)?);
         let jobs = Jobs::new(db.clone(), catalog.clone(), sealer.clone(), settings.jobs.clone());
         let provisioning = Provisioning::new(
-            db,
+            db.clone(),
             catalog,
             jobs.clone(),
-            sealer,
+            sealer.clone(),
             Duration::from_millis(settings.osb.sync_timeout_ms),
         );
+        let platform = Platform::new(db, provisioning.clone(), sealer);
+        let platform_state = web::Data::new(PlatformState {
+            platform: platform.clone(),
+            keys: TokenKeys::from_settings(&settings)?,
+        });
         let state = web::Data::new(osb::OsbState {
             provisioning,
             username: settings.osb.username.clone(),
@@ -140,9 +153,11 @@ impl Application {
             App::new()
                 .wrap(from_fn(request_ids))
                 .app_data(state.clone())
+                .app_data(platform_state.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .configure(osb::routes)
                 .configure(topics::routes)
+                .configure(platform::routes)
                 .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
                 .default_service(web::to(osb::no_route))
         })
@@ -155,7 +170,12 @@ impl Application {
             .listen(listener)
             .map_err(|e| Error::Internal(format!("listening: {e}")))?
             .run();
-        Ok(Application { port, server, jobs })
+        Ok(Application {
+            port,
+            server,
+            jobs,
+            platform,
+        })
     }
 
     /// The bound port.
@@ -170,13 +190,16 @@ impl Application {
 
     /// Serves until the server is stopped; the job workers stop with it.
     pub async fn run_until_stopped(self) -> Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let workers = tokio::spawn(self.jobs.clone().run_workers(async {
-            let _ = stop_rx.await;
-        }));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let workers = tokio::spawn(self.jobs.clone().run_workers(stopped(stop_rx.clone())));
+        let reconciler = tokio::spawn(self.platform.clone().run_reconciler(RECONCILE_EVERY, stopped(stop_rx)));
         let result = self.server.await.map_err(|e| Error::Internal(format!("server: {e}")));
-        let _ = stop_tx.send(());
+        let _ = stop_tx.send(true);
         let _ = workers.await;
+        let _ = reconciler.await;
         result
     }
 }

@@ -435,9 +435,22 @@ impl PostgresProvider {
         {
             Ok(()) => Ok(()),
             Err(e) if is_code(&e, &SqlState::DEPENDENT_OBJECTS_STILL_EXIST) => {
-                // The role owns objects (it reset its role before creating them): hand them to
-                // the owner role inside the instance database, then drop the role.
-                self.reassign_owned(instance_id, role).await?;
+                // The role owns objects itself (it reset its role before creating them, maybe
+                // in another database it could connect to): hand them to the owner role in
+                // every database that holds some, then drop the role.
+                let rows = client
+                    .query(
+                        "SELECT DISTINCT d.datname FROM pg_shdepend s \
+                         JOIN pg_database d ON d.oid = s.dbid \
+                         JOIN pg_roles r ON r.oid = s.refobjid WHERE r.rolname = $1",
+                        &[&role],
+                    )
+                    .await
+                    .map_err(|e| classify("finding the role's objects", e))?;
+                for row in rows {
+                    let database: String = row.get(0);
+                    self.reassign_owned(&database, instance_id, role).await?;
+                }
                 client
                     .batch_execute(&format!("DROP ROLE IF EXISTS {}", quote_ident(role)))
                     .await
@@ -447,9 +460,9 @@ impl PostgresProvider {
         }
     }
 
-    async fn reassign_owned(&self, instance_id: &str, role: &str) -> Result<()> {
+    async fn reassign_owned(&self, database: &str, instance_id: &str, role: &str) -> Result<()> {
         let mut config = self.admin.clone();
-        config.dbname(database_name(instance_id));
+        config.dbname(database);
         let (client, connection) = config
             .connect(NoTls)
             .await

@@ -3,7 +3,7 @@
 //!
 //! For instance id `I` and binding id `B`:
 //! - key and channel prefix `ab:<stem(I)>:`;
-//! - ACL user `abr_<stem(I)>_<stem(B)>`: `~ab:<stem(I)>:*` keys and `&ab:<stem(I)>:*` channels
+//! - ACL user `abr.<stem(I)>.<stem(B)>`: `~ab:<stem(I)>:*` keys and `&ab:<stem(I)>:*` channels
 //!   only, every command but the dangerous and administrative ones, and none of the commands that
 //!   would see or reach beyond the prefix (`KEYS`, `SCAN`, `RANDOMKEY`, `SELECT`, `SWAPDB`,
 //!   `MOVE`). The `shared` plan also denies scripting and blocking commands.
@@ -31,8 +31,26 @@ const DELETE_BATCH: usize = 500;
 const PASSWORD_LEN: usize = 32;
 
 /// Commands denied to every binding, beyond the `@dangerous` and `@admin` categories: each would
-/// let a tenant see or reach keys outside its prefix.
-const DENIED_COMMANDS: [&str; 6] = ["keys", "scan", "randomkey", "select", "swapdb", "move"];
+/// let a tenant see or reach beyond its prefix. `KEYS`, `SCAN`, `RANDOMKEY`, `DBSIZE`, `PUBSUB`
+/// and `CLIENT TRACKING` (broadcast mode) reveal other tenants' keys or channels; `SELECT`,
+/// `SWAPDB`, `MOVE` and `COPY … DB` reach other databases, which deprovision never scans;
+/// functions and the script cache are server-wide, so `FUNCTION`, `SCRIPT FLUSH` and `SCRIPT KILL`
+/// would act on other tenants' code.
+const DENIED_COMMANDS: [&str; 13] = [
+    "keys",
+    "scan",
+    "randomkey",
+    "dbsize",
+    "pubsub",
+    "client|tracking",
+    "select",
+    "swapdb",
+    "move",
+    "copy",
+    "function",
+    "script|flush",
+    "script|kill",
+];
 
 #[derive(Debug, Clone, Copy)]
 struct PlanRules {
@@ -85,9 +103,10 @@ pub fn key_prefix(instance_id: &str) -> String {
     format!("ab:{}:", stem(instance_id))
 }
 
-/// Prefix of the ACL user names of an instance's bindings.
-fn user_prefix(instance_id: &str) -> String {
-    format!("abr_{}_", stem(instance_id))
+/// Prefix of the ACL user names of an instance's bindings. The separators (`.`) never occur in
+/// a stem, so one instance's prefix can never match another instance's users.
+pub fn user_prefix(instance_id: &str) -> String {
+    format!("abr.{}.", stem(instance_id))
 }
 
 /// The ACL user of a binding.
@@ -255,6 +274,18 @@ impl crate::Provider for RedisProvider {
 
     async fn deprovision(&self, request: &DeprovisionRequest) -> Result<Outcome<()>> {
         let mut conn = self.conn().await?;
+        // Users first: deleting them cuts their sessions, so no tenant writes new keys while
+        // the prefix is being emptied.
+        let users: Vec<String> = redis::cmd("ACL")
+            .arg("USERS")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| classify("listing ACL users", e))?;
+        let prefix = user_prefix(&request.instance_id);
+        for user in users.iter().filter(|u| u.starts_with(&prefix)) {
+            self.delete_user(&mut conn, user).await?;
+        }
+        self.save_acl(&mut conn).await?;
         let pattern = format!("{}*", key_prefix(&request.instance_id));
         let mut cursor: u64 = 0;
         loop {
@@ -279,16 +310,6 @@ impl crate::Provider for RedisProvider {
             }
             cursor = next;
         }
-        let users: Vec<String> = redis::cmd("ACL")
-            .arg("USERS")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| classify("listing ACL users", e))?;
-        let prefix = user_prefix(&request.instance_id);
-        for user in users.iter().filter(|u| u.starts_with(&prefix)) {
-            self.delete_user(&mut conn, user).await?;
-        }
-        self.save_acl(&mut conn).await?;
         Ok(Outcome::Done(()))
     }
 

@@ -95,6 +95,7 @@ pub struct TestApp {
     pub state_url: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    reapers: Vec<broker::devservers::Reaper>,
 }
 
 /// The broker binary under test: `$BROKER_BIN`, else `broker-under-test` beside the test
@@ -188,6 +189,7 @@ bootstrap_servers = "{kafka}"
             state_url,
             dir,
             child: None,
+            reapers: Vec::new(),
         };
         app.start();
         app
@@ -220,7 +222,10 @@ bootstrap_servers = "{kafka}"
             .stderr(log)
             .spawn()
             .expect("starting the broker");
-        spawn_reaper(child.id(), "KILL", Path::new("")).unwrap();
+        // The broker under test dies with the test process even on SIGKILL; a broker that a
+        // test kills itself leaves a reaper that only waits for the test process.
+        let reaper = spawn_reaper(child.id(), "KILL", Path::new("")).unwrap();
+        self.reapers.push(reaper);
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
@@ -277,6 +282,9 @@ bootstrap_servers = "{kafka}"
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.kill();
+        for r in self.reapers.drain(..) {
+            r.dismiss();
+        }
     }
 }
 

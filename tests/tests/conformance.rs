@@ -145,6 +145,7 @@ impl Adapter for Redis {
     }
 
     async fn assert_confined(&self, creds: &Value) {
+        let prefix = creds["prefix"].as_str().unwrap();
         let client = redis::Client::open(creds["uri"].as_str().unwrap()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         for cmd in [
@@ -157,6 +158,17 @@ impl Adapter for Redis {
             redis::cmd("SELECT").arg(1).clone(),
             redis::cmd("ACL").arg("LIST").clone(),
             redis::cmd("PUBLISH").arg("outside").arg("x").clone(),
+            redis::cmd("DBSIZE").clone(),
+            redis::cmd("PUBSUB").arg("CHANNELS").clone(),
+            redis::cmd("CLIENT").arg("TRACKING").arg("ON").arg("BCAST").clone(),
+            redis::cmd("COPY")
+                .arg(format!("{prefix}k"))
+                .arg(format!("{prefix}k2"))
+                .arg("DB")
+                .arg(1)
+                .clone(),
+            redis::cmd("FUNCTION").arg("LIST").clone(),
+            redis::cmd("SCRIPT").arg("FLUSH").clone(),
         ] {
             let err = cmd.query_async::<redis::Value>(&mut conn).await.unwrap_err();
             assert!(err.to_string().contains("NOPERM"), "{err}");
@@ -172,9 +184,8 @@ impl Adapter for Redis {
             .await
             .unwrap();
         let users: Vec<String> = redis::cmd("ACL").arg("USERS").query_async(&mut admin).await.unwrap();
-        let user_prefix = providers::redis::binding_user(instance_id, "");
-        let user_prefix = user_prefix.rsplit_once('_').map(|(a, _)| a).unwrap_or(&user_prefix);
-        let user_prefix = &user_prefix[..user_prefix.rfind('_').unwrap() + 1];
+        let user_prefix = providers::redis::user_prefix(instance_id);
+        let user_prefix = user_prefix.as_str();
         let mut found = keys;
         found.extend(users.into_iter().filter(|u| u.starts_with(user_prefix)));
         // The ACL file on disk must agree with the server.

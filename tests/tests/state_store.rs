@@ -99,7 +99,16 @@ async fn both_migration_sets_have_the_same_names_and_produce_the_same_tables() {
     let (s, p) = (sqlite_shape(&mut sqlite), postgres_shape(&mut pg));
     assert_eq!(
         s.keys().collect::<Vec<_>>(),
-        ["audit_log", "bindings", "instances", "operations"]
+        [
+            "addon_attachments",
+            "addons",
+            "apps",
+            "audit_log",
+            "bindings",
+            "instances",
+            "operations",
+            "releases"
+        ]
     );
     assert_eq!(s, p);
 }

@@ -305,12 +305,13 @@ impl Operation {
         Ok(n == 1)
     }
 
-    /// Extends a lease this owner still holds; false when it was lost.
-    pub fn renew(conn: &mut DbConnection, id: &str, owner: &str, until: i64) -> Result<bool> {
+    /// Extends a lease this owner still holds (and that has not lapsed); false when it was lost.
+    pub fn renew(conn: &mut DbConnection, id: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
         let n = diesel::update(
             operations::table
                 .find(id)
                 .filter(operations::lease_owner.eq(owner))
+                .filter(operations::lease_expires_at.ge(now))
                 .filter(operations::state.eq(op_state::IN_PROGRESS)),
         )
         .set(operations::lease_expires_at.eq(until))
@@ -362,4 +363,90 @@ impl AuditEntry {
             .select(AuditEntry::as_select())
             .load(conn)?)
     }
+}
+
+/// An app of the platform API.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = super::schema::apps)]
+pub struct App {
+    /// UUID.
+    pub id: String,
+    /// Unique name (`^[a-z][a-z0-9-]{2,29}$`).
+    pub name: String,
+    /// Subject of the token that created it.
+    pub owner: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// A release: a numbered, sealed snapshot of an app's config vars.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::releases)]
+pub struct Release {
+    /// UUID.
+    pub id: String,
+    /// The app.
+    pub app_id: String,
+    /// 1, 2, 3 … per app.
+    pub version: i32,
+    /// What changed ("Set FOO config vars").
+    pub description: String,
+    /// Sealed JSON object of the config vars.
+    pub config: Vec<u8>,
+    /// JSON list of the attached add-ons' `service:plan`.
+    pub addon_plan_names: String,
+    /// `succeeded`.
+    pub status: String,
+    /// Token subject that caused it.
+    pub created_by: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// An add-on: a service instance owned by an app.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = super::schema::addons)]
+pub struct Addon {
+    /// UUID; also the OSB instance id.
+    pub id: String,
+    /// Unique name (`postgresql-amber-1234`).
+    pub name: String,
+    /// The owning app.
+    pub app_id: String,
+    /// Catalog service name.
+    pub service: String,
+    /// Catalog plan name.
+    pub plan: String,
+    /// Plan parameters as JSON text.
+    pub config: String,
+    /// `provisioning`, `provisioned`, `deprovisioning` or `failed`.
+    pub state: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// An attachment of an add-on to an app, with its own binding.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = super::schema::addon_attachments)]
+pub struct Attachment {
+    /// UUID; also the OSB binding id.
+    pub id: String,
+    /// The add-on.
+    pub addon_id: String,
+    /// The app it is attached to.
+    pub app_id: String,
+    /// Config var prefix (`DATABASE`).
+    pub name: String,
+    /// `pending` (binding, vars not yet released), `attached`, `detaching`.
+    pub state: String,
+    /// JSON list of the config var names it set.
+    pub vars: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
 }

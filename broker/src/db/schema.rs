@@ -72,3 +72,56 @@ diesel::table! {
 
 diesel::joinable!(bindings -> instances (instance_id));
 diesel::allow_tables_to_appear_in_same_query!(instances, bindings, operations, audit_log);
+
+diesel::table! {
+    apps (id) {
+        id -> Text,
+        name -> Text,
+        owner -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    releases (id) {
+        id -> Text,
+        app_id -> Text,
+        version -> Integer,
+        description -> Text,
+        config -> Binary,
+        addon_plan_names -> Text,
+        status -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    addons (id) {
+        id -> Text,
+        name -> Text,
+        app_id -> Text,
+        service -> Text,
+        plan -> Text,
+        config -> Text,
+        state -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    addon_attachments (id) {
+        id -> Text,
+        addon_id -> Text,
+        app_id -> Text,
+        name -> Text,
+        state -> Text,
+        vars -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(apps, releases, addons, addon_attachments);

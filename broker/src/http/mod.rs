@@ -2,6 +2,7 @@
 //! [`Reply`](crate::provisioning::Reply) or [`Error`] in their API's wire format.
 
 pub mod osb;
+pub mod platform;
 pub mod topics;
 
 use std::future::{ready, Ready};

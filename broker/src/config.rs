@@ -24,6 +24,8 @@ pub struct Settings {
     pub crypto: CryptoSettings,
     /// Bearer tokens of the platform and admin APIs.
     pub auth: AuthSettings,
+    /// The platform API.
+    pub platform: PlatformSettings,
     /// Operation workers.
     pub jobs: JobSettings,
     /// Logging.
@@ -86,6 +88,25 @@ pub struct AuthSettings {
     /// HMAC key (any text, at least 32 bytes) that signs tokens; empty means use (and create)
     /// `<data_dir>/jwt-secret`.
     pub jwt_secret: String,
+}
+
+/// Platform API settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlatformSettings {
+    /// How long `addons:create` waits for the provision before answering 202 (ms).
+    pub create_wait_ms: u64,
+    /// How often unfinished add-on work is picked up (ms).
+    pub reconcile_interval_ms: u64,
+}
+
+impl Default for PlatformSettings {
+    fn default() -> Self {
+        PlatformSettings {
+            create_wait_ms: 10_000,
+            reconcile_interval_ms: 500,
+        }
+    }
 }
 
 /// Operation worker settings.
@@ -184,6 +205,7 @@ impl Default for Settings {
             osb: OsbSettings::default(),
             crypto: CryptoSettings::default(),
             auth: AuthSettings::default(),
+            platform: PlatformSettings::default(),
             jobs: JobSettings::default(),
             log: LogSettings::default(),
             providers: ProviderSettings::default(),

@@ -4,12 +4,12 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{osb, topics};
+use crate::http::{osb, platform, topics};
 
 /// The broker's API description.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "addon-broker", description = "Add-on marketplace broker: Open Service Broker API v2.17."),
+    info(title = "addon-broker", description = "Add-on marketplace broker: Open Service Broker API v2.17 and a Heroku-shaped platform API."),
     paths(
         osb::get_catalog,
         osb::put_instance,
@@ -25,6 +25,28 @@ use crate::http::{osb, topics};
         topics::get_topic,
         topics::delete_topic,
         topics::list_topics,
+        platform::create_app,
+        platform::list_apps,
+        platform::get_app,
+        platform::update_app,
+        platform::delete_app,
+        platform::get_config_vars,
+        platform::patch_config_vars,
+        platform::list_releases,
+        platform::get_release,
+        platform::rollback,
+        platform::create_addon,
+        platform::list_app_addons,
+        platform::list_addons,
+        platform::get_addon,
+        platform::update_addon,
+        platform::delete_addon,
+        platform::create_attachment,
+        platform::list_attachments,
+        platform::delete_attachment,
+        platform::list_addon_services,
+        platform::list_addon_plans,
+        platform::list_audit,
     ),
     components(schemas(
         osb::OsbError,
@@ -40,10 +62,28 @@ use crate::http::{osb, topics};
         topics::TopicRequest,
         topics::TopicResponse,
         topics::TopicListResponse,
+        platform::ApiError,
+        platform::AppCreateRequest,
+        platform::AppUpdateRequest,
+        platform::AppDeleteRequest,
+        platform::RollbackRequest,
+        platform::AttachmentSpec,
+        platform::AddonCreateRequest,
+        platform::AddonUpdateRequest,
+        platform::AttachmentCreateRequest,
+        platform::AddonServiceView,
+        platform::PlanView,
+        crate::platform::NameRef,
+        crate::platform::AppView,
+        crate::platform::ReleaseView,
+        crate::platform::AddonView,
+        crate::platform::AttachmentView,
+        crate::platform::AuditView,
     )),
     modifiers(&Security),
     tags((name = "osb", description = "Open Service Broker API v2.17 (basic auth)"),
-         (name = "osb-topics", description = "Extension: topics of messaging instances (basic auth)")),
+         (name = "osb-topics", description = "Extension: topics of messaging instances (basic auth)"),
+         (name = "platform", description = "Platform API, Heroku's shapes (bearer token, scope platform or admin)")),
 )]
 pub struct ApiDoc;
 
@@ -55,6 +95,15 @@ impl Modify for Security {
         components.add_security_scheme(
             "basic_auth",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }

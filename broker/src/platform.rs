@@ -29,9 +29,6 @@ use crate::db::{now_ms, Db, DbConnection};
 use crate::error::{Error, Result};
 use crate::provisioning::{audit, BindInput, ProvisionInput, Provisioning, Reply, RequestMeta, UpdateInput};
 
-/// How long `addons:create` waits for a provision before answering 202.
-const CREATE_WAIT: Duration = Duration::from_secs(10);
-
 /// Colors for the aliases of second and later add-ons of one service in one app.
 const COLORS: [&str; 20] = [
     "AMBER", "BLUE", "BRONZE", "COBALT", "CRIMSON", "GOLD", "GRAY", "GREEN", "IVORY", "JADE", "LIME", "MAROON", "NAVY",
@@ -161,6 +158,26 @@ pub struct AttachmentView {
     pub created_at: String,
 }
 
+/// An audit log entry.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditView {
+    /// Entry id.
+    pub id: String,
+    /// ISO 8601 UTC.
+    pub at: String,
+    /// Request id.
+    pub request_id: Option<String>,
+    /// Who (token subject or OSB originating identity).
+    pub actor: Option<String>,
+    /// What (`platform.app.create` …).
+    pub action: String,
+    /// On what (`app/<id>` …).
+    pub target: String,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub detail: Value,
+}
+
 /// A request to create an add-on.
 #[derive(Debug, Clone)]
 pub struct NewAddon {
@@ -180,6 +197,7 @@ pub struct Platform {
     db: Db,
     provisioning: Provisioning,
     sealer: Sealer,
+    create_wait: Duration,
 }
 
 fn lower_random(len: usize) -> String {
@@ -380,11 +398,12 @@ fn unique_violation(e: &Error) -> bool {
 
 impl Platform {
     /// The platform domain over the state store and the provisioning domain.
-    pub fn new(db: Db, provisioning: Provisioning, sealer: Sealer) -> Platform {
+    pub fn new(db: Db, provisioning: Provisioning, sealer: Sealer, create_wait: Duration) -> Platform {
         Platform {
             db,
             provisioning,
             sealer,
+            create_wait,
         }
     }
 
@@ -852,7 +871,7 @@ impl Platform {
             }
         };
         if let Reply::Accepted(op) = reply {
-            self.provisioning.wait_operation(&op, CREATE_WAIT).await?;
+            self.provisioning.wait_operation(&op, self.create_wait).await?;
         }
         self.advance_addon(&addon_id, actor).await?;
         let id = addon_id.clone();
@@ -1302,6 +1321,36 @@ impl Platform {
         };
         self.detach_group(vec![att], actor).await?;
         Ok(view)
+    }
+
+    /// Audit entries, newest first, all or about one target (`app/<id>`, `instance/<id>` …).
+    pub async fn audit_entries(&self, target: Option<String>) -> Result<Vec<AuditView>> {
+        use crate::db::schema::audit_log;
+        let rows: Vec<crate::db::models::AuditEntry> = self
+            .db
+            .run(move |c| {
+                let mut q = audit_log::table.into_boxed();
+                if let Some(t) = target {
+                    q = q.filter(audit_log::target.eq(t));
+                }
+                Ok(q.order(audit_log::at.desc())
+                    .limit(10_000)
+                    .select(crate::db::models::AuditEntry::as_select())
+                    .load(c)?)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|e| AuditView {
+                id: e.id,
+                at: iso(e.at),
+                request_id: e.request_id,
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                detail: serde_json::from_str(&e.detail).unwrap_or(Value::Null),
+            })
+            .collect())
     }
 
     /// Finishes what requests or a crashed broker left half-way: pending attachments of

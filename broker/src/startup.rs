@@ -26,9 +26,6 @@ use crate::jobs::Jobs;
 use crate::platform::Platform;
 use crate::provisioning::Provisioning;
 
-/// How often the platform reconciler looks for unfinished add-on work.
-const RECONCILE_EVERY: Duration = Duration::from_millis(500);
-
 /// Largest request body accepted (1 MiB).
 const MAX_BODY: usize = 1 << 20;
 
@@ -38,6 +35,7 @@ pub struct Application {
     server: actix_web::dev::Server,
     jobs: Jobs,
     platform: Platform,
+    reconcile_every: Duration,
 }
 
 /// Reads a private file, creating it (mode 0600) with `make()` when absent.
@@ -132,7 +130,13 @@ impl Application {
             sealer.clone(),
             Duration::from_millis(settings.osb.sync_timeout_ms),
         );
-        let platform = Platform::new(db, provisioning.clone(), sealer);
+        let platform = Platform::new(
+            db,
+            provisioning.clone(),
+            sealer,
+            Duration::from_millis(settings.platform.create_wait_ms),
+        );
+        let reconcile_every = Duration::from_millis(settings.platform.reconcile_interval_ms.max(50));
         let platform_state = web::Data::new(PlatformState {
             platform: platform.clone(),
             keys: TokenKeys::from_settings(&settings)?,
@@ -175,6 +179,7 @@ impl Application {
             server,
             jobs,
             platform,
+            reconcile_every,
         })
     }
 
@@ -195,7 +200,11 @@ impl Application {
             let _ = rx.wait_for(|s| *s).await;
         };
         let workers = tokio::spawn(self.jobs.clone().run_workers(stopped(stop_rx.clone())));
-        let reconciler = tokio::spawn(self.platform.clone().run_reconciler(RECONCILE_EVERY, stopped(stop_rx)));
+        let reconciler = tokio::spawn(
+            self.platform
+                .clone()
+                .run_reconciler(self.reconcile_every, stopped(stop_rx)),
+        );
         let result = self.server.await.map_err(|e| Error::Internal(format!("server: {e}")));
         let _ = stop_tx.send(true);
         let _ = workers.await;

@@ -71,6 +71,11 @@ pub struct Options {
     pub sync_timeout_ms: u64,
     /// `jobs.lease_ms`.
     pub lease_ms: u64,
+    /// `platform.create_wait_ms`.
+    pub create_wait_ms: u64,
+    /// Admin URL of another PostgreSQL server for the `postgresql` service (default: the shared
+    /// test cluster).
+    pub postgres_url: Option<String>,
 }
 
 impl Default for Options {
@@ -79,9 +84,14 @@ impl Default for Options {
             state: StateBackend::from_env(),
             sync_timeout_ms: 30_000,
             lease_ms: 30_000,
+            create_wait_ms: 10_000,
+            postgres_url: None,
         }
     }
 }
+
+/// The token key of every broker under test.
+pub const JWT_SECRET: &str = "test-secret-for-the-platform-api-0123456789";
 
 /// A running broker subprocess and what is needed to talk to it.
 pub struct TestApp {
@@ -157,6 +167,11 @@ workers = 2
 [database]
 url = "{state_url}"
 pool_size = 4
+[auth]
+jwt_secret = "{jwt_secret}"
+[platform]
+create_wait_ms = {create_wait}
+reconcile_interval_ms = 100
 [osb]
 username = "broker"
 password = "{password}"
@@ -177,8 +192,10 @@ bootstrap_servers = "{kafka}"
             data = dir.path().display(),
             sync = options.sync_timeout_ms,
             lease = options.lease_ms,
-            pg_url = pg.url("postgres"),
+            pg_url = options.postgres_url.clone().unwrap_or_else(|| pg.url("postgres")),
             redis_url = servers().redis.url(),
+            jwt_secret = JWT_SECRET,
+            create_wait = options.create_wait_ms,
             kafka = servers().kafka.bootstrap(),
         );
         std::fs::write(dir.path().join("broker.toml"), config).unwrap();
@@ -271,6 +288,28 @@ bootstrap_servers = "{kafka}"
             version: Some("2.17".into()),
             client: reqwest::Client::new(),
         }
+    }
+
+    /// A bearer token for `sub` with `scope`, signed with the broker's key.
+    pub fn token(&self, sub: &str, scope: broker::auth::Scope) -> String {
+        broker::auth::TokenKeys::from_secret(JWT_SECRET.as_bytes())
+            .unwrap()
+            .mint(sub, scope, 3600)
+            .unwrap()
+    }
+
+    /// A platform API client for `sub` with `scope`.
+    pub fn api(&self, sub: &str, scope: broker::auth::Scope) -> Api {
+        Api {
+            url: self.url.clone(),
+            token: Some(self.token(sub, scope)),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// A platform API client with a `platform` token for `alice`.
+    pub fn platform(&self) -> Api {
+        self.api("alice", broker::auth::Scope::Platform)
     }
 
     /// The broker's state store, opened directly.
@@ -690,5 +729,101 @@ pub mod kafka {
         })
         .await
         .unwrap()
+    }
+}
+
+/// A platform API client (bearer token).
+#[derive(Clone)]
+pub struct Api {
+    /// Base URL.
+    pub url: String,
+    /// Bearer token, or none.
+    pub token: Option<String>,
+    /// HTTP client.
+    pub client: reqwest::Client,
+}
+
+impl Api {
+    /// A request with the bearer token set.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.client.request(method, format!("{}{}", self.url, path));
+        match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    /// Sends a request and collects the reply.
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Reply {
+        let res = rb.send().await.expect("request reached the broker");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(self.request(Method::POST, path).json(&body)).await
+    }
+
+    /// `PATCH path` with a JSON body.
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(self.request(Method::PATCH, path).json(&body)).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    /// Creates an app with a unique name; returns its name.
+    pub async fn create_app(&self) -> String {
+        let name = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        self.post("/apps", json!({ "name": name })).await.expect(201);
+        name
+    }
+
+    /// The app's current config vars.
+    pub async fn config(&self, app: &str) -> serde_json::Map<String, Value> {
+        self.get(&format!("/apps/{app}/config-vars"))
+            .await
+            .expect(200)
+            .body
+            .as_object()
+            .unwrap()
+            .clone()
+    }
+
+    /// The app's releases, oldest first.
+    pub async fn releases(&self, app: &str) -> Vec<Value> {
+        self.get(&format!("/apps/{app}/releases"))
+            .await
+            .expect(200)
+            .body
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+impl Reply {
+    /// The platform API error `id`.
+    pub fn error_id(&self) -> &str {
+        self.body.get("id").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// The platform API error `message`.
+    pub fn message(&self) -> &str {
+        self.body.get("message").and_then(Value::as_str).unwrap_or_default()
     }
 }

@@ -15,7 +15,7 @@ use super::{log_if_internal, RequestId};
 use crate::auth::{authorize, Scope, TokenKeys};
 use crate::catalog::clip;
 use crate::error::Error;
-use crate::platform::{Actor, AddonView, AppView, AttachmentView, NewAddon, Platform, ReleaseView};
+use crate::platform::{Actor, AddonView, AppView, AttachmentView, AuditView, NewAddon, Platform, ReleaseView};
 
 /// Default page size of list endpoints.
 pub const DEFAULT_PAGE: usize = 200;
@@ -559,6 +559,20 @@ handler!(
     }
 );
 
+handler!(
+    /// The audit log, newest first (`?target=app/<id>`); admin scope.
+    #[utoipa::path(get, path = "/admin/audit", tag = "platform",
+        params(("target" = Option<String>, Query, description = "only entries about this target")),
+        responses((status = 200, body = Vec<AuditView>), (status = 401, body = ApiError), (status = 403, description = "Needs scope admin", body = ApiError)),
+        security(("bearer" = [])))]
+    list_audit, Scope::Admin, |state, _actor, req, _b, _p: ()| {
+        let query = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
+            .map_err(|e| Error::BadRequest(format!("malformed query string: {e}")))?;
+        let entries = state.platform.audit_entries(query.get("target").cloned()).await?;
+        paginate(&req, entries, &["at", "id"], |e, f| if f == "id" { e.id.clone() } else { e.at.clone() })
+    }
+);
+
 /// Mounts the platform routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -599,5 +613,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/apps/{app}/addon-attachments", web::get().to(list_attachments))
     .route("/addon-attachments/{id}", web::delete().to(delete_attachment))
     .route("/addon-services", web::get().to(list_addon_services))
-    .route("/addon-services/{service}/plans", web::get().to(list_addon_plans));
+    .route("/addon-services/{service}/plans", web::get().to(list_addon_plans))
+    .route("/admin/audit", web::get().to(list_audit));
 }

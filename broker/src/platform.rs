@@ -854,9 +854,12 @@ impl Platform {
             parameters: req.config.clone(),
             maintenance_version: None,
             accepts_incomplete: true,
+            prefer_wait: Some(self.create_wait),
         };
-        let reply = match self.provisioning.provision(input, actor.meta()).await {
-            Ok(r) => r,
+        match self.provisioning.provision(input, actor.meta()).await {
+            // Created, or still provisioning (the reconciler finishes it), or failed on the
+            // backend (the add-on is marked failed below).
+            Ok(_) | Err(Error::Backend(_)) => {}
             Err(e) => {
                 // Refused before anything was provisioned: leave nothing behind.
                 let (a, b) = (addon_id.clone(), attachment_id.clone());
@@ -869,9 +872,6 @@ impl Platform {
                     .await?;
                 return Err(e);
             }
-        };
-        if let Reply::Accepted(op) = reply {
-            self.provisioning.wait_operation(&op, self.create_wait).await?;
         }
         self.advance_addon(&addon_id, actor).await?;
         let id = addon_id.clone();

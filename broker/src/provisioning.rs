@@ -63,6 +63,9 @@ pub struct ProvisionInput {
     pub maintenance_version: Option<String>,
     /// `accepts_incomplete=true`.
     pub accepts_incomplete: bool,
+    /// With `accepts_incomplete`: wait up to this long for the operation anyway, answering
+    /// `Created` when it finished in time and `Accepted` otherwise (the platform API's choice).
+    pub prefer_wait: Option<Duration>,
 }
 
 /// An update request.
@@ -284,16 +287,12 @@ impl Provisioning {
         &self.catalog
     }
 
-    /// Waits up to `timeout` for an operation to leave `in progress`; `None` on timeout.
-    pub async fn wait_operation(&self, op_id: &str, timeout: Duration) -> Result<Option<Operation>> {
-        self.jobs.wait(op_id, timeout).await
-    }
-
     /// Turns a decision into a reply: starts or waits for the operation as the request allows.
     async fn settle<T>(
         &self,
         decision: Decision<T>,
         accepts_incomplete: bool,
+        prefer_wait: Option<Duration>,
         finished: impl FnOnce(&Self, bool) -> futures::future::BoxFuture<'_, Result<T>>,
     ) -> Result<Reply<T>> {
         let (op, started) = match decision {
@@ -303,10 +302,12 @@ impl Provisioning {
         };
         let local = started.as_ref().map(|token| self.jobs.run_claimed(&op, token));
         let started = started.is_some();
-        if accepts_incomplete {
-            return Ok(Reply::Accepted(op));
-        }
-        let deadline = tokio::time::Instant::now() + self.sync_timeout;
+        let (timeout, accept_on_timeout) = match (accepts_incomplete, prefer_wait) {
+            (true, None) => return Ok(Reply::Accepted(op)),
+            (true, Some(wait)) => (wait, true),
+            (false, _) => (self.sync_timeout, false),
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
         // The run this request started reports its end directly; an operation started by an
         // earlier request (or that goes on after this run) is followed through the store.
         let done = match local {
@@ -319,7 +320,7 @@ impl Provisioning {
                 }
                 Err(_) => None,
             },
-            None => self.jobs.wait(&op, self.sync_timeout).await?,
+            None => self.jobs.wait(&op, timeout).await?,
         };
         match done {
             Some(done) if done.state == op_state::SUCCEEDED => {
@@ -331,6 +332,7 @@ impl Provisioning {
                 done.id,
                 done.description.unwrap_or_else(|| "no description".into())
             ))),
+            None if accept_on_timeout => Ok(Reply::Accepted(op)),
             None => Err(Error::AsyncRequired(format!(
                 "operation {op} did not finish within {} ms; retry with accepts_incomplete=true and poll last_operation",
                 self.sync_timeout.as_millis()
@@ -347,6 +349,7 @@ impl Provisioning {
             .validate(plan, SchemaKind::InstanceCreate, &input.parameters)?;
         let maintenance = plan.maintenance_info.version.clone();
         let accepts_incomplete = input.accepts_incomplete;
+        let prefer_wait = input.prefer_wait;
         let id = input.instance_id.clone();
         let jobs = self.jobs.clone();
         let decision = self
@@ -414,7 +417,7 @@ impl Provisioning {
                 Ok(Decision::Started(op.id, lease.0))
             })
             .await?;
-        self.settle(decision, accepts_incomplete, move |this, _| {
+        self.settle(decision, accepts_incomplete, prefer_wait, move |this, _| {
             Box::pin(async move {
                 let inst = this.db.run(move |c| Instance::find(c, &id)).await?;
                 Ok(inst.and_then(|i| i.dashboard_url))
@@ -523,7 +526,7 @@ impl Provisioning {
             })
             .await?;
         let reply = self
-            .settle(decision, accepts_incomplete, |_, _| Box::pin(async { Ok(()) }))
+            .settle(decision, accepts_incomplete, None, |_, _| Box::pin(async { Ok(()) }))
             .await?;
         // An update answers 200 whether it ran now or had already run.
         Ok(match reply {
@@ -583,7 +586,7 @@ impl Provisioning {
             })
             .await?;
         let reply = self
-            .settle(decision, accepts_incomplete, |_, _| Box::pin(async { Ok(()) }))
+            .settle(decision, accepts_incomplete, None, |_, _| Box::pin(async { Ok(()) }))
             .await?;
         Ok(match reply {
             Reply::Exists(()) => Reply::Created(()),
@@ -756,7 +759,7 @@ impl Provisioning {
                 Ok(Decision::Started(op.id, lease.0))
             })
             .await?;
-        self.settle(decision, accepts_incomplete, move |this, _| {
+        self.settle(decision, accepts_incomplete, None, move |this, _| {
             Box::pin(async move { this.get_binding(instance_id, binding_id).await })
         })
         .await
@@ -823,7 +826,7 @@ impl Provisioning {
             })
             .await?;
         let reply = self
-            .settle(decision, accepts_incomplete, |_, _| Box::pin(async { Ok(()) }))
+            .settle(decision, accepts_incomplete, None, |_, _| Box::pin(async { Ok(()) }))
             .await?;
         Ok(match reply {
             Reply::Exists(()) => Reply::Created(()),

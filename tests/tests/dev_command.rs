@@ -67,6 +67,24 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["postgresql", "redis", "kafka"]);
+    // The platform token of the env file works on the platform API; the admin token on the
+    // admin endpoint.
+    let api = addon_broker_tests::Api {
+        url: env["BROKER_URL"].to_string(),
+        token: Some(env["BROKER_PLATFORM_TOKEN"].to_string()),
+        client: reqwest::Client::new(),
+    };
+    let app = api.create_app().await;
+    api.post(&format!("/apps/{app}/addons"), json!({ "plan": "redis:shared" }))
+        .await
+        .expect(201);
+    assert!(api.config(&app).await.contains_key("REDIS_URL"));
+    api.get("/admin/audit").await.expect(403);
+    let admin = addon_broker_tests::Api {
+        token: Some(env["BROKER_ADMIN_TOKEN"].to_string()),
+        ..api.clone()
+    };
+    admin.get("/admin/audit").await.expect(200);
     let plan = osb.plan("postgresql", "shared").await;
     let id = unique("dev");
     osb.provision(&id, &plan, json!({}), false).await.expect(201);

@@ -366,6 +366,7 @@ pub async fn put_instance(
             parameters: object(b.parameters, "parameters")?,
             maintenance_version: b.maintenance_info.and_then(|m| optional(m.version)),
             accepts_incomplete,
+            prefer_wait: None,
         };
         state.provisioning.provision(input, meta).await
     }

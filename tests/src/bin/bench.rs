@@ -6,6 +6,8 @@
 //! - `kafka`: N × (provision + bind + topic PUT) through the broker vs a metadata request and
 //!   `CreateTopics` directly.
 //! - `concurrency`: C concurrent `redis:shared` provision+bind pairs; every one must succeed.
+//! - `platform`: N × `addons:create redis:shared` through the platform API (request to the
+//!   release carrying `REDIS_URL`) vs OSB provision + bind alone; medians and p99s.
 //! - `catalog`: `GET /v2/catalog` requests per second over keep-alive connections.
 //!
 //! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C]`
@@ -168,6 +170,7 @@ async fn main() {
     redis_vs_acl_setuser(&app, args.instances).await;
     kafka_vs_create_topics(&app, args.instances).await;
     concurrent_redis(&app, args.concurrent).await;
+    platform_vs_osb(&app, args.instances).await;
 
     let addr = app.url.trim_start_matches("http://").to_string();
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", app.user, app.password));
@@ -331,4 +334,51 @@ async fn concurrent_redis(app: &TestApp, n: usize) {
     for e in errors.iter().take(5) {
         println!("  error: {e}");
     }
+}
+
+fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+async fn platform_vs_osb(app: &TestApp, n: usize) {
+    let api = app.platform();
+    let osb = app.osb();
+    let plan = osb.plan("redis", "shared").await;
+    let (mut platform, mut direct) = (Vec::new(), Vec::new());
+    for i in 0..n + 3 {
+        let name = api.create_app().await;
+        let t = Instant::now();
+        api.post(&format!("/apps/{name}/addons"), json!({ "plan": "redis:shared" }))
+            .await
+            .expect(201);
+        let p = t.elapsed();
+        // The 201 is sent after the release that carries REDIS_URL is committed.
+        assert!(api.config(&name).await.contains_key("REDIS_URL"));
+
+        let (id, bid) = (unique("pbench"), unique("pb"));
+        let t = Instant::now();
+        osb.provision(&id, &plan, json!({}), false).await.expect(201);
+        osb.bind(&id, &bid, &plan, json!({}), false).await.expect(201);
+        let d = t.elapsed();
+        if i >= 3 {
+            platform.push(p);
+            direct.push(d);
+        }
+    }
+    let (pm, p99) = (median(platform.clone()), percentile(platform, 0.99));
+    let (dm, d99) = (median(direct.clone()), percentile(direct, 0.99));
+    println!("addons:create redis:shared, {n} runs, sequential");
+    println!(
+        "  platform API (to the release with REDIS_URL): median {:.2} ms, p99 {:.2} ms",
+        ms(pm),
+        ms(p99)
+    );
+    println!(
+        "  OSB provision+bind alone: median {:.2} ms, p99 {:.2} ms",
+        ms(dm),
+        ms(d99)
+    );
+    println!("  ratio of medians: {:.3}", ms(pm) / ms(dm));
 }

@@ -117,3 +117,38 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
         "broker stopped"
     );
 }
+
+#[test]
+fn broker_token_mints_tokens_with_the_configured_key_and_refuses_bad_flags() {
+    let secret = "a-secret-of-at-least-thirty-two-bytes-0123";
+    let out = Command::new(broker_bin())
+        .args(["token", "--scope", "admin", "--ttl", "2h", "--sub", "ops"])
+        .env("BROKER__AUTH__JWT_SECRET", secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap();
+    let claims = broker::auth::TokenKeys::from_secret(secret.as_bytes())
+        .unwrap()
+        .verify(token.trim())
+        .unwrap();
+    assert_eq!(claims.sub, "ops");
+    assert_eq!(claims.scope, broker::auth::Scope::Admin);
+    assert_eq!(claims.exp - claims.iat, 7200);
+    for args in [
+        ["--scope", "root", "--ttl", "1h"],
+        ["--scope", "platform", "--ttl", "soon"],
+    ] {
+        let out = Command::new(broker_bin())
+            .arg("token")
+            .args(args)
+            .env("BROKER__AUTH__JWT_SECRET", secret)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--"),
+            "the error names the flag"
+        );
+    }
+}

@@ -2,8 +2,9 @@
 //! server, and a login role per binding.
 //!
 //! Layout on the server, for instance id `I` and binding id `B`:
-//! - database `abd_<stem(I)>`, owned by the NOLOGIN role `abo_<stem(I)>`, with `CONNECT` and
-//!   `TEMPORARY` revoked from `PUBLIC` and a per-plan connection limit;
+//! - database `abd_<stem(I)>`, copied from [`TEMPLATE_DATABASE`] and owned by the broker's admin
+//!   role, with `CONNECT` and `TEMPORARY` revoked from `PUBLIC` and granted to the NOLOGIN role
+//!   `abo_<stem(I)>`, and a per-plan connection limit that no tenant can change;
 //! - login role `abb_<stem(B)>` per binding, member of the owner role, whose sessions in the
 //!   instance database run as the owner role (`ALTER ROLE … IN DATABASE … SET role`) so that
 //!   whatever one binding creates, the others can use, and dropping one binding loses no data.
@@ -32,6 +33,11 @@ use crate::{
 pub const SERVICE_NAME: &str = "postgresql";
 /// First half of every advisory lock key the adapter takes ("AB" for addon-broker).
 pub const ADVISORY_LOCK_CLASS: i32 = 0x4142;
+/// The template every instance database is copied from: template1 plus `CREATE` on schema
+/// `public` for `PUBLIC`, so that the instance's roles can create objects although the database
+/// itself belongs to the broker's admin role (an owner could lift its own connection limit).
+/// Only roles with `CONNECT` on a database, the instance's, can use that grant.
+pub const TEMPLATE_DATABASE: &str = "abt_template";
 /// Length of generated binding passwords.
 const PASSWORD_LEN: usize = 32;
 
@@ -79,6 +85,7 @@ pub struct PostgresProvider {
     host: String,
     port: u16,
     service: ServiceDef,
+    template_ready: std::sync::OnceLock<()>,
 }
 
 /// The advisory lock key (`pg_advisory_lock(class, key)`) the adapter holds while it works on
@@ -109,10 +116,12 @@ pub fn binding_role(binding_id: &str) -> String {
 pub fn provision_statements(instance_id: &str, connection_limit: i64) -> Vec<String> {
     let db = quote_ident(&database_name(instance_id));
     let owner = quote_ident(&owner_role(instance_id));
+    let template = quote_ident(TEMPLATE_DATABASE);
     vec![
         format!("CREATE ROLE {owner} NOLOGIN"),
-        format!("CREATE DATABASE {db} OWNER {owner} CONNECTION LIMIT {connection_limit}"),
+        format!("CREATE DATABASE {db} TEMPLATE {template} CONNECTION LIMIT {connection_limit}"),
         format!("REVOKE CONNECT, TEMPORARY ON DATABASE {db} FROM PUBLIC"),
+        format!("GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {owner}"),
     ]
 }
 
@@ -262,6 +271,7 @@ impl PostgresProvider {
             host,
             port,
             service: build_service(),
+            template_ready: std::sync::OnceLock::new(),
         })
     }
 
@@ -328,7 +338,72 @@ async fn terminate_sessions(client: &tokio_postgres::Client, role: &str) -> Resu
 }
 
 impl PostgresProvider {
+    /// Makes [`TEMPLATE_DATABASE`] once per server (idempotent, under an advisory lock of its
+    /// own; `datistemplate` is set last and marks it complete).
+    async fn ensure_template(&self, client: &tokio_postgres::Client) -> Result<()> {
+        if self.template_ready.get().is_some() {
+            return Ok(());
+        }
+        let done = |row: Option<tokio_postgres::Row>| row.map(|r| r.get::<_, bool>(0)).unwrap_or(false);
+        let lookup = "SELECT datistemplate FROM pg_database WHERE datname = $1";
+        let row = client
+            .query_opt(lookup, &[&TEMPLATE_DATABASE])
+            .await
+            .map_err(|e| classify("looking up the template", e))?;
+        if !done(row) {
+            client
+                .execute("SELECT pg_advisory_lock($1, 0)", &[&ADVISORY_LOCK_CLASS])
+                .await
+                .map_err(|e| classify("taking the template lock", e))?;
+            let result = self.make_template(client).await;
+            let _ = client
+                .execute("SELECT pg_advisory_unlock($1, 0)", &[&ADVISORY_LOCK_CLASS])
+                .await;
+            result?;
+        }
+        let _ = self.template_ready.set(());
+        Ok(())
+    }
+
+    async fn make_template(&self, client: &tokio_postgres::Client) -> Result<()> {
+        let lookup = "SELECT datistemplate FROM pg_database WHERE datname = $1";
+        let row = client
+            .query_opt(lookup, &[&TEMPLATE_DATABASE])
+            .await
+            .map_err(|e| classify("looking up the template", e))?;
+        if row.as_ref().is_some_and(|r| r.get::<_, bool>(0)) {
+            return Ok(());
+        }
+        let template = quote_ident(TEMPLATE_DATABASE);
+        if row.is_none() {
+            if let Err(e) = client.batch_execute(&format!("CREATE DATABASE {template}")).await {
+                if !is_code(&e, &SqlState::DUPLICATE_DATABASE) {
+                    return Err(classify("creating the template database", e));
+                }
+            }
+        }
+        let mut config = self.admin.clone();
+        config.dbname(TEMPLATE_DATABASE);
+        let (inner, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| classify("connecting to the template database", e))?;
+        let task = tokio::spawn(connection);
+        let granted = inner
+            .batch_execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+            .await
+            .map_err(|e| classify("preparing the template database", e));
+        drop(inner);
+        let _ = task.await;
+        granted?;
+        client
+            .batch_execute(&format!("ALTER DATABASE {template} IS_TEMPLATE true"))
+            .await
+            .map_err(|e| classify("marking the template database", e))
+    }
+
     async fn provision_locked(&self, client: &tokio_postgres::Client, instance_id: &str, limit: i64) -> Result<()> {
+        self.ensure_template(client).await?;
         let statements = provision_statements(instance_id, limit);
         // Try first and treat "already exists" as done: one round trip on the common path.
         if let Err(e) = client.batch_execute(&statements[0]).await {
@@ -351,6 +426,10 @@ impl PostgresProvider {
             .batch_execute(&statements[2])
             .await
             .map_err(|e| classify("revoking public access", e))?;
+        client
+            .batch_execute(&statements[3])
+            .await
+            .map_err(|e| classify("granting the owner role access", e))?;
         Ok(())
     }
 

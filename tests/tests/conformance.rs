@@ -67,10 +67,17 @@ impl Adapter for Postgres {
 
     async fn assert_confined(&self, creds: &Value) {
         let client = connect_with_uri(creds["uri"].as_str().unwrap()).await.unwrap();
+        // Nor may a tenant lift its plan's connection limit or drop its database: the database
+        // belongs to the broker's admin role.
+        let database = creds["database"].as_str().unwrap();
+        let lift = format!("ALTER DATABASE \"{database}\" CONNECTION LIMIT -1");
+        let rename = format!("ALTER DATABASE \"{database}\" RENAME TO stolen");
         for sql in [
             "CREATE DATABASE escape",
             "CREATE ROLE escape",
             "ALTER ROLE CURRENT_USER SUPERUSER",
+            &lift,
+            &rename,
         ] {
             let err = client.batch_execute(sql).await.unwrap_err();
             assert_eq!(

@@ -161,6 +161,18 @@ async fn provision_returns_201_then_200_when_identical_and_409_when_different() 
         !acl.contains("{=") && !acl.contains(",=c") && !acl.contains(",=Tc"),
         "{acl}"
     );
+    assert!(acl.contains(&format!("{}=Tc", owner_role(&id))), "{acl}");
+    // The database belongs to the broker's admin role, so no tenant can lift its limit.
+    let dba: String = pg
+        .client()
+        .query_one(
+            "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = $1",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(dba, "postgres");
 
     let r = osb.get(&format!("/v2/service_instances/{id}")).await.expect(200);
     assert_eq!(r.body["plan_id"], plan.plan_id);
@@ -224,6 +236,24 @@ async fn async_operations_answer_202_with_the_same_operation_and_exclude_each_ot
     assert!(!r.headers.contains_key("retry-after"));
     osb.provision(&id, &plan, json!({}), false).await.expect(200);
     osb.get(&format!("/v2/service_instances/{id}")).await.expect(200);
+
+    // While an update runs, fetching the instance is a ConcurrencyError (spec: fetch).
+    let lock = PgInspector::hold_instance_lock(&id).await;
+    let op = osb
+        .update(
+            &id,
+            json!({"service_id": plan.service_id, "parameters": {"connection_limit": 4}}),
+            true,
+        )
+        .await
+        .expect(202)
+        .operation();
+    let r = osb.get(&format!("/v2/service_instances/{id}")).await.expect(422);
+    assert_eq!(r.error_code(), Some("ConcurrencyError"));
+    drop(lock);
+    assert_eq!(osb.wait_instance(&id, &op, WAIT).await.body["state"], "succeeded");
+    let r = osb.get(&format!("/v2/service_instances/{id}")).await.expect(200);
+    assert_eq!(r.body["parameters"]["connection_limit"], 4);
 }
 
 #[tokio::test]

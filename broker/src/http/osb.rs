@@ -480,6 +480,7 @@ pub async fn delete_instance(
         (status = 200, description = "The instance", body = InstanceResponse),
         (status = 401, description = "Missing or wrong credentials", body = OsbError),
         (status = 404, description = "No such instance, or still provisioning", body = OsbError),
+        (status = 422, description = "ConcurrencyError: the instance is being updated or deprovisioned", body = OsbError),
         (status = 412, description = "Unsupported API version", body = OsbError)),
     security(("basic_auth" = [])))]
 pub async fn get_instance(

@@ -355,6 +355,38 @@ fn wait_for_port(child: &mut Child, port: u16, log: &Path, what: &str) -> Result
     }
 }
 
+/// Starts a server that takes its port on the command line: picks a free port, spawns
+/// `command(port)` in its own process group with a reaper, and waits for the port to accept
+/// connections; tries five ports before giving up (another process may take a free port first).
+fn start_on_free_port(
+    dir: &Path,
+    log: &Path,
+    what: &str,
+    command: impl Fn(u16) -> Result<Command>,
+) -> Result<(Child, u16, Reaper)> {
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let port = free_port()?;
+        let mut child = command(port)?
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Error::Internal(format!("starting {what}: {e}")))?;
+        let reaper = spawn_reaper(child.id(), "TERM", dir)?;
+        match wait_for_port(&mut child, port, log, what) {
+            Ok(()) => return Ok((child, port, reaper)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                reaper.dismiss();
+                last_error = e.to_string();
+            }
+        }
+    }
+    Err(Error::Internal(last_error))
+}
+
 fn stop_child(child: &mut Option<Child>, signal: nix::sys::signal::Signal) {
     if let Some(mut child) = child.take() {
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
@@ -396,53 +428,35 @@ impl RedisServer {
             format!("user default off nopass -@all\nuser admin on >{password} ~* &* +@all\n"),
         )
         .map_err(|e| Error::Internal(format!("acl file: {e}")))?;
-        let mut last_error = String::new();
-        for _ in 0..5 {
-            let port = free_port()?;
-            let log = dir.path().join("redis.log");
-            let mut child = Command::new(&bin)
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .arg("--dir")
-                .arg(dir.path())
-                .arg("--aclfile")
-                .arg(&acl)
-                .arg("--logfile")
-                .arg(&log)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()
-                .map_err(|e| Error::Internal(format!("starting redis-server: {e}")))?;
-            let reaper = spawn_reaper(child.id(), "TERM", dir.path())?;
-            match wait_for_port(&mut child, port, &log, "redis-server") {
-                Ok(()) => {
-                    return Ok(RedisServer {
-                        dir,
-                        port,
-                        password,
-                        child: Some(child),
-                        reaper: Some(reaper),
-                    });
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    reaper.dismiss();
-                    last_error = e.to_string();
-                }
-            }
-        }
-        Err(Error::Internal(last_error))
+        let log = dir.path().join("redis.log");
+        let (child, port, reaper) = start_on_free_port(dir.path(), &log, "redis-server", |port| {
+            let mut cmd = Command::new(&bin);
+            cmd.args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("--aclfile")
+            .arg(&acl)
+            .arg("--logfile")
+            .arg(&log)
+            .stderr(Stdio::null());
+            Ok(cmd)
+        })?;
+        Ok(RedisServer {
+            dir,
+            port,
+            password,
+            child: Some(child),
+            reaper: Some(reaper),
+        })
     }
 
     /// The loopback port.
@@ -514,43 +528,25 @@ impl TansuServer {
             .prefix("addon-broker-tansu-")
             .tempdir_in(scratch_dir())
             .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
-        let mut last_error = String::new();
-        for _ in 0..5 {
-            let port = free_port()?;
+        let log = dir.path().join("tansu.log");
+        let (child, port, reaper) = start_on_free_port(dir.path(), &log, "tansu", |port| {
             let url = format!("tcp://127.0.0.1:{port}");
-            let log = dir.path().join("tansu.log");
             let logfile = std::fs::File::create(&log).map_err(|e| Error::Internal(format!("log file: {e}")))?;
-            let mut child = Command::new(&bin)
-                .arg("broker")
+            let mut cmd = Command::new(&bin);
+            cmd.arg("broker")
                 .args(["--listener-url", &url, "--advertised-listener-url", &url])
                 .args(["--storage-engine", "memory://tansu/"])
                 .env("RUST_LOG", "warn")
                 .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(logfile)
-                .process_group(0)
-                .spawn()
-                .map_err(|e| Error::Internal(format!("starting tansu: {e}")))?;
-            let reaper = spawn_reaper(child.id(), "TERM", dir.path())?;
-            match wait_for_port(&mut child, port, &log, "tansu") {
-                Ok(()) => {
-                    return Ok(TansuServer {
-                        dir,
-                        port,
-                        child: Some(child),
-                        reaper: Some(reaper),
-                    });
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    reaper.dismiss();
-                    last_error = e.to_string();
-                }
-            }
-        }
-        Err(Error::Internal(last_error))
+                .stderr(logfile);
+            Ok(cmd)
+        })?;
+        Ok(TansuServer {
+            dir,
+            port,
+            child: Some(child),
+            reaper: Some(reaper),
+        })
     }
 
     /// The loopback port.

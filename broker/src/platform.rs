@@ -386,6 +386,29 @@ fn write_release(
     Ok(release)
 }
 
+/// Writes an attachment that has no binding yet (`pending`); [`Platform::attach`] completes it.
+fn insert_pending_attachment(
+    c: &mut DbConnection,
+    id: String,
+    addon_id: &str,
+    app_id: &str,
+    name: String,
+    now: i64,
+) -> Result<Attachment> {
+    let att = Attachment {
+        id,
+        addon_id: addon_id.to_string(),
+        app_id: app_id.to_string(),
+        name,
+        state: "pending".into(),
+        vars: "[]".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(addon_attachments::table).values(&att).execute(c)?;
+    Ok(att)
+}
+
 fn unique_violation(e: &Error) -> bool {
     matches!(
         e,
@@ -815,17 +838,7 @@ impl Platform {
                     updated_at: now,
                 };
                 diesel::insert_into(addons::table).values(&addon).execute(c)?;
-                let att = Attachment {
-                    id: ids.1.clone(),
-                    addon_id: addon.id.clone(),
-                    app_id: a.id.clone(),
-                    name,
-                    state: "pending".into(),
-                    vars: "[]".into(),
-                    created_at: now,
-                    updated_at: now,
-                };
-                diesel::insert_into(addon_attachments::table).values(&att).execute(c)?;
+                insert_pending_attachment(c, ids.1.clone(), &addon.id, &a.id, name, now)?;
                 audit(
                     c,
                     &actor2.meta(),
@@ -1253,18 +1266,8 @@ impl Platform {
                         a.name
                     )));
                 }
-                let now = now_ms();
-                let att = Attachment {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    addon_id: addon.id.clone(),
-                    app_id: a.id.clone(),
-                    name,
-                    state: "pending".into(),
-                    vars: "[]".into(),
-                    created_at: now,
-                    updated_at: now,
-                };
-                diesel::insert_into(addon_attachments::table).values(&att).execute(c)?;
+                let att =
+                    insert_pending_attachment(c, uuid::Uuid::new_v4().to_string(), &addon.id, &a.id, name, now_ms())?;
                 audit(
                     c,
                     &actor2.meta(),

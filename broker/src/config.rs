@@ -121,6 +121,9 @@ pub struct JobSettings {
     pub max_attempts: i32,
     /// Operations run at once by this broker.
     pub concurrency: usize,
+    /// Longest a single provider call may take before it counts as a transient failure and is
+    /// retried (ms).
+    pub provider_timeout_ms: u64,
 }
 
 /// Log settings.
@@ -250,6 +253,7 @@ impl Default for JobSettings {
             poll_interval_ms: 500,
             max_attempts: 10,
             concurrency: 64,
+            provider_timeout_ms: 300_000,
         }
     }
 }

@@ -236,8 +236,16 @@ impl Jobs {
                 }
             })
         };
+        let limit = Duration::from_millis(inner.settings.provider_timeout_ms.max(1));
         let result = match inst {
-            Some(inst) => self.call_provider(&op, &inst, binding.as_ref()).await,
+            Some(inst) => tokio::time::timeout(limit, self.call_provider(&op, &inst, binding.as_ref()))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ProviderError::Transient(format!(
+                        "the provider did not answer within {} ms",
+                        limit.as_millis()
+                    )))
+                }),
             None => Err(ProviderError::Failed(format!(
                 "instance {} is missing from the state store",
                 op.instance_id

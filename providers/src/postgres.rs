@@ -290,31 +290,54 @@ impl PostgresProvider {
             .execute("SELECT pg_advisory_lock($1, $2)", &[&key.0, &key.1])
             .await
             .map_err(|e| classify("taking the instance lock", e))?;
-        Ok(Locked { client, key })
+        Ok(Locked {
+            client: Some(client),
+            key,
+        })
     }
 }
 
 /// A pooled session holding an instance's advisory lock until [`Locked::release`].
 struct Locked {
-    client: deadpool_postgres::Object,
+    /// `None` only after [`Locked::release`] or during drop.
+    client: Option<deadpool_postgres::Object>,
     key: (i32, i32),
 }
 
 impl Locked {
+    /// The session holding the lock.
+    fn session(&self) -> Result<&tokio_postgres::Client> {
+        self.client
+            .as_deref()
+            .map(|c| &**c)
+            .ok_or_else(|| ProviderError::Failed("the locked session is gone".into()))
+    }
+
     /// Releases the lock and hands `result` through.
-    async fn release<T>(self, result: Result<T>) -> Result<T> {
+    async fn release<T>(mut self, result: Result<T>) -> Result<T> {
         let (class, key) = self.key;
-        // If unlocking fails the session is broken; taking it out of the pool closes it, which
-        // releases the lock on the server.
-        if self
-            .client
-            .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key])
-            .await
-            .is_err()
-        {
-            let _ = deadpool_postgres::Object::take(self.client);
+        if let Some(client) = self.client.take() {
+            // If unlocking fails the session is broken; taking it out of the pool closes it,
+            // which releases the lock on the server.
+            if client
+                .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key])
+                .await
+                .is_err()
+            {
+                let _ = deadpool_postgres::Object::take(client);
+            }
         }
         result
+    }
+}
+
+impl Drop for Locked {
+    /// A call cancelled while holding the lock (a provider time limit) must not hand a session
+    /// that still holds it back to the pool: close the session instead, which frees the lock.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = deadpool_postgres::Object::take(client);
+        }
     }
 }
 
@@ -584,7 +607,9 @@ impl crate::Provider for PostgresProvider {
         let limits = plan_limits(&request.plan)?;
         let limit = connection_limit(limits, &request.parameters);
         let locked = self.lock(&request.instance_id).await?;
-        let result = self.provision_locked(&locked.client, &request.instance_id, limit).await;
+        let result = self
+            .provision_locked(locked.session()?, &request.instance_id, limit)
+            .await;
         locked.release(result).await?;
         Ok(Outcome::Done(Provisioned::default()))
     }
@@ -595,7 +620,7 @@ impl crate::Provider for PostgresProvider {
         let db = quote_ident(&database_name(&request.instance_id));
         let locked = self.lock(&request.instance_id).await?;
         let result = locked
-            .client
+            .session()?
             .batch_execute(&format!("ALTER DATABASE {db} CONNECTION LIMIT {limit}"))
             .await
             .map_err(|e| classify("changing the connection limit", e));
@@ -605,7 +630,7 @@ impl crate::Provider for PostgresProvider {
 
     async fn deprovision(&self, request: &DeprovisionRequest) -> Result<Outcome<()>> {
         let locked = self.lock(&request.instance_id).await?;
-        let result = self.deprovision_locked(&locked.client, &request.instance_id).await;
+        let result = self.deprovision_locked(locked.session()?, &request.instance_id).await;
         locked.release(result).await?;
         Ok(Outcome::Done(()))
     }
@@ -615,7 +640,7 @@ impl crate::Provider for PostgresProvider {
         let password = random_password(PASSWORD_LEN);
         let locked = self.lock(&request.instance_id).await?;
         let result = self
-            .bind_locked(&locked.client, &request.instance_id, &request.binding_id, &password)
+            .bind_locked(locked.session()?, &request.instance_id, &request.binding_id, &password)
             .await;
         locked.release(result).await?;
         let database = database_name(&request.instance_id);
@@ -639,7 +664,7 @@ impl crate::Provider for PostgresProvider {
         let role = binding_role(&request.binding_id);
         let locked = self.lock(&request.instance_id).await?;
         let result = self
-            .drop_binding_role(&locked.client, &request.instance_id, &role)
+            .drop_binding_role(locked.session()?, &request.instance_id, &role)
             .await;
         locked.release(result).await?;
         Ok(Outcome::Done(()))

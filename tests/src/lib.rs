@@ -73,6 +73,8 @@ pub struct Options {
     pub lease_ms: u64,
     /// `platform.create_wait_ms`.
     pub create_wait_ms: u64,
+    /// `jobs.provider_timeout_ms`.
+    pub provider_timeout_ms: u64,
     /// Admin URL of another PostgreSQL server for the `postgresql` service (default: the shared
     /// test cluster).
     pub postgres_url: Option<String>,
@@ -85,6 +87,7 @@ impl Default for Options {
             sync_timeout_ms: 30_000,
             lease_ms: 30_000,
             create_wait_ms: 10_000,
+            provider_timeout_ms: 60_000,
             postgres_url: None,
         }
     }
@@ -181,6 +184,7 @@ retry_after_secs = 1
 lease_ms = {lease}
 poll_interval_ms = 100
 max_attempts = 5
+provider_timeout_ms = {provider_timeout}
 [providers.postgresql]
 url = "{pg_url}"
 pool_size = 4
@@ -196,6 +200,7 @@ bootstrap_servers = "{kafka}"
             redis_url = servers().redis.url(),
             jwt_secret = JWT_SECRET,
             create_wait = options.create_wait_ms,
+            provider_timeout = options.provider_timeout_ms,
             kafka = servers().kafka.bootstrap(),
         );
         std::fs::write(dir.path().join("broker.toml"), config).unwrap();

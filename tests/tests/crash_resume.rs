@@ -134,3 +134,36 @@ async fn sigterm_stops_the_broker_gracefully() {
     let status = app.terminate();
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn a_provider_call_that_hangs_is_cut_off_and_retried() {
+    let app = TestApp::spawn_with(Options {
+        provider_timeout_ms: 400,
+        ..Options::default()
+    })
+    .await;
+    let osb = app.osb();
+    let plan = osb.plan("postgresql", "shared").await;
+    let id = unique("hang");
+    let lock = PgInspector::hold_instance_lock(&id).await;
+    let op = osb.provision(&id, &plan, json!({}), true).await.expect(202).operation();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let r = osb.last_operation(&id, Some(&op)).await.expect(200);
+        assert_eq!(r.body["state"], "in progress");
+        if r.body["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("did not answer within 400 ms"))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hung call was never cut off"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(lock);
+    assert_eq!(osb.wait_instance(&id, &op, WAIT).await.body["state"], "succeeded");
+    assert!(PgInspector::connect().await.database_exists(&database_name(&id)).await);
+}

@@ -140,9 +140,11 @@ impl TokenKeys {
 /// when the token's scope does not allow `needed`.
 pub fn authorize(header: Option<&str>, keys: &TokenKeys, needed: Scope) -> Result<Claims> {
     let header = header.ok_or_else(|| Error::Unauthorized("missing Authorization: Bearer <token>".into()))?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| Error::Unauthorized("Authorization must be Bearer <token>".into()))?;
+    // The scheme name is case-insensitive (RFC 7235).
+    let token = match header.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token,
+        _ => return Err(Error::Unauthorized("Authorization must be Bearer <token>".into())),
+    };
     let claims = keys.verify(token.trim())?;
     if !claims.scope.allows(needed) {
         return Err(Error::Forbidden(format!(

@@ -260,6 +260,12 @@ fn validate_attachment_name(name: &str) -> Result<()> {
 
 /// Add-on names: `^[a-z][a-z0-9-]{2,49}$`.
 fn validate_addon_name(name: &str) -> Result<()> {
+    // Add-ons are addressed by id or name: a name shaped like an id could shadow another add-on.
+    if uuid::Uuid::parse_str(name).is_ok() {
+        return Err(Error::BadRequest(
+            "an add-on name must not look like an add-on id".into(),
+        ));
+    }
     let ok = name.len() >= 3
         && name.len() <= 50
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -299,6 +305,16 @@ fn find_addon(c: &mut DbConnection, id_or_name: &str) -> Result<Addon> {
         .first(c)
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("add-on {} does not exist", clip(id_or_name))))
+}
+
+/// An add-on by its id alone (internal lookups never go by name).
+fn addon_by_id(c: &mut DbConnection, id: &str) -> Result<Addon> {
+    addons::table
+        .find(id)
+        .select(Addon::as_select())
+        .first(c)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("add-on {} does not exist", clip(id))))
 }
 
 fn latest_release(c: &mut DbConnection, app_id: &str) -> Result<Option<Release>> {
@@ -558,6 +574,13 @@ impl Platform {
         let (id, actor2) = (a.id.clone(), actor.clone());
         self.db
             .write(move |c| {
+                // An add-on created or attached since the check above keeps the app alive.
+                let own: i64 = addons::table.filter(addons::app_id.eq(&id)).count().get_result(c)?;
+                if own > 0 || !attachments_of_app(c, &id)?.is_empty() {
+                    return Err(Error::Conflict(
+                        "the app gained an add-on meanwhile; delete again to confirm".into(),
+                    ));
+                }
                 diesel::delete(releases::table.filter(releases::app_id.eq(&id))).execute(c)?;
                 diesel::delete(apps::table.find(&id)).execute(c)?;
                 audit(c, &actor2.meta(), "platform.app.delete", format!("app/{id}"), json!({}))
@@ -566,15 +589,20 @@ impl Platform {
         Ok(Self::app_view(&a))
     }
 
-    /// The app's current config vars.
-    pub async fn config_vars(&self, app: String) -> Result<BTreeMap<String, String>> {
+    /// The app's current config vars: values for the app's owner and admins, `null` for
+    /// others (as in releases).
+    pub async fn config_vars(&self, app: String, actor: &Actor) -> Result<BTreeMap<String, Option<String>>> {
         let sealer = self.sealer.clone();
-        self.db
+        let (a, config) = self
+            .db
             .run(move |c| {
                 let a = find_app(c, &app)?;
-                Ok(current_config(c, &sealer, &a.id)?.1)
+                let config = current_config(c, &sealer, &a.id)?.1;
+                Ok((a, config))
             })
-            .await
+            .await?;
+        let reveal = Self::reveals(&a, actor);
+        Ok(config.into_iter().map(|(k, v)| (k, reveal.then_some(v))).collect())
     }
 
     /// Sets (`"value"`) and unsets (`null`) config vars; one release when anything changed,
@@ -874,24 +902,34 @@ impl Platform {
             // backend (the add-on is marked failed below).
             Ok(_) | Err(Error::Backend(_)) => {}
             Err(e) => {
-                // Refused before anything was provisioned: leave nothing behind.
-                let (a, b) = (addon_id.clone(), attachment_id.clone());
-                self.db
-                    .write(move |c| {
-                        diesel::delete(addon_attachments::table.find(&b)).execute(c)?;
-                        diesel::delete(addons::table.find(&a)).execute(c)?;
-                        Ok(())
-                    })
-                    .await?;
-                return Err(e);
+                let id = addon_id.clone();
+                let instance = self.db.run(move |c| Instance::find(c, &id)).await?;
+                if instance.is_none() {
+                    // Refused before anything was provisioned: leave nothing behind.
+                    let (a, b) = (addon_id.clone(), attachment_id.clone());
+                    self.db
+                        .write(move |c| {
+                            diesel::delete(addon_attachments::table.find(&b)).execute(c)?;
+                            diesel::delete(addons::table.find(&a)).execute(c)?;
+                            Ok(())
+                        })
+                        .await?;
+                    return Err(e);
+                }
+                // The instance exists: the reconciler carries the add-on on (202 below).
+                tracing::warn!(addon = %addon_id, error = %e, "provisioning an add-on goes on in the background");
             }
         }
-        self.advance_addon(&addon_id, actor).await?;
+        if let Err(e) = self.advance_addon(&addon_id, actor).await {
+            // Provisioned but not yet attached: the reconciler retries, and the caller gets
+            // 202 rather than an error that would make it create a second add-on.
+            tracing::warn!(addon = %addon_id, error = %e, "attaching an add-on goes on in the background");
+        }
         let id = addon_id.clone();
         let view = self
             .db
             .run(move |c| {
-                let addon = find_addon(c, &id)?;
+                let addon = addon_by_id(c, &id)?;
                 Self::addon_view(c, &addon)
             })
             .await?;
@@ -909,7 +947,7 @@ impl Platform {
         let (addon, inst, pending) = self
             .db
             .run(move |c| {
-                let addon = find_addon(c, &id)?;
+                let addon = addon_by_id(c, &id)?;
                 let inst = Instance::find(c, &addon.id)?;
                 let pending: Vec<Attachment> = attachments_of_addon(c, &addon.id)?
                     .into_iter()
@@ -918,12 +956,17 @@ impl Platform {
                 Ok((addon, inst, pending))
             })
             .await?;
+        if inst.is_none() && addon.state == "provisioning" {
+            // A broker died between writing the add-on and provisioning it: provision now (the
+            // same id, so a repeat converges).
+            return self.provision_again(&addon, actor).await;
+        }
         let state = inst.as_ref().map(|i| i.state.as_str()).unwrap_or("missing");
         if state == instance_state::FAILED && addon.state == "provisioning" {
             let id = addon.id.clone();
             self.db
                 .write(move |c| {
-                    diesel::update(addons::table.find(&id))
+                    diesel::update(addons::table.find(&id).filter(addons::state.eq("provisioning")))
                         .set(addons::state.eq("failed"))
                         .execute(c)?;
                     diesel::delete(
@@ -957,14 +1000,68 @@ impl Platform {
         Ok(())
     }
 
+    /// The catalog ids an add-on's instance is on now (the instance is the truth: a plan change
+    /// that outlived its request has moved it even if the add-on row lags).
+    async fn instance_ids(&self, addon: &Addon) -> Result<(String, String)> {
+        let id = addon.id.clone();
+        match self.db.run(move |c| Instance::find(c, &id)).await? {
+            Some(inst) => {
+                if let Some(plan) = self
+                    .provisioning
+                    .catalog()
+                    .resolve(&inst.service_id, &inst.plan_id)
+                    .ok()
+                    .map(|(_, p)| p.name.clone())
+                {
+                    if plan != addon.plan {
+                        let (id, plan) = (addon.id.clone(), plan.clone());
+                        self.db
+                            .write(move |c| {
+                                diesel::update(addons::table.find(&id))
+                                    .set(addons::plan.eq(&plan))
+                                    .execute(c)?;
+                                Ok(())
+                            })
+                            .await?;
+                    }
+                }
+                Ok((inst.service_id, inst.plan_id))
+            }
+            None => {
+                let (service_id, plan_id, _, _) = self.resolve_plan(&format!("{}:{}", addon.service, addon.plan))?;
+                Ok((service_id, plan_id))
+            }
+        }
+    }
+
+    /// Provisions an add-on whose instance was never written (its request died first).
+    async fn provision_again(&self, addon: &Addon, actor: &Actor) -> Result<()> {
+        let (service_id, plan_id, _, _) = self.resolve_plan(&format!("{}:{}", addon.service, addon.plan))?;
+        let app_id = addon.app_id.clone();
+        let app = self.db.run(move |c| find_app(c, &app_id)).await?;
+        let input = ProvisionInput {
+            instance_id: addon.id.clone(),
+            service_id,
+            plan_id,
+            organization_guid: "addon-broker-platform".into(),
+            space_guid: app.id.clone(),
+            context: json!({ "platform": "addon-broker", "app_id": app.id, "app_name": app.name }),
+            parameters: serde_json::from_str(&addon.config).unwrap_or_else(|_| json!({})),
+            maintenance_version: None,
+            accepts_incomplete: true,
+            prefer_wait: None,
+        };
+        self.provisioning.provision(input, actor.meta()).await.map(|_| ())
+    }
+
     /// Binds a pending attachment and releases its config vars, exactly once.
     async fn attach(&self, addon: &Addon, att: Attachment, actor: &Actor) -> Result<()> {
-        let (service_id, plan_id, _, _) = self.resolve_plan(&format!("{}:{}", addon.service, addon.plan))?;
+        let (service_id, plan_id) = self.instance_ids(addon).await?;
         let input = BindInput {
             instance_id: addon.id.clone(),
             binding_id: att.id.clone(),
-            service_id,
-            plan_id,
+            service_id: service_id.clone(),
+            plan_id: plan_id.clone(),
             context: json!({ "platform": "addon-broker" }),
             bind_resource: json!({ "app_guid": att.app_id }),
             parameters: json!({}),
@@ -976,18 +1073,20 @@ impl Platform {
         };
         let (sealer, actor2, addon_name) = (self.sealer.clone(), actor.clone(), addon.name.clone());
         let env = view.env.clone();
-        self.db
+        let att_id = att.id.clone();
+        let published = self
+            .db
             .write(move |c| {
                 let Some(mut current) = addon_attachments::table
-                    .find(&att.id)
+                    .find(&att_id)
                     .select(Attachment::as_select())
                     .first(c)
                     .optional()?
                 else {
-                    return Ok(());
+                    return Ok(false);
                 };
                 if current.state != "pending" {
-                    return Ok(());
+                    return Ok(current.state == "attached");
                 }
                 let (_, mut config) = current_config(c, &sealer, &current.app_id)?;
                 let managed: BTreeSet<String> = attachments_of_app(c, &current.app_id)?
@@ -1021,9 +1120,29 @@ impl Platform {
                     description.push_str(&format!("; replaced user-set {}", overwrote.join(", ")));
                 }
                 write_release(c, &sealer, &current.app_id, description, &config, &actor2)?;
-                Ok(())
+                Ok(true)
             })
-            .await
+            .await?;
+        if !published {
+            // The attachment was detached while this bind ran: take the binding back so no
+            // credentials outlive it.
+            match self
+                .provisioning
+                .unbind(
+                    addon.id.clone(),
+                    att.id.clone(),
+                    service_id,
+                    plan_id,
+                    false,
+                    actor.meta(),
+                )
+                .await
+            {
+                Ok(_) | Err(Error::Gone(_)) | Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Unbinds a group of attachments of one app and removes their config vars in one release.
@@ -1043,8 +1162,8 @@ impl Platform {
         let mut names = Vec::new();
         for att in &group {
             let addon_id = att.addon_id.clone();
-            let addon = self.db.run(move |c| find_addon(c, &addon_id)).await?;
-            let (service_id, plan_id, _, _) = self.resolve_plan(&format!("{}:{}", addon.service, addon.plan))?;
+            let addon = self.db.run(move |c| addon_by_id(c, &addon_id)).await?;
+            let (service_id, plan_id) = self.instance_ids(&addon).await?;
             match self
                 .provisioning
                 .unbind(
@@ -1115,7 +1234,7 @@ impl Platform {
         for (_, group) in by_app {
             self.detach_group(group, actor).await?;
         }
-        let (service_id, plan_id, _, _) = self.resolve_plan(&format!("{}:{}", addon.service, addon.plan))?;
+        let (service_id, plan_id) = self.instance_ids(&addon).await?;
         match self
             .provisioning
             .deprovision(addon.id.clone(), service_id, plan_id, false, actor.meta())
@@ -1182,13 +1301,22 @@ impl Platform {
             .await
     }
 
+    /// An add-on of the app that owns it: 422 when the app only has it attached.
+    async fn owned_addon(&self, app: String, addon: String) -> Result<AddonView> {
+        let view = self.get_addon(app.clone(), addon).await?;
+        if view.app.id != app && view.app.name != app {
+            return Err(Error::Unprocessable(format!(
+                "add-on {} belongs to app {}; change or destroy it there",
+                view.name, view.app.name
+            )));
+        }
+        Ok(view)
+    }
+
     /// Changes an add-on's plan (same service).
     pub async fn change_plan(&self, app: String, addon: String, plan: String, actor: &Actor) -> Result<AddonView> {
         let (service_id, plan_id, service, plan_name) = self.resolve_plan(&plan)?;
-        let current = {
-            let (app, addon) = (app.clone(), addon.clone());
-            self.get_addon(app, addon).await?
-        };
+        let current = self.owned_addon(app, addon).await?;
         if current.service != service {
             return Err(Error::Unprocessable(format!(
                 "add-on {} is a {} add-on; it cannot move to {}",
@@ -1226,9 +1354,9 @@ impl Platform {
             .await
     }
 
-    /// Destroys an add-on of an app.
+    /// Destroys an add-on of the app that owns it.
     pub async fn delete_addon(&self, app: String, addon: String, actor: &Actor) -> Result<AddonView> {
-        let view = self.get_addon(app, addon).await?;
+        let view = self.owned_addon(app, addon).await?;
         let id = view.id.clone();
         let addon = self.db.run(move |c| find_addon(c, &id)).await?;
         self.destroy_addon(addon, actor).await?;
@@ -1285,7 +1413,9 @@ impl Platform {
                 let att = addon_attachments::table
                     .find(&id)
                     .select(Attachment::as_select())
-                    .first(c)?;
+                    .first(c)
+                    .optional()?
+                    .ok_or_else(|| Error::NotFound("the attachment was removed meanwhile".into()))?;
                 Self::attachment_view(c, &att)
             })
             .await
@@ -1326,7 +1456,7 @@ impl Platform {
         Ok(view)
     }
 
-    /// Audit entries, newest first, all or about one target (`app/<id>`, `instance/<id>` …).
+    /// The latest 10,000 audit entries, all or about one target (`app/<id>`, `instance/<id>` …).
     pub async fn audit_entries(&self, target: Option<String>) -> Result<Vec<AuditView>> {
         use crate::db::schema::audit_log;
         let rows: Vec<crate::db::models::AuditEntry> = self
@@ -1346,7 +1476,9 @@ impl Platform {
             .into_iter()
             .map(|e| AuditView {
                 id: e.id,
-                at: iso(e.at),
+                at: chrono::DateTime::from_timestamp_millis(e.at)
+                    .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                    .unwrap_or_default(),
                 request_id: e.request_id,
                 actor: e.actor,
                 action: e.action,

@@ -198,6 +198,48 @@ async fn config_var_changes_make_exactly_one_release_each_and_roll_back() {
         .expect(200);
     assert_eq!(admin.body["config_vars"]["BAR"], "2");
     api.get(&format!("/apps/{name}/releases/99")).await.expect(404);
+    // Paging by version is numeric.
+    let page = api
+        .send(
+            api.request(reqwest::Method::GET, &format!("/apps/{name}/releases"))
+                .header("Range", "version 2..; max=2"),
+        )
+        .await
+        .expect(206);
+    let versions: Vec<i64> = page
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [2, 3]);
+    let next = page.headers["next-range"].to_str().unwrap().to_string();
+    let rest = api
+        .send(
+            api.request(reqwest::Method::GET, &format!("/apps/{name}/releases"))
+                .header("Range", &next),
+        )
+        .await
+        .expect(200);
+    assert_eq!(rest.body.as_array().unwrap().len(), 1);
+    assert_eq!(rest.body[0]["version"], 4);
+    // Other platform tokens see config keys without values; the owner sees values.
+    let bob_config = app
+        .api("bob", Scope::Platform)
+        .get(&format!("/apps/{name}/config-vars"))
+        .await
+        .expect(200);
+    assert_eq!(bob_config.body, json!({ "FOO": null, "BAR": null }));
+    // The bearer scheme is case-insensitive.
+    let token = app.token("alice", Scope::Platform);
+    let r = reqwest::Client::new()
+        .get(format!("{}/apps/{name}/config-vars", app.url))
+        .header("Authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     api.post(&format!("/apps/{name}/releases"), json!({ "release": "nope" }))
         .await
         .expect(404);
@@ -285,6 +327,15 @@ async fn addons_create_injects_working_urls_and_destroying_removes_them() {
         .expect(409);
     let listed = api.get(&format!("/apps/{worker}/addons")).await.expect(200);
     assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    // An app an add-on is merely attached to cannot destroy or re-plan it.
+    let r = api.delete(&format!("/apps/{worker}/addons/{first}")).await.expect(422);
+    assert!(r.message().contains("belongs to app"), "{}", r.body);
+    api.patch(
+        &format!("/apps/{worker}/addons/{first}"),
+        json!({ "plan": "postgresql:shared-large" }),
+    )
+    .await
+    .expect(422);
 
     // Detaching revokes that attachment only.
     api.delete(&format!("/addon-attachments/{}", att.body["id"].as_str().unwrap()))
@@ -438,6 +489,10 @@ async fn hostile_addon_requests_are_4xx_and_leave_nothing_behind() {
             400,
         ),
         (json!({ "plan": "postgresql:shared", "name": "Bad Name" }), 400),
+        (
+            json!({ "plan": "postgresql:shared", "name": "a1b2c3d4-0000-4000-8000-000000000000" }),
+            400,
+        ),
         (json!({ "plan": 5 }), 400),
         (json!({}), 400),
     ] {

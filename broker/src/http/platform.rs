@@ -129,7 +129,16 @@ fn paginate<T: Serialize>(
     fields: &[&str],
     key: impl Fn(&T, &str) -> String,
 ) -> Result<HttpResponse, Error> {
-    let range = parse_range(req, fields)?;
+    let mut range = parse_range(req, fields)?;
+    if range.field == "version" {
+        // Version keys are zero-padded so that string order is numeric order; pad the start too.
+        if let Some(start) = &range.start {
+            let n: i64 = start
+                .parse()
+                .map_err(|_| Error::BadRequest("a version range starts at a number".into()))?;
+            range.start = Some(numeric_key(n));
+        }
+    }
     items.sort_by_key(|item| key(item, &range.field));
     let items: Vec<T> = items
         .into_iter()
@@ -347,8 +356,8 @@ handler!(
     /// An app's config vars.
     #[utoipa::path(get, path = "/apps/{app}/config-vars", tag = "platform", params(("app" = String, Path, description = "id or name")),
         responses((status = 200, body = BTreeMap<String, String>), (status = 404, body = ApiError)), security(("bearer" = [])))]
-    get_config_vars, Scope::Platform, |state, _actor, _req, _b, path: String| {
-        Ok(HttpResponse::Ok().json(state.platform.config_vars(path.into_inner()).await?))
+    get_config_vars, Scope::Platform, |state, actor, _req, _b, path: String| {
+        Ok(HttpResponse::Ok().json(state.platform.config_vars(path.into_inner(), &actor).await?))
     }
 );
 
@@ -369,7 +378,9 @@ handler!(
             };
             changes.insert(k, v);
         }
-        Ok(HttpResponse::Ok().json(state.platform.patch_config_vars(path.into_inner(), changes, &actor).await?))
+        let app = path.into_inner();
+        state.platform.patch_config_vars(app.clone(), changes, &actor).await?;
+        Ok(HttpResponse::Ok().json(state.platform.config_vars(app, &actor).await?))
     }
 );
 
@@ -560,7 +571,7 @@ handler!(
 );
 
 handler!(
-    /// The audit log, newest first (`?target=app/<id>`); admin scope.
+    /// The audit log (the latest 10,000 entries, oldest first; `?target=app/<id>`); admin scope.
     #[utoipa::path(get, path = "/admin/audit", tag = "platform",
         params(("target" = Option<String>, Query, description = "only entries about this target")),
         responses((status = 200, body = Vec<AuditView>), (status = 401, body = ApiError), (status = 403, description = "Needs scope admin", body = ApiError)),
@@ -569,7 +580,8 @@ handler!(
         let query = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
             .map_err(|e| Error::BadRequest(format!("malformed query string: {e}")))?;
         let entries = state.platform.audit_entries(query.get("target").cloned()).await?;
-        paginate(&req, entries, &["at", "id"], |e, f| if f == "id" { e.id.clone() } else { e.at.clone() })
+        // `at` has millisecond precision; the id makes the key unique, so pages never skip.
+        paginate(&req, entries, &["at", "id"], |e, f| if f == "id" { e.id.clone() } else { format!("{}/{}", e.at, e.id) })
     }
 );
 

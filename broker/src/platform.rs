@@ -1126,23 +1126,36 @@ impl Platform {
         if !published {
             // The attachment was detached while this bind ran: take the binding back so no
             // credentials outlive it.
-            match self
-                .provisioning
-                .unbind(
-                    addon.id.clone(),
-                    att.id.clone(),
-                    service_id,
-                    plan_id,
-                    false,
-                    actor.meta(),
-                )
-                .await
-            {
-                Ok(_) | Err(Error::Gone(_)) | Err(Error::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
+            self.unbind_if_bound(&addon.id, &att.id, service_id, plan_id, actor)
+                .await?;
         }
         Ok(())
+    }
+
+    /// Unbinds an attachment's binding; a binding that is already gone is fine.
+    async fn unbind_if_bound(
+        &self,
+        addon_id: &str,
+        attachment_id: &str,
+        service_id: String,
+        plan_id: String,
+        actor: &Actor,
+    ) -> Result<()> {
+        let result = self
+            .provisioning
+            .unbind(
+                addon_id.to_string(),
+                attachment_id.to_string(),
+                service_id,
+                plan_id,
+                false,
+                actor.meta(),
+            )
+            .await;
+        match result {
+            Ok(_) | Err(Error::Gone(_)) | Err(Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Unbinds a group of attachments of one app and removes their config vars in one release.
@@ -1164,25 +1177,14 @@ impl Platform {
             let addon_id = att.addon_id.clone();
             let addon = self.db.run(move |c| addon_by_id(c, &addon_id)).await?;
             let (service_id, plan_id) = self.instance_ids(&addon).await?;
-            match self
-                .provisioning
-                .unbind(
-                    addon.id.clone(),
-                    att.id.clone(),
-                    service_id,
-                    plan_id,
-                    false,
-                    actor.meta(),
-                )
-                .await
-            {
-                Ok(_) | Err(Error::Gone(_)) | Err(Error::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
+            self.unbind_if_bound(&addon.id, &att.id, service_id, plan_id, actor)
+                .await?;
             names.push(format!("{} ({})", att.name, addon.name));
         }
         let (sealer, actor2) = (self.sealer.clone(), actor.clone());
-        let app_id = group[0].app_id.clone();
+        let Some(app_id) = group.first().map(|a| a.app_id.clone()) else {
+            return Ok(());
+        };
         self.db
             .write(move |c| {
                 let atts: Vec<Attachment> = addon_attachments::table

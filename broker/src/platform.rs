@@ -209,56 +209,74 @@ fn lower_random(len: usize) -> String {
         .collect()
 }
 
+/// A name rule: what the name is, its pattern (for the message), and the checks behind it.
+struct NameRule {
+    what: &'static str,
+    pattern: &'static str,
+    len: std::ops::RangeInclusive<usize>,
+    first: fn(u8) -> bool,
+    rest: fn(u8) -> bool,
+}
+
+impl NameRule {
+    fn check(&self, name: &str) -> Result<()> {
+        let bytes = name.as_bytes();
+        let ok = self.len.contains(&bytes.len())
+            && bytes.first().is_some_and(|&b| (self.first)(b))
+            && bytes.iter().all(|&b| (self.rest)(b));
+        if !ok {
+            return Err(Error::BadRequest(format!(
+                "{} {} is invalid: use {}",
+                self.what,
+                clip(name),
+                self.pattern
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn lower_digit_dash(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
+}
+
 /// `^[a-z][a-z0-9-]{2,29}$`.
 pub fn validate_app_name(name: &str) -> Result<()> {
-    let ok = name.len() >= 3
-        && name.len() <= 30
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !ok {
-        return Err(Error::BadRequest(format!(
-            "app name {} is invalid: use ^[a-z][a-z0-9-]{{2,29}}$",
-            clip(name)
-        )));
+    NameRule {
+        what: "app name",
+        pattern: "^[a-z][a-z0-9-]{2,29}$",
+        len: 3..=30,
+        first: |b| b.is_ascii_lowercase(),
+        rest: lower_digit_dash,
     }
-    Ok(())
+    .check(name)
 }
 
 /// `^[A-Za-z_][A-Za-z0-9_]*$`, at most 200 characters.
 pub fn validate_var_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 200
-        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !ok {
-        return Err(Error::BadRequest(format!(
-            "config var name {} is invalid: use ^[A-Za-z_][A-Za-z0-9_]*$",
-            clip(name)
-        )));
+    NameRule {
+        what: "config var name",
+        pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+        len: 1..=200,
+        first: |b| b.is_ascii_alphabetic() || b == b'_',
+        rest: |b| b.is_ascii_alphanumeric() || b == b'_',
     }
-    Ok(())
+    .check(name)
 }
 
 /// Attachment names: `^[A-Z][A-Z0-9_]{0,29}$`.
 fn validate_attachment_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 30
-        && name.starts_with(|c: char| c.is_ascii_uppercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-    if !ok {
-        return Err(Error::BadRequest(format!(
-            "attachment name {} is invalid: use ^[A-Z][A-Z0-9_]{{0,29}}$",
-            clip(name)
-        )));
+    NameRule {
+        what: "attachment name",
+        pattern: "^[A-Z][A-Z0-9_]{0,29}$",
+        len: 1..=30,
+        first: |b| b.is_ascii_uppercase(),
+        rest: |b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_',
     }
-    Ok(())
+    .check(name)
 }
 
-/// Add-on names: `^[a-z][a-z0-9-]{2,49}$`.
+/// Add-on names: `^[a-z][a-z0-9-]{2,49}$`, not shaped like an id.
 fn validate_addon_name(name: &str) -> Result<()> {
     // Add-ons are addressed by id or name: a name shaped like an id could shadow another add-on.
     if uuid::Uuid::parse_str(name).is_ok() {
@@ -266,19 +284,14 @@ fn validate_addon_name(name: &str) -> Result<()> {
             "an add-on name must not look like an add-on id".into(),
         ));
     }
-    let ok = name.len() >= 3
-        && name.len() <= 50
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !ok {
-        return Err(Error::BadRequest(format!(
-            "add-on name {} is invalid: use ^[a-z][a-z0-9-]{{2,49}}$",
-            clip(name)
-        )));
+    NameRule {
+        what: "add-on name",
+        pattern: "^[a-z][a-z0-9-]{2,49}$",
+        len: 3..=50,
+        first: |b| b.is_ascii_lowercase(),
+        rest: lower_digit_dash,
     }
-    Ok(())
+    .check(name)
 }
 
 /// The default attachment name of a service's first add-on in an app (Heroku's convention).

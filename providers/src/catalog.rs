@@ -108,3 +108,73 @@ pub fn empty_object_schema() -> Value {
         "properties": {},
     })
 }
+
+/// What differs between the built-in services' catalog entries; [`Offering::build`] fills in the
+/// rest the same way for all of them (stable ids, bindable, retrievable, maintenance 1.0.0).
+pub struct Offering<'a> {
+    /// Service name.
+    pub service: &'a str,
+    /// Display name.
+    pub display_name: &'a str,
+    /// Service description.
+    pub description: &'a str,
+    /// Search tags.
+    pub tags: &'a [&'a str],
+    /// Whether plans may change in place.
+    pub plan_updateable: bool,
+    /// What the maintenance level is.
+    pub maintenance: &'a str,
+}
+
+/// What differs between the plans of one service.
+pub struct PlanSpec {
+    /// Plan name.
+    pub name: String,
+    /// Plan description.
+    pub description: String,
+    /// The OSB `schemas` object.
+    pub schemas: Value,
+    /// Extra plan metadata (merged over `displayName`).
+    pub metadata: Value,
+}
+
+impl Offering<'_> {
+    /// The service with these plans.
+    pub fn build(&self, plans: impl IntoIterator<Item = PlanSpec>) -> ServiceDef {
+        let plans = plans
+            .into_iter()
+            .map(|p| {
+                let mut metadata = json!({ "displayName": format!("{} {}", self.display_name, p.name) });
+                if let (Some(into), Value::Object(extra)) = (metadata.as_object_mut(), p.metadata) {
+                    into.extend(extra);
+                }
+                PlanDef {
+                    id: stable_id(&format!("{}:{}", self.service, p.name)),
+                    name: p.name,
+                    description: p.description,
+                    free: true,
+                    bindable: true,
+                    plan_updateable: self.plan_updateable,
+                    maintenance_info: MaintenanceInfo {
+                        version: "1.0.0".into(),
+                        description: self.maintenance.into(),
+                    },
+                    schemas: p.schemas,
+                    metadata,
+                }
+            })
+            .collect();
+        ServiceDef {
+            id: stable_id(self.service),
+            name: self.service.into(),
+            description: self.description.into(),
+            tags: self.tags.iter().map(|t| t.to_string()).collect(),
+            bindable: true,
+            instances_retrievable: true,
+            bindings_retrievable: true,
+            plan_updateable: self.plan_updateable,
+            metadata: json!({ "displayName": self.display_name, "providerDisplayName": "addon-broker" }),
+            plans,
+        }
+    }
+}

@@ -21,7 +21,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 use serde_json::json;
 
-use crate::catalog::{empty_object_schema, plan_schemas, stable_id, MaintenanceInfo};
+use crate::catalog::{empty_object_schema, plan_schemas, Offering, PlanSpec};
 use crate::names::stem;
 use crate::{
     BindRequest, Credentials, DeprovisionRequest, Outcome, PlanDef, ProviderError, ProvisionRequest, Provisioned,
@@ -89,39 +89,23 @@ fn plan_limits(plan: &PlanDef) -> Result<PlanLimits> {
 }
 
 fn build_service() -> ServiceDef {
-    let plans = PLANS
-        .iter()
-        .map(|p| PlanDef {
-            id: stable_id(&format!("{SERVICE_NAME}:{}", p.name)),
-            name: p.name.to_string(),
-            description: p.description.to_string(),
-            free: true,
-            bindable: true,
-            plan_updateable: false,
-            maintenance_info: MaintenanceInfo {
-                version: "1.0.0".into(),
-                description: "Kafka shared cluster, topic prefix per instance".into(),
-            },
-            schemas: plan_schemas(empty_object_schema(), empty_object_schema(), empty_object_schema()),
-            metadata: json!({
-                "displayName": format!("Kafka {}", p.name),
-                "max_partitions": p.max_partitions,
-                "retention_ms": { "min": p.min_retention_ms, "max": p.max_retention_ms, "default": p.default_retention_ms },
-            }),
-        })
-        .collect();
-    ServiceDef {
-        id: stable_id(SERVICE_NAME),
-        name: SERVICE_NAME.into(),
-        description: "Kafka topic prefixes on a shared cluster".into(),
-        tags: vec!["kafka".into(), "streaming".into(), "messaging".into()],
-        bindable: true,
-        instances_retrievable: true,
-        bindings_retrievable: true,
+    let offering = Offering {
+        service: SERVICE_NAME,
+        display_name: "Kafka",
+        description: "Kafka topic prefixes on a shared cluster",
+        tags: &["kafka", "streaming", "messaging"],
         plan_updateable: false,
-        metadata: json!({ "displayName": "Kafka", "providerDisplayName": "addon-broker" }),
-        plans,
-    }
+        maintenance: "Kafka shared cluster, topic prefix per instance",
+    };
+    offering.build(PLANS.iter().map(|p| PlanSpec {
+        name: p.name.into(),
+        description: p.description.into(),
+        schemas: plan_schemas(empty_object_schema(), empty_object_schema(), empty_object_schema()),
+        metadata: json!({
+            "max_partitions": p.max_partitions,
+            "retention_ms": { "min": p.min_retention_ms, "max": p.max_retention_ms, "default": p.default_retention_ms },
+        }),
+    }))
 }
 
 fn failed(context: &str, code: RDKafkaErrorCode) -> ProviderError {

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
-use crate::catalog::{empty_object_schema, plan_schemas, stable_id, MaintenanceInfo};
+use crate::catalog::{empty_object_schema, plan_schemas, Offering, PlanSpec};
 use crate::names::{quote_ident, quote_literal, random_password, stem};
 use crate::{
     BindRequest, Credentials, DeprovisionRequest, Outcome, PlanDef, ProviderError, ProvisionRequest, Provisioned,
@@ -158,51 +158,35 @@ fn connection_limit(limits: PlanLimits, parameters: &Value) -> i64 {
 }
 
 fn build_service() -> ServiceDef {
-    let plans = PLANS
-        .iter()
-        .map(|p| {
-            let params = json!({
-                "$schema": "http://json-schema.org/draft-04/schema#",
-                "type": "object",
-                "additionalProperties": false,
-                "properties": {
-                    "connection_limit": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": p.max_connections,
-                        "description": "Maximum concurrent connections to the database.",
-                    },
-                },
-            });
-            PlanDef {
-                id: stable_id(&format!("{SERVICE_NAME}:{}", p.name)),
-                name: p.name.to_string(),
-                description: p.description.to_string(),
-                free: true,
-                bindable: true,
-                plan_updateable: true,
-                maintenance_info: MaintenanceInfo {
-                    version: "1.0.0".into(),
-                    description: "PostgreSQL shared server, owner role per instance".into(),
-                },
-                schemas: plan_schemas(params.clone(), params, empty_object_schema()),
-                metadata: json!({ "displayName": format!("PostgreSQL {}", p.name),
-                                  "bullets": [format!("{} connections", p.max_connections)] }),
-            }
-        })
-        .collect();
-    ServiceDef {
-        id: stable_id(SERVICE_NAME),
-        name: SERVICE_NAME.into(),
-        description: "PostgreSQL databases on a shared server".into(),
-        tags: vec!["postgresql".into(), "relational".into(), "sql".into()],
-        bindable: true,
-        instances_retrievable: true,
-        bindings_retrievable: true,
+    let offering = Offering {
+        service: SERVICE_NAME,
+        display_name: "PostgreSQL",
+        description: "PostgreSQL databases on a shared server",
+        tags: &["postgresql", "relational", "sql"],
         plan_updateable: true,
-        metadata: json!({ "displayName": "PostgreSQL", "providerDisplayName": "addon-broker" }),
-        plans,
-    }
+        maintenance: "PostgreSQL shared server, owner role per instance",
+    };
+    offering.build(PLANS.iter().map(|p| {
+        let params = json!({
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "connection_limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": p.max_connections,
+                    "description": "Maximum concurrent connections to the database.",
+                },
+            },
+        });
+        PlanSpec {
+            name: p.name.into(),
+            description: p.description.into(),
+            schemas: plan_schemas(params.clone(), params, empty_object_schema()),
+            metadata: json!({ "bullets": [format!("{} connections", p.max_connections)] }),
+        }
+    }))
 }
 
 fn classify(context: &str, err: tokio_postgres::Error) -> ProviderError {

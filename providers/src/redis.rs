@@ -16,11 +16,11 @@ use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
-use crate::catalog::{empty_object_schema, plan_schemas, stable_id, MaintenanceInfo};
+use crate::catalog::{empty_object_schema, plan_schemas, Offering, PlanSpec};
 use crate::names::{random_password, stem};
 use crate::{
-    BindRequest, Credentials, DeprovisionRequest, Outcome, PlanDef, ProviderError, ProvisionRequest, Provisioned,
-    Result, ServiceDef, UnbindRequest, UpdateRequest,
+    BindRequest, Credentials, DeprovisionRequest, Outcome, ProviderError, ProvisionRequest, Provisioned, Result,
+    ServiceDef, UnbindRequest, UpdateRequest,
 };
 
 /// The public service name.
@@ -143,35 +143,20 @@ fn classify(context: &str, err: redis::RedisError) -> ProviderError {
 }
 
 fn build_service() -> ServiceDef {
-    let plans = PLANS
-        .iter()
-        .map(|p| PlanDef {
-            id: stable_id(&format!("{SERVICE_NAME}:{}", p.name)),
-            name: p.name.to_string(),
-            description: p.description.to_string(),
-            free: true,
-            bindable: true,
-            plan_updateable: false,
-            maintenance_info: MaintenanceInfo {
-                version: "1.0.0".into(),
-                description: "Redis shared server, ACL user per binding".into(),
-            },
-            schemas: plan_schemas(empty_object_schema(), empty_object_schema(), empty_object_schema()),
-            metadata: json!({ "displayName": format!("Redis {}", p.name) }),
-        })
-        .collect();
-    ServiceDef {
-        id: stable_id(SERVICE_NAME),
-        name: SERVICE_NAME.into(),
-        description: "Redis key prefixes on a shared server, with an ACL user per binding".into(),
-        tags: vec!["redis".into(), "key-value".into(), "cache".into()],
-        bindable: true,
-        instances_retrievable: true,
-        bindings_retrievable: true,
+    let offering = Offering {
+        service: SERVICE_NAME,
+        display_name: "Redis",
+        description: "Redis key prefixes on a shared server, with an ACL user per binding",
+        tags: &["redis", "key-value", "cache"],
         plan_updateable: false,
-        metadata: json!({ "displayName": "Redis", "providerDisplayName": "addon-broker" }),
-        plans,
-    }
+        maintenance: "Redis shared server, ACL user per binding",
+    };
+    offering.build(PLANS.iter().map(|p| PlanSpec {
+        name: p.name.into(),
+        description: p.description.into(),
+        schemas: plan_schemas(empty_object_schema(), empty_object_schema(), empty_object_schema()),
+        metadata: json!({}),
+    }))
 }
 
 impl RedisProvider {

@@ -1,0 +1,168 @@
+//! The dyno runtime contract, and its local container backend.
+//!
+//! The broker decides *what* runs (which release, how many dynos of each process type, when to
+//! restart); a [`Runtime`] only runs containers. The contract is deliberately small and
+//! label-based so that other backends fit it without changes to the broker:
+//!
+//! - a container is started from a [`ContainerSpec`]: an id chosen by the caller, labels, a
+//!   command, an environment, the app's files and [`Limits`];
+//! - [`Runtime::list`] returns every container the backend knows with its labels, so a
+//!   restarted broker rebuilds its view from the backend (adopting what runs) instead of from
+//!   memory. A Docker backend maps labels to container labels and the id to the container name;
+//!   a Kubernetes backend maps them to pod labels, with the environment in a Secret;
+//! - output is an append-only byte stream per container, read by offset ([`Runtime::output`]).
+//!
+//! [`local::LocalRuntime`] runs each container with bubblewrap (PID, mount, UTS and IPC
+//! namespaces, a read-only view of the host's system directories, a private `/tmp`) inside
+//! cgroups that cap its memory and process count.
+
+pub mod cgroup;
+pub mod local;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// What can go wrong in a runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The spec or request is not acceptable (bad id, unknown container).
+    #[error("{0}")]
+    Invalid(String),
+    /// No container with this id.
+    #[error("no container {0}")]
+    NotFound(String),
+    /// The host could not do it (spawn failed, cgroup not writable, disk full…).
+    #[error("{0}")]
+    Host(String),
+}
+
+/// Result of runtime calls.
+pub type Result<T> = std::result::Result<T, RuntimeError>;
+
+/// Kernel-enforced limits of one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Memory (RAM, no swap) in bytes, including the container's `/tmp`.
+    pub memory_bytes: u64,
+    /// Processes and threads at once.
+    pub max_processes: u64,
+}
+
+/// Everything needed to start a container.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    /// Caller-chosen id, unique per runtime: `[a-z0-9-]{1,64}`.
+    pub id: String,
+    /// Free-form labels returned by [`Runtime::list`] (app, dyno name, release…).
+    pub labels: BTreeMap<String, String>,
+    /// Host name inside the container.
+    pub hostname: String,
+    /// A shell command line, run by `/bin/sh -c` in the app directory.
+    pub command: String,
+    /// The complete environment of the command (nothing is inherited from the host).
+    #[serde(skip)]
+    pub env: BTreeMap<String, String>,
+    /// The app's files; the container gets its own writable copy at `/app`.
+    pub app_source: PathBuf,
+    /// Memory and process limits.
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for ContainerSpec {
+    // The environment carries credentials: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerSpec")
+            .field("id", &self.id)
+            .field("labels", &self.labels)
+            .field("command", &self.command)
+            .field("env", &format_args!("<{} variables>", self.env.len()))
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    /// Exit code of the command, when it exited by itself.
+    pub code: Option<i32>,
+    /// True when the kernel's OOM killer ended a process of the container (memory limit).
+    pub oom_killed: bool,
+    /// True when [`Runtime::stop`] ended it.
+    pub stopped: bool,
+    /// When the runtime noticed the end (ms since the epoch).
+    pub at_ms: i64,
+}
+
+/// State of a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    /// Its processes run.
+    Running,
+    /// It ended.
+    Exited(Exit),
+}
+
+/// A container as the runtime sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerStatus {
+    /// The id from its spec.
+    pub id: String,
+    /// The labels from its spec.
+    pub labels: BTreeMap<String, String>,
+    /// The command from its spec.
+    pub command: String,
+    /// Start time (ms since the epoch).
+    pub started_at_ms: i64,
+    /// Running or exited.
+    pub state: State,
+}
+
+impl ContainerStatus {
+    /// True while its processes run.
+    pub fn running(&self) -> bool {
+        matches!(self.state, State::Running)
+    }
+}
+
+/// A chunk of a container's output.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// The bytes from the requested offset (stdout and stderr, interleaved as written).
+    pub bytes: Vec<u8>,
+    /// Offset to ask for next.
+    pub next_offset: u64,
+}
+
+/// A container runtime: runs, stops, lists and reads the output of containers.
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// Short backend name (`local`, `docker`…), for logs and the API.
+    fn name(&self) -> &'static str;
+    /// Starts a container; returns once its processes run.
+    async fn start(&self, spec: ContainerSpec) -> Result<ContainerStatus>;
+    /// Stops a container: SIGTERM to its processes, SIGKILL to whatever is left after `grace`.
+    /// Returns its final status; stopping an exited container just returns its status.
+    async fn stop(&self, id: &str, grace: Duration) -> Result<ContainerStatus>;
+    /// One container's status.
+    async fn status(&self, id: &str) -> Result<ContainerStatus>;
+    /// Every container the backend holds, running or exited, with labels.
+    async fn list(&self) -> Result<Vec<ContainerStatus>>;
+    /// Output from `offset` on, at most `max` bytes.
+    async fn output(&self, id: &str, offset: u64, max: usize) -> Result<Output>;
+    /// Forgets an exited container (its files and output); running ones are refused.
+    async fn remove(&self, id: &str) -> Result<()>;
+}
+
+/// True when `id` is acceptable as a container id.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}

@@ -1,0 +1,465 @@
+//! The local container backend: bubblewrap for namespaces and mounts, cgroups for limits.
+//!
+//! Each container is a directory `<root>/<id>/` holding `meta.json` (spec without the
+//! environment), `app/` (the container's writable copy of the app), `output.log` (its stdout
+//! and stderr), `exit` (the exit code, once it ended) and `stopped` (present when [`stop`] ended
+//! it). The process tree is
+//!
+//! ```text
+//! /bin/sh (host: joins the container's cgroups, waits, writes `exit`)
+//!   └─ bwrap (host)  ── bwrap init (PID 1 of the container)  ── /bin/sh -c <command> (PID 2)
+//! ```
+//!
+//! Nothing of it depends on the broker staying alive: output goes to a file and the exit code
+//! is written by the wrapper, so a restarted broker finds every container in [`list`] with its
+//! real state and adopts it. A container runs while its memory cgroup holds a process.
+//!
+//! [`stop`]: crate::Runtime::stop
+//! [`list`]: crate::Runtime::list
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use crate::cgroup::Cgroups;
+use crate::{valid_id, ContainerSpec, ContainerStatus, Exit, Limits, Output, Result, Runtime, RuntimeError, State};
+
+/// The wrapper run by `/bin/sh -c`: `$1` is the exit file, then the cgroup.procs files up to
+/// `--`, then the bwrap command line. It enters the cgroups before anything else runs, so every
+/// process of the container is counted and limited from its first instruction.
+const WRAPPER: &str = r#"out=$1; shift
+while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done
+shift
+"$@"
+echo $? > "$out""#;
+
+/// Settings of the local backend.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// Directory holding one sub-directory per container.
+    pub root: PathBuf,
+    /// The bubblewrap binary.
+    pub bwrap: PathBuf,
+    /// Name of the cgroup (under the broker's own) that holds the containers' groups.
+    pub cgroup_parent: String,
+    /// Host uid and gid the commands run as; `None` keeps the broker's. A root broker should
+    /// never run tenants' code as root: see [`LocalConfig::default_user`].
+    pub run_as: Option<(u32, u32)>,
+}
+
+impl LocalConfig {
+    /// `nobody` (65534) when the broker runs as root, else the broker's own user.
+    pub fn default_user() -> Option<(u32, u32)> {
+        nix::unistd::geteuid().is_root().then_some((65534, 65534))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    id: String,
+    labels: BTreeMap<String, String>,
+    command: String,
+    hostname: String,
+    limits: Limits,
+    started_at_ms: i64,
+}
+
+/// Runs containers on this machine with bubblewrap inside cgroups.
+pub struct LocalRuntime {
+    config: LocalConfig,
+    cgroups: Cgroups,
+    own_pid_ns: String,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> RuntimeError {
+    RuntimeError::Host(format!("{what} {}: {e}", path.display()))
+}
+
+/// Copies `from` into the new directory `to`, keeping modes and symlinks, owned by `owner`.
+fn copy_tree(from: &Path, to: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
+    fs::create_dir(to)?;
+    fs::set_permissions(to, fs::metadata(from)?.permissions())?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst, owner)?;
+            continue;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src)?, &dst)?;
+        } else if kind.is_file() {
+            fs::copy(&src, &dst)?;
+        } else {
+            continue; // slugs hold no devices, fifos or sockets
+        }
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::lchown(&dst, Some(uid), Some(gid))?;
+        }
+    }
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::lchown(to, Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
+
+/// Binds for the host's system directories, read-only; merged-/usr symlinks stay symlinks.
+fn system_mounts(args: &mut Vec<String>) {
+    args.extend(["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"].map(String::from));
+    for dir in ["/bin", "/sbin", "/lib", "/lib64", "/lib32"] {
+        match fs::symlink_metadata(dir) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if let Ok(target) = fs::read_link(dir) {
+                    args.extend(["--symlink".into(), target.display().to_string(), dir.into()]);
+                }
+            }
+            Ok(_) => args.extend(["--ro-bind".into(), dir.into(), dir.into()]),
+            Err(_) => {}
+        }
+    }
+}
+
+impl LocalRuntime {
+    /// Prepares the root directory and the cgroups; fails with the reason when this host cannot
+    /// run containers (no bubblewrap, cgroups not writable).
+    pub fn new(config: LocalConfig) -> Result<LocalRuntime> {
+        fs::create_dir_all(&config.root).map_err(|e| io("creating", &config.root, e))?;
+        let probe = std::process::Command::new(&config.bwrap)
+            .arg("--version")
+            .output()
+            .map_err(|e| {
+                RuntimeError::Host(format!(
+                    "bubblewrap ({}) cannot run: {e}; install the bubblewrap package",
+                    config.bwrap.display()
+                ))
+            })?;
+        if !probe.status.success() {
+            return Err(RuntimeError::Host(format!(
+                "{} --version failed",
+                config.bwrap.display()
+            )));
+        }
+        let cgroups = Cgroups::detect(&config.cgroup_parent)?;
+        let own_pid_ns = fs::read_link("/proc/self/ns/pid")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        Ok(LocalRuntime {
+            config,
+            cgroups,
+            own_pid_ns,
+        })
+    }
+
+    /// The cgroups the containers live in.
+    pub fn cgroups(&self) -> &Cgroups {
+        &self.cgroups
+    }
+
+    fn dir(&self, id: &str) -> Result<PathBuf> {
+        if !valid_id(id) {
+            return Err(RuntimeError::Invalid(format!("bad container id {id:?}")));
+        }
+        Ok(self.config.root.join(id))
+    }
+
+    fn meta(&self, id: &str) -> Result<Meta> {
+        let path = self.dir(id)?.join("meta.json");
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RuntimeError::NotFound(id.into())),
+            Err(e) => return Err(io("reading", &path, e)),
+        };
+        serde_json::from_slice(&text).map_err(|e| RuntimeError::Host(format!("{}: {e}", path.display())))
+    }
+
+    fn status_of(&self, meta: Meta) -> ContainerStatus {
+        let dir = self.config.root.join(&meta.id);
+        let state = if !self.cgroups.procs(&meta.id).is_empty() {
+            State::Running
+        } else {
+            let exit = dir.join("exit");
+            let code = fs::read_to_string(&exit).ok().and_then(|t| t.trim().parse().ok());
+            let at_ms = fs::metadata(&exit)
+                .or_else(|_| fs::metadata(dir.join("meta.json")))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or_else(now_ms, |d| d.as_millis() as i64);
+            State::Exited(Exit {
+                code,
+                oom_killed: self.cgroups.oom_killed(&meta.id),
+                stopped: dir.join("stopped").exists(),
+                at_ms,
+            })
+        };
+        ContainerStatus {
+            id: meta.id,
+            labels: meta.labels,
+            command: meta.command,
+            started_at_ms: meta.started_at_ms,
+            state,
+        }
+    }
+
+    /// Processes of the container that live inside its PID namespace (the command and its
+    /// children, and the namespace's init, which ignores signals it has no handler for).
+    fn inner_procs(&self, id: &str) -> Vec<i32> {
+        self.cgroups
+            .procs(id)
+            .into_iter()
+            .filter(|pid| {
+                fs::read_link(format!("/proc/{pid}/ns/pid"))
+                    .map(|ns| ns.display().to_string() != self.own_pid_ns)
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    /// SIGKILLs every process of every container under this runtime's cgroup parent, without
+    /// touching the files: for test harnesses and `broker dev` tearing a machine down.
+    pub fn kill_everything(&self) {
+        let Ok(entries) = fs::read_dir(&self.config.root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().to_string();
+            for _ in 0..100 {
+                let procs = self.cgroups.procs(&id);
+                if procs.is_empty() {
+                    break;
+                }
+                for pid in procs {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = self.cgroups.remove(&id);
+        }
+    }
+
+    fn bwrap_args(&self, spec: &ContainerSpec, app: &Path) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+        ]
+        .map(String::from)
+        .into();
+        args.push(spec.hostname.clone());
+        system_mounts(&mut args);
+        args.extend(
+            [
+                "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp", "--bind",
+            ]
+            .map(String::from),
+        );
+        args.extend([
+            app.display().to_string(),
+            "/app".into(),
+            "--chdir".into(),
+            "/app".into(),
+        ]);
+        args.push("--".into());
+        if let Some((uid, gid)) = self.config.run_as {
+            args.extend([
+                "/usr/bin/setpriv".into(),
+                format!("--reuid={uid}"),
+                format!("--regid={gid}"),
+                "--clear-groups".into(),
+                "--inh-caps=-all".into(),
+                "--bounding-set=-all".into(),
+                "--".into(),
+            ]);
+        }
+        args.extend(["/bin/sh".into(), "-c".into(), spec.command.clone()]);
+        args
+    }
+}
+
+#[async_trait]
+impl Runtime for LocalRuntime {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn start(&self, spec: ContainerSpec) -> Result<ContainerStatus> {
+        let dir = self.dir(&spec.id)?;
+        if spec.command.trim().is_empty() {
+            return Err(RuntimeError::Invalid("empty command".into()));
+        }
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(RuntimeError::Invalid(format!("container {} exists", spec.id)))
+            }
+            Err(e) => return Err(io("creating", &dir, e)),
+        }
+        let app = dir.join("app");
+        copy_tree(&spec.app_source, &app, self.config.run_as).map_err(|e| io("copying the app into", &app, e))?;
+        let meta = Meta {
+            id: spec.id.clone(),
+            labels: spec.labels.clone(),
+            command: spec.command.clone(),
+            hostname: spec.hostname.clone(),
+            limits: spec.limits,
+            started_at_ms: now_ms(),
+        };
+        let meta_path = dir.join("meta.json");
+        let tmp = dir.join("meta.json.tmp");
+        let text = serde_json::to_vec(&meta).map_err(|e| RuntimeError::Host(e.to_string()))?;
+        fs::write(&tmp, text)
+            .and_then(|()| fs::rename(&tmp, &meta_path))
+            .map_err(|e| io("writing", &meta_path, e))?;
+        let procs_files = self.cgroups.create(&spec.id, spec.limits)?;
+        let out_path = dir.join("output.log");
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&out_path)
+            .map_err(|e| io("opening", &out_path, e))?;
+        let err = out.try_clone().map_err(|e| io("opening", &out_path, e))?;
+        let mut cmd = tokio::process::Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(WRAPPER)
+            .arg("dyno-wrapper")
+            .arg(dir.join("exit"))
+            .args(&procs_files)
+            .arg("--")
+            .arg(&self.config.bwrap)
+            .args(self.bwrap_args(&spec, &app))
+            .env_clear()
+            .envs(&spec.env)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .kill_on_drop(false);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| RuntimeError::Host(format!("spawning container {}: {e}", spec.id)))?;
+        // Wait until the wrapper is in its cgroup (so `status` says running), or has ended.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if !self.cgroups.procs(&spec.id).is_empty() {
+                break;
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(RuntimeError::Host(format!("container {} did not start", spec.id)));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Reap the wrapper when it ends; its exit code is in the `exit` file, not here.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        Ok(self.status_of(meta))
+    }
+
+    async fn stop(&self, id: &str, grace: Duration) -> Result<ContainerStatus> {
+        let meta = self.meta(id)?;
+        let dir = self.dir(id)?;
+        if self.cgroups.procs(id).is_empty() {
+            return Ok(self.status_of(meta));
+        }
+        fs::write(dir.join("stopped"), b"").map_err(|e| io("writing", &dir, e))?;
+        for pid in self.inner_procs(id) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && !self.cgroups.procs(id).is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Grace is over: kill everything, the wrapper included, until the group is empty.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let procs = self.cgroups.procs(id);
+            if procs.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(RuntimeError::Host(format!("container {id} survives SIGKILL")));
+            }
+            for pid in procs {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(self.status_of(meta))
+    }
+
+    async fn status(&self, id: &str) -> Result<ContainerStatus> {
+        let meta = self.meta(id)?;
+        Ok(self.status_of(meta))
+    }
+
+    async fn list(&self) -> Result<Vec<ContainerStatus>> {
+        let entries = fs::read_dir(&self.config.root).map_err(|e| io("reading", &self.config.root, e))?;
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().to_string();
+            if !valid_id(&id) {
+                continue;
+            }
+            // A directory without meta.json is a start that never got going: skip it.
+            if let Ok(meta) = self.meta(&id) {
+                out.push(self.status_of(meta));
+            }
+        }
+        out.sort_by(|a, b| a.started_at_ms.cmp(&b.started_at_ms).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    async fn output(&self, id: &str, offset: u64, max: usize) -> Result<Output> {
+        let path = self.dir(id)?.join("output.log");
+        let mut file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RuntimeError::NotFound(id.into())),
+            Err(e) => return Err(io("opening", &path, e)),
+        };
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| io("reading", &path, e))?;
+        let mut bytes = Vec::new();
+        file.take(max as u64)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io("reading", &path, e))?;
+        Ok(Output {
+            next_offset: offset + bytes.len() as u64,
+            bytes,
+        })
+    }
+
+    async fn remove(&self, id: &str) -> Result<()> {
+        let dir = self.dir(id)?;
+        if !self.cgroups.procs(id).is_empty() {
+            return Err(RuntimeError::Invalid(format!("container {id} is running")));
+        }
+        self.cgroups.remove(id)?;
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("removing", &dir, e)),
+        }
+    }
+}

@@ -1,4 +1,5 @@
 //! The local backend against the real kernel: namespaces, limits, stop, output, adoption.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -227,6 +227,9 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
         ..Settings::default()
     };
     settings.server.listen = format!("127.0.0.1:{port}");
+    // A dev session owns its dynos: they stop with it (and with the servers they use).
+    settings.runtime.stop_on_shutdown = true;
+    settings.runtime.stop_grace_ms = 5_000;
     settings.osb.password = providers::names::random_password(24);
     settings.providers.postgresql = Some(PostgresProviderSettings {
         url: pg.url("postgres"),

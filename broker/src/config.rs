@@ -32,6 +32,72 @@ pub struct Settings {
     pub log: LogSettings,
     /// Built-in providers; a service is in the catalog only when its provider is configured.
     pub providers: ProviderSettings,
+    /// The dyno runtime.
+    pub runtime: RuntimeSettings,
+}
+
+/// Dyno runtime settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeSettings {
+    /// `local` (bubblewrap + cgroups on this machine) or `none` (no dynos: builds, formation
+    /// and dyno endpoints answer 422).
+    pub backend: String,
+    /// Containers' directory; empty means `<data_dir>/dynos`.
+    pub root: String,
+    /// The bubblewrap binary.
+    pub bwrap: String,
+    /// Name of the cgroup (under the broker's own) holding the dynos' cgroups.
+    pub cgroup_parent: String,
+    /// Grace between SIGTERM and SIGKILL when a dyno stops (ms).
+    pub stop_grace_ms: u64,
+    /// First restart delay of a crashed dyno (ms); it doubles per crash up to `backoff_max_ms`.
+    pub backoff_initial_ms: u64,
+    /// Longest restart delay (ms).
+    pub backoff_max_ms: u64,
+    /// How long a web dyno may take to accept connections on `$PORT` before it is crashed (ms).
+    pub boot_timeout_ms: u64,
+    /// A new release restarts dynos only once it is this old (ms), so that releases arriving
+    /// together (several add-ons attached at once) cause one restart.
+    pub restart_debounce_ms: u64,
+    /// How often the dyno manager compares what runs with the formation (ms).
+    pub tick_ms: u64,
+    /// Largest build archive accepted (bytes).
+    pub max_archive_bytes: usize,
+    /// Largest unpacked slug (bytes).
+    pub max_slug_bytes: u64,
+    /// Longest release phase (ms); longer fails the build.
+    pub release_phase_timeout_ms: u64,
+    /// How long the output of a finished one-off dyno is kept (ms).
+    pub one_off_retention_ms: u64,
+    /// Most dynos of one process type.
+    pub max_quantity: i32,
+    /// Stop every dyno when the broker shuts down (`broker dev` does); otherwise dynos keep
+    /// running and the next broker adopts them.
+    pub stop_on_shutdown: bool,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            backend: "local".into(),
+            root: String::new(),
+            bwrap: "bwrap".into(),
+            cgroup_parent: "addon-broker".into(),
+            stop_grace_ms: 30_000,
+            backoff_initial_ms: 1_000,
+            backoff_max_ms: 600_000,
+            boot_timeout_ms: 60_000,
+            restart_debounce_ms: 150,
+            tick_ms: 50,
+            max_archive_bytes: 100 << 20,
+            max_slug_bytes: 500 << 20,
+            release_phase_timeout_ms: 600_000,
+            one_off_retention_ms: 3_600_000,
+            max_quantity: 20,
+            stop_on_shutdown: false,
+        }
+    }
 }
 
 /// HTTP server settings.
@@ -212,6 +278,7 @@ impl Default for Settings {
             jobs: JobSettings::default(),
             log: LogSettings::default(),
             providers: ProviderSettings::default(),
+            runtime: RuntimeSettings::default(),
         }
     }
 }
@@ -292,6 +359,9 @@ impl Settings {
                 "osb.username must be non-empty and contain no ':'".into(),
             ));
         }
+        if !["local", "none"].contains(&self.runtime.backend.as_str()) {
+            return Err(Error::Internal("runtime.backend must be \"local\" or \"none\"".into()));
+        }
         if self.jobs.lease_ms < 300 {
             return Err(Error::Internal("jobs.lease_ms must be at least 300".into()));
         }
@@ -304,6 +374,15 @@ impl Settings {
             format!("sqlite://{}", self.data_dir.join("broker.sqlite").display())
         } else {
             self.database.url.clone()
+        }
+    }
+
+    /// The dyno runtime's directory, with the default filled in.
+    pub fn runtime_root(&self) -> PathBuf {
+        if self.runtime.root.is_empty() {
+            self.data_dir.join("dynos")
+        } else {
+            PathBuf::from(&self.runtime.root)
         }
     }
 

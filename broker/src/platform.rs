@@ -24,7 +24,7 @@ use crate::auth::{Claims, Scope};
 use crate::catalog::clip;
 use crate::crypto::Sealer;
 use crate::db::models::{instance_state, Addon, App, Attachment, Instance, Release};
-use crate::db::schema::{addon_attachments, addons, apps, releases};
+use crate::db::schema::{addon_attachments, addons, apps, builds, formations, releases, slugs};
 use crate::db::{now_ms, Db, DbConnection};
 use crate::error::{Error, Result};
 use crate::provisioning::{audit, BindInput, ProvisionInput, Provisioning, Reply, RequestMeta, UpdateInput};
@@ -56,7 +56,7 @@ impl Actor {
         }
     }
 
-    fn meta(&self) -> RequestMeta {
+    pub(crate) fn meta(&self) -> RequestMeta {
         RequestMeta {
             request_id: Some(self.request_id.clone()),
             actor: Some(self.sub.clone()),
@@ -302,7 +302,7 @@ fn default_attachment_name(service: &str) -> String {
     }
 }
 
-fn find_app(c: &mut DbConnection, id_or_name: &str) -> Result<App> {
+pub(crate) fn find_app(c: &mut DbConnection, id_or_name: &str) -> Result<App> {
     apps::table
         .filter(apps::id.eq(id_or_name).or(apps::name.eq(id_or_name)))
         .select(App::as_select())
@@ -330,7 +330,7 @@ fn addon_by_id(c: &mut DbConnection, id: &str) -> Result<Addon> {
         .ok_or_else(|| Error::NotFound(format!("add-on {} does not exist", clip(id))))
 }
 
-fn latest_release(c: &mut DbConnection, app_id: &str) -> Result<Option<Release>> {
+pub(crate) fn latest_release(c: &mut DbConnection, app_id: &str) -> Result<Option<Release>> {
     Ok(releases::table
         .filter(releases::app_id.eq(app_id))
         .order(releases::version.desc())
@@ -343,12 +343,16 @@ fn release_context(app_id: &str, version: i32) -> String {
     format!("release/{app_id}/{version}")
 }
 
-fn open_config(sealer: &Sealer, r: &Release) -> Result<BTreeMap<String, String>> {
+pub(crate) fn open_config(sealer: &Sealer, r: &Release) -> Result<BTreeMap<String, String>> {
     let plain = sealer.open(&r.config, &release_context(&r.app_id, r.version))?;
     serde_json::from_slice(&plain).map_err(|e| Error::Internal(format!("release config: {e}")))
 }
 
-fn current_config(c: &mut DbConnection, sealer: &Sealer, app_id: &str) -> Result<(i32, BTreeMap<String, String>)> {
+pub(crate) fn current_config(
+    c: &mut DbConnection,
+    sealer: &Sealer,
+    app_id: &str,
+) -> Result<(i32, BTreeMap<String, String>)> {
     match latest_release(c, app_id)? {
         Some(r) => Ok((r.version, open_config(sealer, &r)?)),
         None => Ok((0, BTreeMap::new())),
@@ -373,7 +377,8 @@ fn var_names(att: &Attachment) -> Vec<String> {
     serde_json::from_str(&att.vars).unwrap_or_default()
 }
 
-/// Writes the next release of an app with `config`; the caller's transaction makes it atomic.
+/// Writes the next release of an app with `config` and the current release's slug; the
+/// caller's transaction makes it atomic.
 fn write_release(
     c: &mut DbConnection,
     sealer: &Sealer,
@@ -381,6 +386,20 @@ fn write_release(
     description: String,
     config: &BTreeMap<String, String>,
     actor: &Actor,
+) -> Result<Release> {
+    let slug = latest_release(c, app_id)?.and_then(|r| r.slug_id);
+    insert_release(c, sealer, app_id, description, config, actor, slug)
+}
+
+/// Writes the next release of an app with `config` and `slug_id`.
+pub(crate) fn insert_release(
+    c: &mut DbConnection,
+    sealer: &Sealer,
+    app_id: &str,
+    description: String,
+    config: &BTreeMap<String, String>,
+    actor: &Actor,
+    slug_id: Option<String>,
 ) -> Result<Release> {
     let version = latest_release(c, app_id)?.map_or(1, |r| r.version + 1);
     let mut plan_names: Vec<String> = Vec::new();
@@ -410,6 +429,7 @@ fn write_release(
         status: "succeeded".into(),
         created_by: Some(actor.sub.clone()),
         created_at: now_ms(),
+        slug_id,
     };
     diesel::insert_into(releases::table).values(&release).execute(c)?;
     Ok(release)
@@ -594,7 +614,12 @@ impl Platform {
                         "the app gained an add-on meanwhile; delete again to confirm".into(),
                     ));
                 }
+                // Dynos of a deleted app are stopped by the dyno manager, which finds no app for
+                // them; slug directories without a row are collected by it too.
+                diesel::delete(formations::table.filter(formations::app_id.eq(&id))).execute(c)?;
+                diesel::delete(builds::table.filter(builds::app_id.eq(&id))).execute(c)?;
                 diesel::delete(releases::table.filter(releases::app_id.eq(&id))).execute(c)?;
+                diesel::delete(slugs::table.filter(slugs::app_id.eq(&id))).execute(c)?;
                 diesel::delete(apps::table.find(&id)).execute(c)?;
                 audit(c, &actor2.meta(), "platform.app.delete", format!("app/{id}"), json!({}))
             })
@@ -725,13 +750,15 @@ impl Platform {
             .write(move |c| {
                 let (a, target, _) = find_release(c, &app, &release)?;
                 let config = open_config(&sealer, &target)?;
-                let r = write_release(
+                // A rollback restores the target's code as well as its config vars.
+                let r = insert_release(
                     c,
                     &sealer,
                     &a.id,
                     format!("Rollback to v{}", target.version),
                     &config,
                     &actor2,
+                    target.slug_id.clone(),
                 )?;
                 audit(
                     c,

@@ -12,6 +12,8 @@ use providers::kafka::{KafkaConfig, KafkaProvider};
 use providers::postgres::{PostgresConfig, PostgresProvider};
 use providers::redis::{RedisConfig, RedisProvider};
 use providers::Provider;
+use runtime::local::{LocalConfig, LocalRuntime};
+use runtime::Runtime;
 use tracing::info;
 
 use crate::auth::TokenKeys;
@@ -19,9 +21,10 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::crypto::Sealer;
 use crate::db::Db;
+use crate::dynos::Dynos;
 use crate::error::{Error, Result};
 use crate::http::platform::{self, PlatformState};
-use crate::http::{osb, request_ids, topics};
+use crate::http::{dynos, osb, request_ids, topics};
 use crate::jobs::Jobs;
 use crate::platform::Platform;
 use crate::provisioning::Provisioning;
@@ -35,6 +38,7 @@ pub struct Application {
     server: actix_web::dev::Server,
     jobs: Jobs,
     platform: Platform,
+    dynos: Dynos,
     reconcile_every: Duration,
 }
 
@@ -130,6 +134,26 @@ impl Application {
             sealer.clone(),
             Duration::from_millis(settings.osb.sync_timeout_ms),
         );
+        let runtime: Option<Arc<dyn Runtime>> = match settings.runtime.backend.as_str() {
+            "local" => Some(Arc::new(
+                LocalRuntime::new(LocalConfig {
+                    root: settings.runtime_root(),
+                    bwrap: settings.runtime.bwrap.clone().into(),
+                    cgroup_parent: settings.runtime.cgroup_parent.clone(),
+                    run_as: LocalConfig::default_user(),
+                })
+                .map_err(|e| Error::Internal(format!("dyno runtime: {e} (or set runtime.backend = \"none\")")))?,
+            )),
+            _ => None,
+        };
+        let dynos = Dynos::new(
+            db.clone(),
+            sealer.clone(),
+            runtime,
+            settings.runtime.clone(),
+            settings.data_dir.join("slugs"),
+        );
+        let max_archive = settings.runtime.max_archive_bytes;
         let platform = Platform::new(
             db,
             provisioning.clone(),
@@ -140,6 +164,7 @@ impl Application {
         let platform_state = web::Data::new(PlatformState {
             platform: platform.clone(),
             keys: TokenKeys::from_settings(&settings)?,
+            dynos: dynos.clone(),
         });
         let state = web::Data::new(osb::OsbState {
             provisioning,
@@ -162,6 +187,7 @@ impl Application {
                 .configure(osb::routes)
                 .configure(topics::routes)
                 .configure(platform::routes)
+                .configure(|cfg| dynos::routes(cfg, max_archive))
                 .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
                 .default_service(web::to(osb::no_route))
         })
@@ -179,6 +205,7 @@ impl Application {
             server,
             jobs,
             platform,
+            dynos,
             reconcile_every,
         })
     }
@@ -186,6 +213,11 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The dyno manager.
+    pub fn dynos(&self) -> &Dynos {
+        &self.dynos
     }
 
     /// A handle to stop the server gracefully.
@@ -203,12 +235,14 @@ impl Application {
         let reconciler = tokio::spawn(
             self.platform
                 .clone()
-                .run_reconciler(self.reconcile_every, stopped(stop_rx)),
+                .run_reconciler(self.reconcile_every, stopped(stop_rx.clone())),
         );
+        let supervisor = tokio::spawn(self.dynos.clone().run(stopped(stop_rx)));
         let result = self.server.await.map_err(|e| Error::Internal(format!("server: {e}")));
         let _ = stop_tx.send(true);
         let _ = workers.await;
         let _ = reconciler.await;
+        let _ = supervisor.await;
         result
     }
 }

@@ -78,6 +78,12 @@ pub struct Options {
     /// Admin URL of another PostgreSQL server for the `postgresql` service (default: the shared
     /// test cluster).
     pub postgres_url: Option<String>,
+    /// `runtime.stop_grace_ms`.
+    pub stop_grace_ms: u64,
+    /// `runtime.backoff_initial_ms`.
+    pub backoff_initial_ms: u64,
+    /// `runtime.restart_debounce_ms`.
+    pub restart_debounce_ms: u64,
 }
 
 impl Default for Options {
@@ -89,9 +95,15 @@ impl Default for Options {
             create_wait_ms: 10_000,
             provider_timeout_ms: 60_000,
             postgres_url: None,
+            stop_grace_ms: 2_000,
+            backoff_initial_ms: 300,
+            restart_debounce_ms: 150,
         }
     }
 }
+
+/// cgroup under which the brokers under test put their dynos.
+pub const TEST_CGROUP: &str = "addon-broker-tests";
 
 /// The token key of every broker under test.
 pub const JWT_SECRET: &str = "test-secret-for-the-platform-api-0123456789";
@@ -192,7 +204,17 @@ pool_size = 4
 url = "{redis_url}"
 [providers.kafka]
 bootstrap_servers = "{kafka}"
+[runtime]
+cgroup_parent = "{cgroup}"
+stop_grace_ms = {grace}
+backoff_initial_ms = {backoff}
+restart_debounce_ms = {debounce}
+boot_timeout_ms = 20000
 "#,
+            cgroup = TEST_CGROUP,
+            grace = options.stop_grace_ms,
+            backoff = options.backoff_initial_ms,
+            debounce = options.restart_debounce_ms,
             data = dir.path().display(),
             sync = options.sync_timeout_ms,
             lease = options.lease_ms,
@@ -323,9 +345,47 @@ bootstrap_servers = "{kafka}"
     }
 }
 
+impl TestApp {
+    /// The dyno runtime over this broker's containers, opened directly (as a restarted broker
+    /// would).
+    pub fn runtime(&self) -> runtime::local::LocalRuntime {
+        runtime::local::LocalRuntime::new(runtime::local::LocalConfig {
+            root: self.dir.path().join("dynos"),
+            bwrap: "bwrap".into(),
+            cgroup_parent: TEST_CGROUP.into(),
+            run_as: None,
+        })
+        .unwrap()
+    }
+}
+
+impl TestApp {
+    /// How many of this broker's containers run (as the runtime itself sees them).
+    pub async fn runtime_running(&self) -> usize {
+        use runtime::Runtime;
+        // Stops happen in the background: allow them the grace period to finish.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let rt = self.runtime();
+        let mut last = 0;
+        while std::time::Instant::now() < deadline {
+            let running = rt.list().await.unwrap().iter().filter(|c| c.running()).count();
+            if running == last {
+                return running;
+            }
+            last = running;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        last
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.kill();
+        // Dynos outlive a killed broker by design; the test's are killed here.
+        if self.dir.path().join("dynos").exists() {
+            self.runtime().kill_everything();
+        }
         for r in self.reapers.drain(..) {
             r.dismiss();
         }
@@ -830,5 +890,127 @@ impl Reply {
     /// The platform API error `message`.
     pub fn message(&self) -> &str {
         self.body.get("message").and_then(Value::as_str).unwrap_or_default()
+    }
+}
+
+/// Helpers of the dyno runtime tests: build archives, wait for dynos, talk to them.
+pub mod dynos {
+    use std::time::{Duration, Instant};
+
+    use serde_json::Value;
+
+    use super::Api;
+
+    /// The sample app binary (`sample-dyno`), built by cargo beside the broker under test.
+    pub fn sample_binary() -> std::path::PathBuf {
+        let bin = super::broker_bin();
+        bin.with_file_name("sample-dyno")
+    }
+
+    /// A `.tar.gz` holding `files` (path, contents, mode) exactly as given, unsafe paths included.
+    pub fn archive(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (path, data, mode) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(*mode);
+            header.set_entry_type(tar::EntryType::Regular);
+            // Written by hand so that hostile names ("../x", "/etc/x") reach the broker as is.
+            let name = header.as_old_mut();
+            name.name[..path.len()].copy_from_slice(path.as_bytes());
+            header.set_cksum();
+            tar.append(&header, *data).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    /// A `.tar.gz` with a symlink `name` → `target` (and a Procfile).
+    pub fn archive_with_symlink(name: &str, target: &str) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        let procfile = b"web: true\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(procfile.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, "Procfile", &procfile[..]).unwrap();
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(0);
+        link.set_mode(0o777);
+        tar.append_link(&mut link, name, target).unwrap();
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    /// The sample app with this Procfile.
+    pub fn sample_app(procfile: &str) -> Vec<u8> {
+        let binary = std::fs::read(sample_binary()).expect("sample-dyno is built with the tests");
+        archive(&[
+            ("Procfile", procfile.as_bytes(), 0o644),
+            ("sample-dyno", &binary, 0o755),
+        ])
+    }
+
+    /// The Procfile of most tests.
+    pub const PROCFILE: &str = "web: ./sample-dyno web\nworker: ./sample-dyno worker\n";
+
+    /// Pushes a build; returns the answer's body (status must be 201).
+    pub async fn push(api: &Api, app: &str, archive: Vec<u8>) -> Value {
+        let r = api
+            .send(
+                api.request(reqwest::Method::POST, &format!("/apps/{app}/builds"))
+                    .header("content-type", "application/gzip")
+                    .body(archive),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body
+    }
+
+    /// Polls the app's dynos until `done` holds for them (30 s at most).
+    pub async fn wait_dynos(api: &Api, app: &str, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = api.get(&format!("/apps/{app}/dynos")).await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            let list = r.body.as_array().cloned().unwrap_or_default();
+            if done(&list) {
+                return list;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; dynos: {list:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The formation dynos of `kind` (e.g. `web`) that are `up`.
+    pub fn up<'a>(list: &'a [Value], kind: &str) -> Vec<&'a Value> {
+        list.iter()
+            .filter(|d| d["type"] == kind && d["state"] == "up")
+            .collect()
+    }
+
+    /// GETs `path` from a web dyno on its port; `None` when it does not answer.
+    pub async fn ask(port: u64, path: &str) -> Option<Value> {
+        let r = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
+        r.json().await.ok()
+    }
+
+    /// The broker's log lines of the app (`GET /apps/{app}/logs`).
+    pub async fn logs(api: &Api, app: &str, query: &str) -> String {
+        let r = api
+            .request(reqwest::Method::GET, &format!("/apps/{app}/logs?lines=1500&{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
     }
 }

@@ -403,6 +403,70 @@ pub struct Release {
     pub created_by: Option<String>,
     /// Creation time (ms).
     pub created_at: i64,
+    /// The slug (code) it runs; `None` before the first build.
+    pub slug_id: Option<String>,
+}
+
+/// An app's code: an unpacked archive with its Procfile's process types.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::slugs)]
+pub struct Slug {
+    /// UUID; also its directory name under `<data_dir>/slugs`.
+    pub id: String,
+    /// The app.
+    pub app_id: String,
+    /// JSON object: process type → command.
+    pub process_types: String,
+    /// Unpacked size in bytes.
+    pub size: i64,
+    /// `SHA256:<hex>` of the uploaded archive.
+    pub checksum: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// A build: an uploaded archive turned into a slug and (when it succeeds) a release.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = super::schema::builds)]
+pub struct Build {
+    /// UUID.
+    pub id: String,
+    /// The app.
+    pub app_id: String,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    /// The slug, once unpacked.
+    pub slug_id: Option<String>,
+    /// The release it made, when it succeeded.
+    pub release_version: Option<i32>,
+    /// What the build and its release phase printed.
+    pub output: String,
+    /// Token subject that started it.
+    pub created_by: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// How many dynos of a process type run, and how big.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = super::schema::formations)]
+pub struct Formation {
+    /// UUID.
+    pub id: String,
+    /// The app.
+    pub app_id: String,
+    /// Process type (`web`).
+    pub process_type: String,
+    /// Dynos wanted.
+    pub quantity: i32,
+    /// Dyno size (`standard-1x`).
+    pub size: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
 }
 
 /// An add-on: a service instance owned by an app.

@@ -94,6 +94,7 @@ diesel::table! {
         status -> Text,
         created_by -> Nullable<Text>,
         created_at -> BigInt,
+        slug_id -> Nullable<Text>,
     }
 }
 
@@ -124,4 +125,41 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(apps, releases, addons, addon_attachments);
+diesel::table! {
+    slugs (id) {
+        id -> Text,
+        app_id -> Text,
+        process_types -> Text,
+        size -> BigInt,
+        checksum -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    builds (id) {
+        id -> Text,
+        app_id -> Text,
+        status -> Text,
+        slug_id -> Nullable<Text>,
+        release_version -> Nullable<Integer>,
+        output -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    formations (id) {
+        id -> Text,
+        app_id -> Text,
+        process_type -> Text,
+        quantity -> Integer,
+        size -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(apps, releases, addons, addon_attachments, slugs, builds, formations);

@@ -2,7 +2,9 @@
 //! [`Reply`](crate::provisioning::Reply) or [`Error`] in their API's wire format.
 
 pub mod osb;
+#[macro_use]
 pub mod platform;
+pub mod dynos;
 pub mod topics;
 
 use std::future::{ready, Ready};

@@ -28,6 +28,8 @@ pub struct PlatformState {
     pub platform: Platform,
     /// Token keys.
     pub keys: TokenKeys,
+    /// The dyno manager.
+    pub dynos: crate::dynos::Dynos,
 }
 
 /// Platform and admin API error body.
@@ -48,13 +50,13 @@ pub fn api_error(err: Error, request_id: &str) -> HttpResponse {
     })
 }
 
-fn caller(req: &HttpRequest, state: &PlatformState, rid: &RequestId, needed: Scope) -> Result<Actor, Error> {
+pub(super) fn caller(req: &HttpRequest, state: &PlatformState, rid: &RequestId, needed: Scope) -> Result<Actor, Error> {
     let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
     let claims = authorize(header, &state.keys, needed)?;
     Ok(Actor::new(claims, rid.0.clone()))
 }
 
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8], allow_empty: bool) -> Result<T, Error> {
+pub(super) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8], allow_empty: bool) -> Result<T, Error> {
     let bytes: &[u8] = if allow_empty && bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -63,7 +65,7 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &[u8], allow_empty: bool) -> Resu
     serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(clip(&format!("request body is not valid: {e}"))))
 }
 
-fn respond(result: Result<HttpResponse, Error>, rid: &RequestId) -> HttpResponse {
+pub(super) fn respond(result: Result<HttpResponse, Error>, rid: &RequestId) -> HttpResponse {
     result.unwrap_or_else(|e| api_error(e, &rid.0))
 }
 
@@ -123,7 +125,7 @@ fn parse_range(req: &HttpRequest, fields: &[&str]) -> Result<Range, Error> {
 }
 
 /// Answers a list: 200 with everything, or 206 with a page and `Next-Range`.
-fn paginate<T: Serialize>(
+pub(super) fn paginate<T: Serialize>(
     req: &HttpRequest,
     mut items: Vec<T>,
     fields: &[&str],
@@ -168,7 +170,7 @@ fn paginate<T: Serialize>(
 }
 
 /// Sort key of a numeric field, so that string order is numeric order.
-fn numeric_key(n: i64) -> String {
+pub(super) fn numeric_key(n: i64) -> String {
     format!("{n:020}")
 }
 

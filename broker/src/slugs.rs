@@ -1,0 +1,272 @@
+//! Slugs: an app's code as uploaded (`.tar.gz`), checked, unpacked and described by its
+//! Procfile.
+//!
+//! Unpacking goes to a temporary directory that is renamed into place only when the whole
+//! archive and its Procfile are good, so a bad upload leaves nothing behind. Every entry is
+//! checked before it is written: no absolute paths or `..`, no links that leave the app
+//! directory, no devices or fifos, and a size budget against compression bombs.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Most entries in one archive.
+const MAX_ENTRIES: usize = 100_000;
+
+/// A parsed Procfile: process type → command.
+pub type ProcessTypes = BTreeMap<String, String>;
+
+/// What an unpacked archive holds.
+#[derive(Debug, Clone)]
+pub struct Unpacked {
+    /// The Procfile's process types.
+    pub process_types: ProcessTypes,
+    /// Bytes unpacked.
+    pub size: u64,
+    /// `SHA256:<hex>` of the archive.
+    pub checksum: String,
+}
+
+/// True for a valid process type name: `^[a-zA-Z0-9_-]{1,63}$`.
+pub fn valid_process_type(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Parses a Procfile: `type: command` lines; blank lines and `#` comments are skipped.
+pub fn parse_procfile(text: &str) -> Result<ProcessTypes> {
+    let mut types = ProcessTypes::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let n = i + 1;
+        let (name, command) = line.split_once(':').ok_or_else(|| {
+            Error::BadRequest(format!(
+                "Procfile line {n}: expected \"type: command\", got {:?}",
+                clip(line)
+            ))
+        })?;
+        let (name, command) = (name.trim(), command.trim());
+        if !valid_process_type(name) {
+            return Err(Error::BadRequest(format!(
+                "Procfile line {n}: process type {:?} must match ^[a-zA-Z0-9_-]{{1,63}}$",
+                clip(name)
+            )));
+        }
+        if command.is_empty() {
+            return Err(Error::BadRequest(format!(
+                "Procfile line {n}: process type {name} has no command"
+            )));
+        }
+        if types.insert(name.to_string(), command.to_string()).is_some() {
+            return Err(Error::BadRequest(format!(
+                "Procfile line {n}: process type {name} is defined twice"
+            )));
+        }
+    }
+    if types.keys().all(|t| t == "release") {
+        return Err(Error::BadRequest("the Procfile defines no process types".into()));
+    }
+    Ok(types)
+}
+
+fn clip(s: &str) -> String {
+    crate::catalog::clip(s)
+}
+
+/// A relative path made only of normal components (`.` allowed), or an error naming it.
+fn safe_relative(path: &Path, what: &str) -> Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "archive {what} {:?} escapes the app directory",
+                    clip(&path.display().to_string())
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Checks that a symlink at `entry` pointing to `target` stays inside the app directory.
+fn check_symlink(entry: &Path, target: &Path) -> Result<()> {
+    let bad = || {
+        Error::BadRequest(format!(
+            "archive symlink {:?} points outside the app directory",
+            clip(&entry.display().to_string())
+        ))
+    };
+    if target.is_absolute() {
+        return Err(bad());
+    }
+    let mut depth: i64 = entry.components().count() as i64 - 1;
+    for c in target.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(bad());
+                }
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(())
+}
+
+/// Unpacks a `.tar.gz` into `dest` (which must not exist) and reads its Procfile. On any
+/// error nothing is left at `dest`.
+pub fn unpack(archive: &[u8], dest: &Path, max_bytes: u64) -> Result<Unpacked> {
+    let tmp = dest.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+    let result = unpack_into(archive, &tmp, max_bytes).and_then(|u| {
+        std::fs::rename(&tmp, dest).map_err(|e| Error::Internal(format!("moving the slug into place: {e}")))?;
+        Ok(u)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+fn unpack_into(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<Unpacked> {
+    if archive.len() < 2 || archive[..2] != [0x1f, 0x8b] {
+        return Err(Error::BadRequest(
+            "the build source must be a gzip-compressed tar archive (.tar.gz)".into(),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("creating {}: {e}", dir.display())))?;
+    let bad_archive = |e: std::io::Error| Error::BadRequest(format!("the build source is not a valid .tar.gz: {e}"));
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    tar.set_preserve_permissions(true);
+    tar.set_unpack_xattrs(false);
+    tar.set_overwrite(true);
+    let (mut size, mut count) = (0u64, 0usize);
+    let mut procfile: Option<String> = None;
+    for entry in tar.entries().map_err(bad_archive)? {
+        let mut entry = entry.map_err(bad_archive)?;
+        count += 1;
+        if count > MAX_ENTRIES {
+            return Err(Error::BadRequest(format!(
+                "the archive has more than {MAX_ENTRIES} entries"
+            )));
+        }
+        let raw = entry.path().map_err(bad_archive)?.into_owned();
+        let path = safe_relative(&raw, "entry")?;
+        if path.as_os_str().is_empty() {
+            continue; // "./" itself
+        }
+        let kind = entry.header().entry_type();
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Directory => {}
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(bad_archive)?
+                    .ok_or_else(|| Error::BadRequest("archive symlink without a target".into()))?;
+                check_symlink(&path, &target)?;
+            }
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .map_err(bad_archive)?
+                    .ok_or_else(|| Error::BadRequest("archive hard link without a target".into()))?;
+                safe_relative(&target, "hard link")?;
+            }
+            other => {
+                return Err(Error::BadRequest(format!(
+                    "archive entry {:?} is a {other:?}; only files, directories and links are allowed",
+                    clip(&path.display().to_string())
+                )))
+            }
+        }
+        size += entry.header().size().map_err(bad_archive)?;
+        if size > max_bytes {
+            return Err(Error::BadRequest(format!("the unpacked app exceeds {max_bytes} bytes")));
+        }
+        if path == Path::new("Procfile") && kind.is_file() {
+            let mut text = String::new();
+            entry
+                .by_ref()
+                .take(64 * 1024)
+                .read_to_string(&mut text)
+                .map_err(|_| Error::BadRequest("the Procfile is not UTF-8 text (or exceeds 64 KiB)".into()))?;
+            std::fs::write(dir.join("Procfile"), &text)
+                .map_err(|e| Error::Internal(format!("writing Procfile: {e}")))?;
+            procfile = Some(text);
+            continue;
+        }
+        // unpack_in refuses, again, anything that would land outside `dir` (through symlinks
+        // unpacked earlier, too).
+        let inside = entry
+            .unpack_in(dir)
+            .map_err(|e| Error::BadRequest(format!("unpacking {:?}: {e}", clip(&path.display().to_string()))))?;
+        if !inside {
+            return Err(Error::BadRequest(format!(
+                "archive entry {:?} escapes the app directory",
+                clip(&path.display().to_string())
+            )));
+        }
+    }
+    let procfile = procfile.ok_or_else(|| {
+        Error::BadRequest("the archive has no Procfile at its top level (lines of \"type: command\")".into())
+    })?;
+    let process_types = parse_procfile(&procfile)?;
+    Ok(Unpacked {
+        process_types,
+        size,
+        checksum: format!("SHA256:{}", hex::encode(Sha256::digest(archive))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn procfiles_parse_with_comments_and_reject_bad_lines() {
+        let types =
+            parse_procfile("# app\nweb: ./server --port $PORT\n\nworker:  run-worker \nrelease: migrate\n").unwrap();
+        assert_eq!(types["web"], "./server --port $PORT");
+        assert_eq!(types["worker"], "run-worker");
+        assert_eq!(types.len(), 3);
+        for (bad, msg) in [
+            ("web ./server", "line 1: expected"),
+            ("we b: x", "must match"),
+            ("web:", "no command"),
+            ("web: a\nweb: b", "defined twice"),
+            ("", "no process types"),
+            ("release: migrate", "no process types"),
+            (&format!("{}: x", "a".repeat(64)), "must match"),
+        ] {
+            let err = parse_procfile(bad).unwrap_err().to_string();
+            assert!(err.contains(msg), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn symlinks_must_stay_inside() {
+        assert!(check_symlink(Path::new("a/b"), Path::new("../c")).is_ok());
+        assert!(check_symlink(Path::new("a/b"), Path::new("../../c")).is_err());
+        assert!(check_symlink(Path::new("b"), Path::new("/etc/passwd")).is_err());
+        assert!(safe_relative(Path::new("../x"), "entry").is_err());
+        assert!(safe_relative(Path::new("/x"), "entry").is_err());
+        assert_eq!(
+            safe_relative(Path::new("./a/b"), "entry").unwrap(),
+            PathBuf::from("a/b")
+        );
+    }
+}

@@ -113,7 +113,7 @@ fn database() -> serde_json::Value {
         };
         tokio::spawn(conn);
         match client
-            .query_one("SELECT current_user::text, current_database()::text", &[])
+            .query_one("SELECT session_user::text, current_database()::text", &[])
             .await
         {
             Ok(row) => serde_json::json!({ "user": row.get::<_, String>(0), "database": row.get::<_, String>(1) }),

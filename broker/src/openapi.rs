@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{osb, platform, topics};
+use crate::http::{dynos, osb, platform, topics};
 
 /// The broker's API description.
 #[derive(OpenApi)]
@@ -47,6 +47,22 @@ use crate::http::{osb, platform, topics};
         platform::list_addon_services,
         platform::list_addon_plans,
         platform::list_audit,
+        dynos::create_build,
+        dynos::list_builds,
+        dynos::get_build,
+        dynos::get_slug,
+        dynos::list_formation,
+        dynos::get_formation,
+        dynos::update_formation,
+        dynos::update_formation_type,
+        dynos::list_dynos,
+        dynos::get_dyno,
+        dynos::run_dyno,
+        dynos::restart_all,
+        dynos::restart_dyno,
+        dynos::stop_dyno,
+        dynos::dyno_output,
+        dynos::app_logs,
     ),
     components(schemas(
         osb::OsbError,
@@ -79,11 +95,23 @@ use crate::http::{osb, platform, topics};
         crate::platform::AddonView,
         crate::platform::AttachmentView,
         crate::platform::AuditView,
+        dynos::FormationBatchRequest,
+        dynos::FormationTypeRequest,
+        crate::dynos::FormationView,
+        crate::dynos::FormationUpdate,
+        crate::dynos::ReleaseRef,
+        crate::dynos::DynoView,
+        crate::dynos::RunRequest,
+        crate::dynos::OutputView,
+        crate::dynos::SlugView,
+        crate::dynos::IdRef,
+        crate::dynos::BuildView,
     )),
     modifiers(&Security),
     tags((name = "osb", description = "Open Service Broker API v2.17 (basic auth)"),
          (name = "osb-topics", description = "Extension: topics of messaging instances (basic auth)"),
-         (name = "platform", description = "Platform API, Heroku's shapes (bearer token, scope platform or admin)")),
+         (name = "platform", description = "Platform API, Heroku's shapes (bearer token, scope platform or admin)"),
+         (name = "dynos", description = "Platform API: builds, formation, dynos and logs (bearer token; changes, runs and logs need the app's owner or an admin)")),
 )]
 pub struct ApiDoc;
 

@@ -79,6 +79,13 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
         .await
         .expect(201);
     assert!(api.config(&app).await.contains_key("REDIS_URL"));
+    // dev runs dynos too: the sample app's web dyno serves, with the add-on's URL.
+    use addon_broker_tests::dynos::{ask, push, sample_app, up, wait_dynos, PROCFILE};
+    push(&api, &app, sample_app(PROCFILE)).await;
+    let dynos = wait_dynos(&api, &app, "web.1 up", |l| up(l, "web").len() == 1).await;
+    let web_port = dynos[0]["port"].as_u64().unwrap();
+    let me = ask(web_port, "/").await.expect("the web dyno answers");
+    assert!(me["env"]["REDIS_URL"].is_string(), "{me}");
     api.get("/admin/audit").await.expect(403);
     let admin = addon_broker_tests::Api {
         token: Some(env["BROKER_ADMIN_TOKEN"].to_string()),
@@ -115,6 +122,10 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "broker stopped"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", web_port as u16)).is_err(),
+        "the dyno stopped with dev"
     );
 }
 

@@ -33,4 +33,5 @@ fn the_committed_openapi_document_matches_the_code() {
     assert_eq!(tagged("osb"), 10, "all ten OSB endpoints");
     assert_eq!(tagged("osb-topics"), 4, "the topic extension");
     assert_eq!(tagged("platform"), 22, "the platform API");
+    assert_eq!(tagged("dynos"), 16, "builds, slugs, formation, dynos and logs");
 }

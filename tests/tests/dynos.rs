@@ -9,6 +9,19 @@ use addon_broker_tests::dynos::{ask, logs, push, sample_app, up, wait_dynos, PRO
 use addon_broker_tests::{Options, TestApp};
 use serde_json::{json, Value};
 
+/// Polls the app's logs until `needle` shows up (the collector reads output every tick).
+async fn wait_log(api: &addon_broker_tests::Api, app: &str, query: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = logs(api, app, query).await;
+        if log.contains(needle) {
+            return log;
+        }
+        assert!(Instant::now() < deadline, "no {needle:?} in the logs: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn ports(list: &[Value], kind: &str) -> HashMap<String, u64> {
     up(list, kind)
         .into_iter()
@@ -76,9 +89,7 @@ async fn a_build_runs_web_dynos_that_scale_and_see_their_environment() {
         let me = ask(*port, "/").await.expect("every web dyno answers");
         assert_eq!(me["env"]["DYNO"], *dyno);
     }
-    assert!(logs(&api, &name, "dyno=worker.1")
-        .await
-        .contains("app[worker.1]: worker tick"));
+    wait_log(&api, &name, "dyno=worker.1", "app[worker.1]: worker tick").await;
 
     // Scale down: exactly one web dyno left.
     let r = api
@@ -359,7 +370,7 @@ async fn one_off_runs_return_output_and_exit_code_and_stop_honours_the_grace_per
     };
     assert_eq!(output["exit_code"], 0);
     assert_eq!(output["output"], "finished\n");
-    assert!(logs(&api, &name, "dyno=run.2").await.contains("app[run.2]: finished"));
+    wait_log(&api, &name, "dyno=run.2", "app[run.2]: finished").await;
 
     // A time_to_live stops a run that outlives it.
     let r = api
@@ -399,9 +410,8 @@ async fn one_off_runs_return_output_and_exit_code_and_stop_honours_the_grace_per
         let took = t.elapsed().as_millis();
         assert!(took >= min && took < max, "{dyno} was replaced after {took} ms");
     }
-    let log = logs(&api, &name, "source=app").await;
-    assert!(log.contains("app[polite.1]: got SIGTERM"), "{log}");
-    assert!(log.contains("app[stubborn.1]: ignoring SIGTERM"), "{log}");
+    wait_log(&api, &name, "source=app", "app[polite.1]: got SIGTERM").await;
+    wait_log(&api, &name, "source=app", "app[stubborn.1]: ignoring SIGTERM").await;
 }
 
 #[tokio::test]
@@ -412,7 +422,7 @@ async fn logs_stream_with_timestamps_and_dyno_names() {
     push(&api, &name, sample_app(PROCFILE)).await;
     let list = wait_dynos(&api, &name, "web.1 up", |l| up(l, "web").len() == 1).await;
     let port = list[0]["port"].as_u64().unwrap();
-    let buffered = logs(&api, &name, "dyno=web.1").await;
+    let buffered = wait_log(&api, &name, "dyno=web.1", "web listening on").await;
     let line = buffered
         .lines()
         .find(|l| l.contains("web listening on"))

@@ -9,13 +9,19 @@
 //! - `platform`: N × `addons:create redis:shared` through the platform API (request to the
 //!   release carrying `REDIS_URL`) vs OSB provision + bind alone; medians and p99s.
 //! - `catalog`: `GET /v2/catalog` requests per second over keep-alive connections.
+//! - `dynos`: `addons:create postgresql:shared` until every dyno of a 2×web app serves with
+//!   the new `DATABASE_URL`; dyno start (formation scale to serving) vs bubblewrap starting the
+//!   same process by hand; memory of each dyno's plumbing (`--runs R`, default 20).
 //!
-//! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C]`
+//! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C] [--runs R]
+//! [--only dynos]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
 use addon_broker_tests::{pg_connect, unique, Options, StateBackend, TestApp};
+
+mod dynos;
 use base64::Engine;
 use providers::postgres::{bind_statements, provision_statements};
 use serde_json::json;
@@ -26,6 +32,8 @@ struct Args {
     seconds: u64,
     connections: usize,
     concurrent: usize,
+    runs: usize,
+    only: Option<String>,
 }
 
 fn args() -> Args {
@@ -34,9 +42,15 @@ fn args() -> Args {
         seconds: 5,
         connections: 32,
         concurrent: 1000,
+        runs: 20,
+        only: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
+        if pair[0] == "--only" {
+            a.only = pair.get(1).cloned();
+            continue;
+        }
         let value = pair
             .get(1)
             .and_then(|v| v.parse::<u64>().ok())
@@ -46,18 +60,19 @@ fn args() -> Args {
             "--seconds" => a.seconds = value,
             "--connections" => a.connections = value as usize,
             "--concurrent" => a.concurrent = value as usize,
+            "--runs" => a.runs = value as usize,
             other => panic!("unknown flag {other}"),
         }
     }
     a
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
@@ -106,6 +121,10 @@ async fn main() {
         ..Options::default()
     })
     .await;
+    if args.only.as_deref() == Some("dynos") {
+        dynos::run(&app, args.runs).await;
+        return;
+    }
     let osb = app.osb();
     let plan = osb.plan("postgresql", "shared").await;
     let raw = pg_connect("postgres").await;
@@ -171,6 +190,8 @@ async fn main() {
     kafka_vs_create_topics(&app, args.instances).await;
     concurrent_redis(&app, args.concurrent).await;
     platform_vs_osb(&app, args.instances).await;
+
+    dynos::run(&app, args.runs).await;
 
     let addr = app.url.trim_start_matches("http://").to_string();
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", app.user, app.password));
@@ -336,7 +357,7 @@ async fn concurrent_redis(app: &TestApp, n: usize) {
     }
 }
 
-fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
+pub(crate) fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
     v.sort();
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     v[i.min(v.len() - 1)]

@@ -309,6 +309,14 @@ struct Supervision {
     crash_counted: HashSet<String>,
     offsets: HashMap<String, (u64, Vec<u8>)>,
     first_tick_done: bool,
+    /// The earliest moment something becomes due (a release settling, a backoff ending).
+    wake_at: Option<Instant>,
+}
+
+impl Supervision {
+    fn wake_by(&mut self, at: Instant) {
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
 }
 
 /// The desired state of one app.
@@ -328,6 +336,9 @@ struct Inner {
     logs: std::sync::Mutex<HashMap<String, VecDeque<LogLine>>>,
     log_tx: broadcast::Sender<LogLine>,
     slug_types: std::sync::Mutex<HashMap<String, ProcessTypes>>,
+    /// Wakes the supervision loop before its next tick (a formation change, a dyno that came
+    /// up, a stop that finished).
+    wake: tokio::sync::Notify,
 }
 
 /// The dyno manager (cheap to clone).
@@ -412,6 +423,7 @@ impl Dynos {
                 logs: std::sync::Mutex::new(HashMap::new()),
                 log_tx,
                 slug_types: std::sync::Mutex::new(HashMap::new()),
+                wake: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -564,6 +576,7 @@ impl Dynos {
                 Ok(b)
             })
             .await?;
+        self.inner.wake.notify_one();
         Ok(self.build_view(&a, done))
     }
 
@@ -871,6 +884,7 @@ impl Dynos {
                 format!("Scaled to {}@{}:{}", f.process_type, f.quantity, f.size),
             );
         }
+        self.inner.wake.notify_one();
         Ok(changed
             .into_iter()
             .map(|f| Self::formation_view(&a, f, &types))
@@ -1005,6 +1019,7 @@ impl Dynos {
                 }
             }
             me.inner.supervision.lock().await.stopping.remove(&id);
+            me.inner.wake.notify_one();
         });
     }
 
@@ -1354,7 +1369,26 @@ impl Dynos {
         .await
         .map_err(runtime_err)?;
         sup.offsets.insert(id, (0, Vec::new()));
+        if let Some(p) = port {
+            self.watch_port(p);
+        }
         Ok(())
+    }
+
+    /// Wakes the supervisor as soon as a new web dyno accepts on its port, so that a rollout
+    /// moves on without waiting for the next tick.
+    fn watch_port(&self, port: u16) {
+        let me = self.clone();
+        let until = Instant::now() + Duration::from_millis(me.inner.settings.boot_timeout_ms);
+        tokio::spawn(async move {
+            while Instant::now() < until {
+                if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                    me.inner.wake.notify_one();
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
     }
 
     /// Marks running containers `up`: web dynos once `$PORT` accepts a connection, others at
@@ -1502,7 +1536,12 @@ impl Dynos {
             }
         }
         let Some((release, _)) = &d.release else { return };
-        let settled = now_ms() - release.created_at >= self.inner.settings.restart_debounce_ms as i64;
+        let age = now_ms() - release.created_at;
+        let debounce = self.inner.settings.restart_debounce_ms as i64;
+        let settled = age >= debounce;
+        if !settled {
+            sup.wake_by(Instant::now() + Duration::from_millis((debounce - age) as u64));
+        }
         let mut in_flight = false;
         let mut outdated: Vec<(String, ContainerStatus)> = Vec::new();
         let mut slots: Vec<(&String, &(&Formation, String))> = wanted.iter().collect();
@@ -1556,7 +1595,8 @@ impl Dynos {
                         slot.crashes = 0;
                         slot.not_before = None;
                     }
-                    if slot.not_before.is_some_and(|t| Instant::now() < t) {
+                    if let Some(t) = slot.not_before.filter(|t| Instant::now() < *t) {
+                        sup.wake_by(t);
                         continue;
                     }
                     if let Err(e) = self.start_slot(sup, d, f, name, command).await {
@@ -1636,9 +1676,18 @@ impl Dynos {
             if let Err(e) = self.tick().await {
                 warn!(error = %e, "dyno supervision");
             }
+            let next = {
+                let mut sup = self.inner.supervision.lock().await;
+                let due = sup
+                    .wake_at
+                    .take()
+                    .map_or(every, |t| t.saturating_duration_since(Instant::now()));
+                due.min(every)
+            };
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = tokio::time::sleep(every) => {}
+                _ = tokio::time::sleep(next) => {}
+                _ = self.inner.wake.notified() => {}
             }
         }
         if self.inner.settings.stop_on_shutdown {

@@ -1,6 +1,7 @@
 //! The dyno runtime over HTTP with real containers (bubblewrap + cgroups) running the sample
 //! app: builds, formation, restarts on new releases, crashes and backoff, one-off runs, stop
 //! grace, logs, and a broker restart that adopts what runs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -222,6 +222,9 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
         .prefix("addon-broker-dev-")
         .tempdir()
         .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+    // Dynos run as an unprivileged user that must reach their directories under it.
+    std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
+        .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
     let mut settings = Settings {
         data_dir: data_dir.unwrap_or_else(|| temp.path().to_path_buf()),
         ..Settings::default()

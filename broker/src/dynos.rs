@@ -80,6 +80,8 @@ pub const SIZES: [Size; 4] = [
 
 /// Lines of log kept per app (Heroku keeps 1,500).
 const LOG_LINES: usize = 1500;
+/// Longest log line; longer output without a newline is cut.
+const MAX_LINE: usize = 64 * 1024;
 /// Largest output shown for a one-off dyno.
 const MAX_OUTPUT: usize = 1 << 20;
 
@@ -311,6 +313,9 @@ struct Supervision {
     first_tick_done: bool,
     /// The earliest moment something becomes due (a release settling, a backoff ending).
     wake_at: Option<Instant>,
+    /// When this broker first saw each container (boot timeouts count from here, so that a
+    /// restarted broker does not judge adopted dynos by their age).
+    first_seen: HashMap<String, i64>,
 }
 
 impl Supervision {
@@ -682,13 +687,16 @@ impl Dynos {
         Ok((ok, text))
     }
 
-    /// An app's builds, oldest first.
-    pub async fn builds(&self, app: String) -> Result<Vec<BuildView>> {
+    /// An app's builds, oldest first (their output can show what the release phase printed:
+    /// the app's owner and admins only).
+    pub async fn builds(&self, app: String, actor: &Actor) -> Result<Vec<BuildView>> {
+        let actor = actor.clone();
         let (a, list) = self
             .inner
             .db
             .run(move |c| {
                 let a = find_app(c, &app)?;
+                require_owner(&a, &actor)?;
                 let list: Vec<Build> = builds::table
                     .filter(builds::app_id.eq(&a.id))
                     .order(builds::created_at.asc())
@@ -700,13 +708,15 @@ impl Dynos {
         Ok(list.into_iter().map(|b| self.build_view(&a, b)).collect())
     }
 
-    /// One build.
-    pub async fn get_build(&self, app: String, id: String) -> Result<BuildView> {
+    /// One build (the app's owner and admins only).
+    pub async fn get_build(&self, app: String, id: String, actor: &Actor) -> Result<BuildView> {
+        let actor = actor.clone();
         let (a, b) = self
             .inner
             .db
             .run(move |c| {
                 let a = find_app(c, &app)?;
+                require_owner(&a, &actor)?;
                 let b = builds::table
                     .filter(builds::app_id.eq(&a.id).and(builds::id.eq(&id)))
                     .select(Build::as_select())
@@ -1255,6 +1265,16 @@ impl Dynos {
                     let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
                     self.log(label(c, "app"), "app", label(c, "dyno"), text);
                 }
+                // Output without newlines is cut into lines of at most 64 KiB.
+                while entry.1.len() >= MAX_LINE {
+                    let line: Vec<u8> = entry.1.drain(..MAX_LINE).collect();
+                    self.log(
+                        label(c, "app"),
+                        "app",
+                        label(c, "dyno"),
+                        String::from_utf8_lossy(&line).into_owned(),
+                    );
+                }
             }
             // A container that ended flushes its last partial line.
             if !c.running() && !entry.1.is_empty() {
@@ -1413,7 +1433,12 @@ impl Dynos {
             if up {
                 sup.up.insert(c.id.clone(), now_ms());
                 self.log(app_id, "broker", name, "State changed from starting to up".into());
-            } else if now_ms() - c.started_at_ms > boot && !sup.stopping.contains(&c.id) {
+            } else if now_ms()
+                - c.started_at_ms
+                    .max(*sup.first_seen.entry(c.id.clone()).or_insert_with(now_ms))
+                > boot
+                && !sup.stopping.contains(&c.id)
+            {
                 self.log(
                     app_id,
                     "broker",
@@ -1480,6 +1505,17 @@ impl Dynos {
                     self.stop_in_background(&mut sup, c, "app deleted");
                 } else {
                     remove.push(c.id.clone());
+                }
+            } else if kind == "release" {
+                // The build waits for its release phase; one whose build is gone (a broker
+                // restart, an error) is cleaned up here.
+                let limit = (self.inner.settings.release_phase_timeout_ms + self.inner.settings.stop_grace_ms) as i64;
+                match exit_of(c) {
+                    None if now - c.started_at_ms > limit => {
+                        self.stop_in_background(&mut sup, c, "release phase timed out")
+                    }
+                    Some(e) if now - e.at_ms > 60_000 => remove.push(c.id.clone()),
+                    _ => {}
                 }
             } else if kind == "run" {
                 let ttl: i64 = label(c, "ttl_ms").parse().unwrap_or(3_600_000);

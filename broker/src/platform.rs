@@ -651,8 +651,11 @@ impl Platform {
         changes: BTreeMap<String, Option<String>>,
         actor: &Actor,
     ) -> Result<BTreeMap<String, String>> {
-        for name in changes.keys() {
+        for (name, value) in &changes {
             validate_var_name(name)?;
+            if value.as_deref().is_some_and(|v| v.contains('\0')) {
+                return Err(Error::BadRequest(format!("config var {name} contains a NUL byte")));
+            }
         }
         let (sealer, actor) = (self.sealer.clone(), actor.clone());
         self.db

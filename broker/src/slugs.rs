@@ -7,7 +7,6 @@
 //! directory, no devices or fifos, and a size budget against compression bombs.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -151,11 +150,12 @@ fn unpack_into(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<Unpacked> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("creating {}: {e}", dir.display())))?;
     let bad_archive = |e: std::io::Error| Error::BadRequest(format!("the build source is not a valid .tar.gz: {e}"));
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
-    tar.set_preserve_permissions(true);
+    // Modes keep their rwx bits but never setuid, setgid or sticky: a root broker must not leave
+    // a tenant's setuid-root binary on the host.
+    tar.set_preserve_permissions(false);
     tar.set_unpack_xattrs(false);
     tar.set_overwrite(true);
     let (mut size, mut count) = (0u64, 0usize);
-    let mut procfile: Option<String> = None;
     for entry in tar.entries().map_err(bad_archive)? {
         let mut entry = entry.map_err(bad_archive)?;
         count += 1;
@@ -197,18 +197,6 @@ fn unpack_into(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<Unpacked> {
         if size > max_bytes {
             return Err(Error::BadRequest(format!("the unpacked app exceeds {max_bytes} bytes")));
         }
-        if path == Path::new("Procfile") && kind.is_file() {
-            let mut text = String::new();
-            entry
-                .by_ref()
-                .take(64 * 1024)
-                .read_to_string(&mut text)
-                .map_err(|_| Error::BadRequest("the Procfile is not UTF-8 text (or exceeds 64 KiB)".into()))?;
-            std::fs::write(dir.join("Procfile"), &text)
-                .map_err(|e| Error::Internal(format!("writing Procfile: {e}")))?;
-            procfile = Some(text);
-            continue;
-        }
         // unpack_in refuses, again, anything that would land outside `dir` (through symlinks
         // unpacked earlier, too).
         let inside = entry
@@ -221,9 +209,20 @@ fn unpack_into(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<Unpacked> {
             )));
         }
     }
-    let procfile = procfile.ok_or_else(|| {
-        Error::BadRequest("the archive has no Procfile at its top level (lines of \"type: command\")".into())
-    })?;
+    // The Procfile is read from what was unpacked, and only when it is a regular file: never
+    // through a symlink (which could point at a host file).
+    let path = dir.join("Procfile");
+    let no_procfile =
+        || Error::BadRequest("the archive has no Procfile at its top level (lines of \"type: command\")".into());
+    let meta = std::fs::symlink_metadata(&path).map_err(|_| no_procfile())?;
+    if !meta.file_type().is_file() {
+        return Err(Error::BadRequest("the Procfile must be a regular file".into()));
+    }
+    if meta.len() > 64 * 1024 {
+        return Err(Error::BadRequest("the Procfile exceeds 64 KiB".into()));
+    }
+    let procfile =
+        std::fs::read_to_string(&path).map_err(|_| Error::BadRequest("the Procfile is not UTF-8 text".into()))?;
     let process_types = parse_procfile(&procfile)?;
     Ok(Unpacked {
         process_types,

@@ -41,6 +41,49 @@ shift
 "$@"
 echo $? > "$out""#;
 
+/// `PATH` of the host-side processes (wrapper, setpriv, bwrap): fixed, never the tenant's.
+const HOST_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// An absolute path for `program`, looked up in the broker's `PATH` when it has no slash, so
+/// that no environment decides later which binary runs as root.
+fn resolve(program: &Path) -> Result<PathBuf> {
+    if program.components().count() > 1 {
+        return Ok(program.to_path_buf());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| HOST_PATH.into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            RuntimeError::Host(format!(
+                "bubblewrap ({}) is not on PATH; install the bubblewrap package",
+                program.display()
+            ))
+        })
+}
+
+/// Every ancestor of `dir` must let others search it, or the unprivileged bubblewrap cannot
+/// reach the app directories under it.
+fn check_traversable(dir: &Path) -> Result<()> {
+    let abs = fs::canonicalize(dir).map_err(|e| io("resolving", dir, e))?;
+    for ancestor in abs.ancestors() {
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &fs::metadata(ancestor)
+                .map_err(|e| io("reading", ancestor, e))?
+                .permissions(),
+        );
+        if mode & 0o001 == 0 {
+            return Err(RuntimeError::Host(format!(
+                "dynos run as an unprivileged user, which cannot reach {}: {} is mode {:o} (needs o+x)",
+                abs.display(),
+                ancestor.display(),
+                mode & 0o777
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Settings of the local backend.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
@@ -75,6 +118,7 @@ struct Meta {
 /// Runs containers on this machine with bubblewrap inside cgroups.
 pub struct LocalRuntime {
     config: LocalConfig,
+    bwrap: PathBuf,
     cgroups: Cgroups,
     own_pid_ns: String,
 }
@@ -139,7 +183,14 @@ impl LocalRuntime {
     /// run containers (no bubblewrap, cgroups not writable).
     pub fn new(config: LocalConfig) -> Result<LocalRuntime> {
         fs::create_dir_all(&config.root).map_err(|e| io("creating", &config.root, e))?;
-        let probe = std::process::Command::new(&config.bwrap)
+        // The dyno user must be able to reach the containers' app directories (not list them).
+        fs::set_permissions(&config.root, std::os::unix::fs::PermissionsExt::from_mode(0o711))
+            .map_err(|e| io("setting the mode of", &config.root, e))?;
+        if config.run_as.is_some() {
+            check_traversable(&config.root)?;
+        }
+        let bwrap = resolve(&config.bwrap)?;
+        let probe = std::process::Command::new(&bwrap)
             .arg("--version")
             .output()
             .map_err(|e| {
@@ -159,6 +210,7 @@ impl LocalRuntime {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         Ok(LocalRuntime {
+            bwrap,
             config,
             cgroups,
             own_pid_ns,
@@ -256,6 +308,7 @@ impl LocalRuntime {
         let mut args: Vec<String> = [
             "--die-with-parent",
             "--new-session",
+            "--unshare-user",
             "--unshare-pid",
             "--unshare-ipc",
             "--unshare-uts",
@@ -278,9 +331,20 @@ impl LocalRuntime {
             "--chdir".into(),
             "/app".into(),
         ]);
-        args.push("--".into());
+        // The tenant's environment arrives on stdin (`--setenv` pairs, NUL-separated): never
+        // on a command line that `ps` shows, never in the environment of the host-side
+        // wrapper, setpriv or bwrap, and applied only to the sandboxed command.
+        args.extend(["--clearenv".into(), "--args".into(), "0".into(), "--".into()]);
+        args.extend(["/bin/sh".into(), "-c".into(), spec.command.clone()]);
+        args
+    }
+
+    /// The host-side command line after the wrapper: bubblewrap, run as the dyno user when the
+    /// broker is root (it then needs nothing but unprivileged user namespaces).
+    fn launcher(&self) -> Vec<String> {
+        let mut out = Vec::new();
         if let Some((uid, gid)) = self.config.run_as {
-            args.extend([
+            out.extend([
                 "/usr/bin/setpriv".into(),
                 format!("--reuid={uid}"),
                 format!("--regid={gid}"),
@@ -290,8 +354,8 @@ impl LocalRuntime {
                 "--".into(),
             ]);
         }
-        args.extend(["/bin/sh".into(), "-c".into(), spec.command.clone()]);
-        args
+        out.push(self.bwrap.display().to_string());
+        out
     }
 }
 
@@ -306,15 +370,32 @@ impl Runtime for LocalRuntime {
         if spec.command.trim().is_empty() {
             return Err(RuntimeError::Invalid("empty command".into()));
         }
+        if spec.command.contains('\0') {
+            return Err(RuntimeError::Invalid("the command contains a NUL byte".into()));
+        }
+        for (k, v) in &spec.env {
+            if k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') {
+                return Err(RuntimeError::Invalid(format!(
+                    "environment variable {k:?} cannot be passed to a process (empty, '=' or NUL)"
+                )));
+            }
+        }
         match fs::create_dir(&dir) {
-            Ok(()) => {}
+            Ok(()) => {
+                fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o711))
+                    .map_err(|e| io("setting the mode of", &dir, e))?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(RuntimeError::Invalid(format!("container {} exists", spec.id)))
             }
             Err(e) => return Err(io("creating", &dir, e)),
         }
         let app = dir.join("app");
-        copy_tree(&spec.app_source, &app, self.config.run_as).map_err(|e| io("copying the app into", &app, e))?;
+        let (src, dst, owner) = (spec.app_source.clone(), app.clone(), self.config.run_as);
+        tokio::task::spawn_blocking(move || copy_tree(&src, &dst, owner))
+            .await
+            .map_err(|e| RuntimeError::Host(format!("copying the app: {e}")))?
+            .map_err(|e| io("copying the app into", &app, e))?;
         let meta = Meta {
             id: spec.id.clone(),
             labels: spec.labels.clone(),
@@ -331,11 +412,11 @@ impl Runtime for LocalRuntime {
             .map_err(|e| io("writing", &meta_path, e))?;
         let procs_files = self.cgroups.create(&spec.id, spec.limits)?;
         let out_path = dir.join("output.log");
-        let out = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&out_path)
-            .map_err(|e| io("opening", &out_path, e))?;
+        let mut options = fs::OpenOptions::new();
+        options.create(true).append(true);
+        // The output may hold whatever the app prints, secrets included: the broker's only.
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let out = options.open(&out_path).map_err(|e| io("opening", &out_path, e))?;
         let err = out.try_clone().map_err(|e| io("opening", &out_path, e))?;
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.arg("-c")
@@ -344,18 +425,30 @@ impl Runtime for LocalRuntime {
             .arg(dir.join("exit"))
             .args(&procs_files)
             .arg("--")
-            .arg(&self.config.bwrap)
+            .args(self.launcher())
             .args(self.bwrap_args(&spec, &app))
             .env_clear()
-            .envs(&spec.env)
+            .env("PATH", HOST_PATH)
             .current_dir(&dir)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .kill_on_drop(false);
         let mut child = cmd
             .spawn()
             .map_err(|e| RuntimeError::Host(format!("spawning container {}: {e}", spec.id)))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let mut args = Vec::new();
+            for (k, v) in &spec.env {
+                for part in ["--setenv", k.as_str(), v.as_str()] {
+                    args.extend_from_slice(part.as_bytes());
+                    args.push(0);
+                }
+            }
+            use tokio::io::AsyncWriteExt;
+            // A wrapper that died early closes the pipe; its exit is reported below.
+            let _ = stdin.write_all(&args).await;
+        }
         // Wait until the wrapper is in its cgroup (so `status` says running), or has ended.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -366,6 +459,8 @@ impl Runtime for LocalRuntime {
                 break;
             }
             if Instant::now() > deadline {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
                 return Err(RuntimeError::Host(format!("container {} did not start", spec.id)));
             }
             tokio::time::sleep(Duration::from_millis(1)).await;

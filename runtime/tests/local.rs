@@ -8,6 +8,13 @@ use std::time::{Duration, Instant};
 use runtime::local::{LocalConfig, LocalRuntime};
 use runtime::{ContainerSpec, Limits, Runtime, State};
 
+/// A temporary directory the unprivileged dyno user can traverse.
+fn tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
+    dir
+}
+
 fn runtime(root: &Path) -> LocalRuntime {
     LocalRuntime::new(LocalConfig {
         root: root.to_path_buf(),
@@ -56,7 +63,7 @@ async fn output(rt: &LocalRuntime, id: &str) -> String {
 
 #[tokio::test]
 async fn isolation_environment_and_exit_code() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let app = dir.path().join("slug");
     std::fs::create_dir(&app).unwrap();
     std::fs::write(app.join("hello.txt"), "from the slug").unwrap();
@@ -109,7 +116,7 @@ async fn isolation_environment_and_exit_code() {
 
 #[tokio::test]
 async fn memory_and_process_limits_are_enforced_by_the_kernel() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let app = dir.path().join("slug");
     std::fs::create_dir(&app).unwrap();
     let rt = runtime(&dir.path().join("containers"));
@@ -144,7 +151,7 @@ async fn memory_and_process_limits_are_enforced_by_the_kernel() {
 
 #[tokio::test]
 async fn stop_sends_sigterm_then_sigkill_after_the_grace_period() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let app = dir.path().join("slug");
     std::fs::create_dir(&app).unwrap();
     let rt = runtime(&dir.path().join("containers"));
@@ -186,7 +193,7 @@ async fn stop_sends_sigterm_then_sigkill_after_the_grace_period() {
 
 #[tokio::test]
 async fn a_second_runtime_over_the_same_root_adopts_running_containers() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let app = dir.path().join("slug");
     std::fs::create_dir(&app).unwrap();
     let root = dir.path().join("containers");
@@ -211,7 +218,7 @@ async fn a_second_runtime_over_the_same_root_adopts_running_containers() {
 
 #[tokio::test]
 async fn bad_ids_and_duplicate_ids_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let app = dir.path().join("slug");
     std::fs::create_dir(&app).unwrap();
     let rt = runtime(&dir.path().join("containers"));
@@ -222,5 +229,56 @@ async fn bad_ids_and_duplicate_ids_are_refused() {
     rt.start(spec("dup", &app, "true", SMALL)).await.unwrap();
     let err = rt.start(spec("dup", &app, "true", SMALL)).await.unwrap_err();
     assert!(err.to_string().contains("exists"), "{err}");
+    rt.kill_everything();
+}
+
+#[tokio::test]
+async fn the_environment_reaches_only_the_sandboxed_command() {
+    let dir = tempdir();
+    let app = dir.path().join("slug");
+    std::fs::create_dir_all(app.join("bin")).unwrap();
+    // A tenant that ships its own "bwrap" and "setpriv" and points PATH and LD_PRELOAD at its
+    // files must not get them run on the host side.
+    let marker = dir.path().join("pwned");
+    for tool in ["bwrap", "setpriv", "sh"] {
+        let script = format!("#!/bin/sh\ntouch {}\n", marker.display());
+        std::fs::write(app.join("bin").join(tool), script).unwrap();
+        std::fs::set_permissions(
+            app.join("bin").join(tool),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let rt = runtime(&dir.path().join("containers"));
+    let mut s = spec("env", &app, "echo secret=$SECRET; sleep 5", SMALL);
+    s.env
+        .insert("PATH".into(), format!("{}:/usr/bin:/bin", app.join("bin").display()));
+    s.env
+        .insert("LD_PRELOAD".into(), app.join("evil.so").display().to_string());
+    rt.start(s).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(output(&rt, "env").await.contains("secret=s3cret"));
+    // No host-side process of the container has the secret on its command line or in its
+    // environment, except the sandboxed command itself (and its children).
+    for pid in rt.cgroups().procs("env") {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&cmdline).contains("s3cret"),
+            "pid {pid}: {cmdline:?}"
+        );
+        let environ =
+            String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default()).to_string();
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        if environ.contains("s3cret") {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_string();
+            assert!(
+                !uid.contains("\t0\t"),
+                "a root process ({exe:?}) holds the tenant's environment"
+            );
+        }
+    }
+    rt.stop("env", Duration::from_secs(1)).await.unwrap();
+    assert!(!marker.exists(), "the tenant's PATH chose a host-side binary");
     rt.kill_everything();
 }

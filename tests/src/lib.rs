@@ -161,6 +161,8 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> TestApp {
         let pg = &servers().postgres;
         let dir = tempfile::Builder::new().prefix("addon-broker-test-").tempdir().unwrap();
+        // Dynos run as an unprivileged user that must reach their directories in here.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
         let state_url = match options.state {
             StateBackend::Sqlite => format!("sqlite://{}", dir.path().join("broker.sqlite").display()),
             StateBackend::Postgres => {
@@ -939,6 +941,37 @@ pub mod dynos {
         link.set_size(0);
         link.set_mode(0o777);
         tar.append_link(&mut link, name, target).unwrap();
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    /// An archive entry for [`archive_of`].
+    pub enum Entry<'a> {
+        /// A regular file: path, contents, mode.
+        File(&'a str, &'a [u8], u32),
+        /// A symlink: path, target.
+        Link(&'a str, &'a str),
+    }
+
+    /// A `.tar.gz` of these entries, in this order.
+    pub fn archive_of(entries: &[Entry]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for e in entries {
+            let mut header = tar::Header::new_gnu();
+            match e {
+                Entry::File(path, data, mode) => {
+                    header.set_size(data.len() as u64);
+                    header.set_mode(*mode);
+                    tar.append_data(&mut header, path, *data).unwrap();
+                }
+                Entry::Link(path, target) => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    header.set_size(0);
+                    header.set_mode(0o777);
+                    tar.append_link(&mut header, path, target).unwrap();
+                }
+            }
+        }
         tar.into_inner().unwrap().finish().unwrap()
     }
 

@@ -570,6 +570,7 @@ async fn bad_archives_and_procfiles_are_refused_and_leave_nothing() {
         );
     }
     assert!(!std::path::Path::new("/tmp/escape.txt").exists());
+
     // Nothing was half-written: no build, no slug on disk, no release beyond the first.
     assert_eq!(api.get(&format!("/apps/{name}/builds")).await.body, json!([]));
     let slugs = app.dir().join("slugs");
@@ -586,6 +587,48 @@ async fn bad_archives_and_procfiles_are_refused_and_leave_nothing() {
             .len(),
         1
     );
+
+    // Links that each stay inside on their own but climb out together, then a Procfile written
+    // through one of them: nothing may land outside the slug, whatever the answer.
+    use addon_broker_tests::dynos::{archive_of, Entry};
+    let escape = format!("abr-escape-{}", uuid::Uuid::new_v4().simple());
+    let up_to_root = "a/z";
+    let mut links = vec![Entry::Link("a/b", "..")];
+    let names = [
+        "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w",
+        "x", "y", "z",
+    ];
+    let targets: Vec<(String, String)> = names
+        .windows(2)
+        .map(|w| (format!("a/{}", w[1]), format!("{}/..", w[0])))
+        .collect();
+    for (path, target) in &targets {
+        links.push(Entry::Link(path, target));
+    }
+    let through = format!("{up_to_root}/tmp/{escape}");
+    links.push(Entry::Link("Procfile", &through));
+    links.push(Entry::File("Procfile", b"web: ./sample-dyno web\n", 0o644));
+    let r = api
+        .send(
+            api.request(reqwest::Method::POST, &format!("/apps/{name}/builds"))
+                .header("content-type", "application/gzip")
+                .body(archive_of(&links)),
+        )
+        .await;
+    assert!(r.status == 201 || r.status == 400, "{:?}", r.body);
+    assert!(
+        !std::path::Path::new("/tmp").join(&escape).exists(),
+        "the archive wrote outside its slug"
+    );
+    let r = api
+        .send(
+            api.request(reqwest::Method::POST, &format!("/apps/{name}/builds"))
+                .header("content-type", "application/gzip")
+                .body(archive_of(&[Entry::Link("Procfile", "/etc/passwd")])),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(!r.body["message"].as_str().unwrap().contains("root:"), "{:?}", r.body);
 
     // Formation errors name the problem.
     push(&api, &name, sample_app(PROCFILE)).await;
@@ -636,6 +679,7 @@ async fn bad_archives_and_procfiles_are_refused_and_leave_nothing() {
         bob.post(&format!("/apps/{name}/dynos"), json!({"command": "env"}))
             .await,
         bob.get(&format!("/apps/{name}/logs")).await,
+        bob.get(&format!("/apps/{name}/builds")).await,
         bob.patch(&format!("/apps/{name}/formation/web"), json!({"quantity": 2}))
             .await,
     ] {

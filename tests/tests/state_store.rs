@@ -105,9 +105,12 @@ async fn both_migration_sets_have_the_same_names_and_produce_the_same_tables() {
             "apps",
             "audit_log",
             "bindings",
+            "builds",
+            "formations",
             "instances",
             "operations",
-            "releases"
+            "releases",
+            "slugs"
         ]
     );
     assert_eq!(s, p);

@@ -66,8 +66,8 @@ handler!(
     /// An app's builds, oldest first.
     #[utoipa::path(get, path = "/apps/{app}/builds", tag = "dynos", params(("app" = String, Path, description = "id or name")),
         responses((status = 200, body = Vec<BuildView>), (status = 404, body = ApiError)), security(("bearer" = [])))]
-    list_builds, Scope::Platform, |state, _actor, _req, _b, path: String| {
-        Ok(HttpResponse::Ok().json(state.dynos.builds(path.into_inner()).await?))
+    list_builds, Scope::Platform, |state, actor, _req, _b, path: String| {
+        Ok(HttpResponse::Ok().json(state.dynos.builds(path.into_inner(), &actor).await?))
     }
 );
 
@@ -76,9 +76,9 @@ handler!(
     #[utoipa::path(get, path = "/apps/{app}/builds/{build}", tag = "dynos",
         params(("app" = String, Path, description = "id or name"), ("build" = String, Path, description = "build id")),
         responses((status = 200, body = BuildView), (status = 404, body = ApiError)), security(("bearer" = [])))]
-    get_build, Scope::Platform, |state, _actor, _req, _b, path: (String, String)| {
+    get_build, Scope::Platform, |state, actor, _req, _b, path: (String, String)| {
         let (app, id) = path.into_inner();
-        Ok(HttpResponse::Ok().json(state.dynos.get_build(app, id).await?))
+        Ok(HttpResponse::Ok().json(state.dynos.get_build(app, id, &actor).await?))
     }
 );
 

@@ -104,6 +104,36 @@ async fn a_build_runs_web_dynos_that_scale_and_see_their_environment() {
     .await;
     let running = app.runtime_running().await;
     assert_eq!(running, 2, "web.1 and worker.1 run, nothing else");
+
+    // Restart one dyno: only it gets a new container; restart all: every one does.
+    let list = wait_dynos(&api, &name, "web.1 and worker.1 up", |l| {
+        up(l, "web").len() == 1 && up(l, "worker").len() == 1
+    })
+    .await;
+    let (web, worker) = (
+        ids(&list, "web")["web.1"].clone(),
+        ids(&list, "worker")["worker.1"].clone(),
+    );
+    let r = api.delete(&format!("/apps/{name}/dynos/web.1")).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let list = wait_dynos(&api, &name, "web.1 restarted", |l| {
+        up(l, "web").len() == 1 && ids(l, "web")["web.1"] != web
+    })
+    .await;
+    assert_eq!(ids(&list, "worker")["worker.1"], worker, "the worker was not restarted");
+    let web = ids(&list, "web")["web.1"].clone();
+    let r = api.delete(&format!("/apps/{name}/dynos")).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    wait_dynos(&api, &name, "everything restarted", |l| {
+        up(l, "web").len() == 1
+            && up(l, "worker").len() == 1
+            && ids(l, "web")["web.1"] != web
+            && ids(l, "worker")["worker.1"] != worker
+    })
+    .await;
+    let r = api.delete(&format!("/apps/{name}/dynos/web.9")).await;
+    assert_eq!(r.status, 404, "{:?}", r.body);
+    assert_eq!(app.runtime_running().await, 2);
 }
 
 /// Polls web dynos during a rollout: every poll at least one of them must answer.

@@ -1449,7 +1449,7 @@ impl Dynos {
                     ),
                 );
                 sup.crash_counted.insert(c.id.clone());
-                self.count_crash(sup, app_id, name, release_of(c));
+                self.count_crash(sup, app_id, name, release_of(c), 0);
                 self.stop_in_background(sup, c, "boot timeout");
             }
         }
@@ -1461,9 +1461,12 @@ impl Dynos {
         Duration::from_millis(s.backoff_initial_ms.saturating_mul(factor).min(s.backoff_max_ms))
     }
 
-    fn count_crash(&self, sup: &mut Supervision, app_id: &str, name: &str, release: i32) {
+    /// Counts a crash of a slot's dyno that ran for `ran_ms`, and schedules its restart.
+    fn count_crash(&self, sup: &mut Supervision, app_id: &str, name: &str, release: i32, ran_ms: i64) {
         let slot = sup.slots.entry((app_id.to_string(), name.to_string())).or_default();
-        if slot.release != release {
+        // A new release, or a dyno that stayed up longer than the longest delay, starts the
+        // backoff afresh.
+        if slot.release != release || ran_ms >= self.inner.settings.backoff_max_ms as i64 {
             slot.crashes = 0;
             slot.release = release;
         }
@@ -1614,7 +1617,8 @@ impl Dynos {
                             )
                         };
                         self.log(&d.app.id, "broker", name, why);
-                        self.count_crash(sup, &d.app.id, name, release_of(last));
+                        let ran = e.at_ms - last.started_at_ms;
+                        self.count_crash(sup, &d.app.id, name, release_of(last), ran);
                     }
                 }
             }

@@ -82,6 +82,8 @@ pub struct Options {
     pub stop_grace_ms: u64,
     /// `runtime.backoff_initial_ms`.
     pub backoff_initial_ms: u64,
+    /// `runtime.backoff_max_ms`.
+    pub backoff_max_ms: u64,
     /// `runtime.restart_debounce_ms`.
     pub restart_debounce_ms: u64,
 }
@@ -97,6 +99,7 @@ impl Default for Options {
             postgres_url: None,
             stop_grace_ms: 2_000,
             backoff_initial_ms: 300,
+            backoff_max_ms: 600_000,
             restart_debounce_ms: 150,
         }
     }
@@ -210,12 +213,14 @@ bootstrap_servers = "{kafka}"
 cgroup_parent = "{cgroup}"
 stop_grace_ms = {grace}
 backoff_initial_ms = {backoff}
+backoff_max_ms = {backoff_max}
 restart_debounce_ms = {debounce}
 boot_timeout_ms = 20000
 "#,
             cgroup = TEST_CGROUP,
             grace = options.stop_grace_ms,
             backoff = options.backoff_initial_ms,
+            backoff_max = options.backoff_max_ms,
             debounce = options.restart_debounce_ms,
             data = dir.path().display(),
             sync = options.sync_timeout_ms,

@@ -758,3 +758,43 @@ async fn a_failing_release_phase_keeps_the_running_release() {
     assert_eq!(slug.status, 200);
     assert_eq!(slug.body["process_types"]["web"], "./sample-dyno web");
 }
+
+#[tokio::test]
+async fn a_dyno_that_ran_longer_than_the_longest_delay_restarts_without_accumulated_backoff() {
+    let app = TestApp::spawn_with(Options {
+        backoff_initial_ms: 200,
+        backoff_max_ms: 600,
+        ..Options::default()
+    })
+    .await;
+    let api = app.platform();
+    let name = api.create_app().await;
+    // Runs 0.8 s (longer than the 600 ms longest delay), then fails; and one that fails at once.
+    push(
+        &api,
+        &name,
+        sample_app("web: ./sample-dyno web\nflaky: sleep 0.8; exit 1\nbroken: exit 1\n"),
+    )
+    .await;
+    let r = api
+        .patch(
+            &format!("/apps/{name}/formation"),
+            json!({"updates": [{"type": "web", "quantity": 0}, {"type": "flaky", "quantity": 1}, {"type": "broken", "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let flaky = logs(&api, &name, "dyno=flaky.1&source=broker").await;
+        let broken = logs(&api, &name, "dyno=broken.1&source=broker").await;
+        if flaky.matches("restart 1 in 200 ms").count() >= 3 && broken.contains("restart 3 in 600 ms") {
+            // The quick crasher climbs the backoff (200, 400, 600 ms); the one that ran long
+            // enough starts again from the first delay every time.
+            assert!(!flaky.contains("restart 2"), "{flaky}");
+            assert!(broken.contains("restart 2 in 400 ms"), "{broken}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "flaky:\n{flaky}\nbroken:\n{broken}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

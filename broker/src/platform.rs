@@ -116,6 +116,8 @@ pub struct ReleaseView {
     pub created_at: String,
     /// The app.
     pub app: NameRef,
+    /// The slug (code) it runs; `null` before the first build.
+    pub slug: Option<crate::dynos::IdRef>,
 }
 
 /// An add-on.
@@ -711,6 +713,7 @@ impl Platform {
                 id: app.id.clone(),
                 name: app.name.clone(),
             },
+            slug: r.slug_id.clone().map(|id| crate::dynos::IdRef { id }),
         })
     }
 

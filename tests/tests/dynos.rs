@@ -746,6 +746,12 @@ async fn a_failing_release_phase_keeps_the_running_release() {
     // No new release; the same web dyno keeps running the old one.
     let releases = api.get(&format!("/apps/{name}/releases")).await.body;
     assert_eq!(releases.as_array().unwrap().len(), 2);
+    assert!(releases[0]["slug"].is_null(), "{releases}");
+    assert_eq!(releases[1]["slug"]["id"], good["slug"]["id"]);
+    assert_eq!(
+        releases[1]["description"].as_str().unwrap().len(),
+        "Deploy 1234567".len()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let list = wait_dynos(&api, &name, "web.1 up", |l| up(l, "web").len() == 1).await;
     assert_eq!(list[0]["id"], web);

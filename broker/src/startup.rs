@@ -24,7 +24,7 @@ use crate::db::Db;
 use crate::dynos::Dynos;
 use crate::error::{Error, Result};
 use crate::http::platform::{self, PlatformState};
-use crate::http::{dynos, osb, request_ids, topics};
+use crate::http::{dynos, framework_errors, osb, request_ids, topics};
 use crate::jobs::Jobs;
 use crate::platform::Platform;
 use crate::provisioning::Provisioning;
@@ -180,6 +180,7 @@ impl Application {
             .port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(framework_errors))
                 .wrap(from_fn(request_ids))
                 .app_data(state.clone())
                 .app_data(platform_state.clone())

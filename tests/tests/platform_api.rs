@@ -633,3 +633,40 @@ async fn config_vars_are_encrypted_at_rest() {
     let log = std::fs::read_to_string(app.log_path()).unwrap();
     assert!(!log.contains(&secret) && !log.contains(&password));
 }
+
+#[tokio::test]
+async fn oversized_bodies_and_wrong_methods_get_errors_in_the_api_format() {
+    let app = TestApp::spawn().await;
+    let api = app.platform();
+    let name = api.create_app().await;
+    let big = vec![b' '; 2 << 20];
+    let r = api
+        .send(
+            api.request(reqwest::Method::PATCH, &format!("/apps/{name}/config-vars"))
+                .header("content-type", "application/json")
+                .body(big.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 413, "{:?}", r.body);
+    assert_eq!(r.body["id"], "payload_too_large");
+    assert!(r.body["message"].as_str().unwrap().contains("1 MiB"));
+    assert!(r.headers.contains_key("request-id"));
+    // Nothing was written.
+    assert!(api.config(&name).await.is_empty());
+
+    let r = reqwest::Client::new()
+        .put(format!("{}/v2/service_instances/big-1", app.url))
+        .basic_auth(&app.user, Some(&app.password))
+        .header("X-Broker-API-Version", "2.17")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["description"].as_str().unwrap().contains("too large"), "{body}");
+
+    let r = api.send(api.request(reqwest::Method::PUT, "/apps")).await;
+    assert_eq!(r.status, 405, "{:?}", r.body);
+    assert_eq!(r.body["id"], "method_not_allowed");
+}

@@ -9,11 +9,12 @@ pub mod topics;
 
 use std::future::{ready, Ready};
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 
 use crate::error::Error;
 
@@ -74,4 +75,54 @@ pub fn log_if_internal(err: &Error, request_id: &str) {
     if err.status().is_server_error() {
         tracing::error!(request_id, error = %err, "request failed");
     }
+}
+
+/// Middleware: the few errors actix answers by itself before a handler runs (a body over the
+/// size limit, a method the route does not have) come back as plain text; this renders them in
+/// the API's own error format (OSB's under `/v2/`, the platform's elsewhere), like every other
+/// error.
+pub async fn framework_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let message = match res.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the request body is too large: 1 MiB at most (build archives: runtime.max_archive_bytes)"
+        }
+        StatusCode::METHOD_NOT_ALLOWED => "this endpoint does not take that method",
+        _ => return Ok(res.map_into_boxed_body()),
+    };
+    let json = res
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json {
+        return Ok(res.map_into_boxed_body());
+    }
+    let status = res.status();
+    let (req, old) = res.into_parts();
+    let mut new = if req.path().starts_with("/v2/") {
+        HttpResponse::build(status).json(osb::OsbError {
+            error: None,
+            description: message.into(),
+        })
+    } else {
+        let id = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "method_not_allowed"
+        };
+        HttpResponse::build(status).json(platform::ApiError {
+            id: id.into(),
+            message: message.into(),
+        })
+    };
+    // Keep the headers the inner layers set (request id, Allow, Connection: close).
+    for (name, value) in old.headers() {
+        if name != actix_web::http::header::CONTENT_TYPE && name != actix_web::http::header::CONTENT_LENGTH {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    Ok(ServiceResponse::new(req, new))
 }

@@ -40,8 +40,9 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeSettings {
-    /// `local` (bubblewrap + cgroups on this machine) or `none` (no dynos: builds, formation
-    /// and dyno endpoints answer 422).
+    /// `local` (bubblewrap + cgroups on this machine; the broker refuses to start without
+    /// them), `auto` (local when this host can run it, else none, with a warning) or `none` (no
+    /// dynos: formation, dyno and release-phase requests answer 422).
     pub backend: String,
     /// Containers' directory; empty means `<data_dir>/dynos`.
     pub root: String,
@@ -80,7 +81,7 @@ pub struct RuntimeSettings {
 impl Default for RuntimeSettings {
     fn default() -> Self {
         RuntimeSettings {
-            backend: "local".into(),
+            backend: "auto".into(),
             root: String::new(),
             bwrap: "bwrap".into(),
             cgroup_parent: "addon-broker".into(),
@@ -359,8 +360,10 @@ impl Settings {
                 "osb.username must be non-empty and contain no ':'".into(),
             ));
         }
-        if !["local", "none"].contains(&self.runtime.backend.as_str()) {
-            return Err(Error::Internal("runtime.backend must be \"local\" or \"none\"".into()));
+        if !["local", "auto", "none"].contains(&self.runtime.backend.as_str()) {
+            return Err(Error::Internal(
+                "runtime.backend must be \"local\", \"auto\" or \"none\"".into(),
+            ));
         }
         if self.jobs.lease_ms < 300 {
             return Err(Error::Internal("jobs.lease_ms must be at least 300".into()));

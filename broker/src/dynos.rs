@@ -36,9 +36,10 @@ use crate::catalog::clip;
 use crate::config::RuntimeSettings;
 use crate::crypto::Sealer;
 use crate::db::models::{App, Build, Formation, Release, Slug};
-use crate::db::schema::{apps, builds, formations, slugs};
+use crate::db::schema::{apps, builds, formations, releases, slugs};
 use crate::db::{now_ms, Db, DbConnection};
 use crate::error::{Error, Result};
+use crate::http::log_if_internal;
 use crate::platform::{find_app, insert_release, iso, latest_release, open_config, Actor, NameRef};
 use crate::provisioning::audit;
 use crate::slugs::{self as archive, ProcessTypes};
@@ -78,6 +79,10 @@ pub const SIZES: [Size; 4] = [
     },
 ];
 
+/// Age after which a slug directory without a slug row is removed.
+const SLUG_GC_AGE: Duration = Duration::from_secs(600);
+/// How often slug directories are collected.
+const SLUG_GC_EVERY: Duration = Duration::from_secs(600);
 /// Lines of log kept per app (Heroku keeps 1,500).
 const LOG_LINES: usize = 1500;
 /// Longest log line; longer output without a newline is cut.
@@ -294,6 +299,31 @@ impl LogQuery {
             .is_none_or(|d| line.dyno == *d || line.dyno.split('.').next() == Some(d.as_str()));
         dyno_ok && self.source.as_ref().is_none_or(|s| line.source == s)
     }
+}
+
+/// What a dyno is started with.
+struct Launch<'a> {
+    app_id: &'a str,
+    /// `web.1`, `run.3`, `release.7`.
+    name: &'a str,
+    /// `formation`, `run` or `release`.
+    kind: &'a str,
+    process_type: &'a str,
+    release: i32,
+    size: Size,
+    command: &'a str,
+    slug_id: &'a str,
+    config: BTreeMap<String, String>,
+    /// `$PORT`, for web dynos.
+    port: Option<u16>,
+    /// Time to live, for one-off dynos.
+    ttl_ms: Option<u64>,
+}
+
+/// Sort key of a dyno name: `web` first, then by type, then by number (`web.2` before `web.10`).
+fn dyno_order(name: &str) -> ((bool, String), u64) {
+    let (t, n) = name.split_once('.').unwrap_or((name, "0"));
+    (type_order(t), n.parse().unwrap_or(0))
 }
 
 #[derive(Debug, Default)]
@@ -534,9 +564,15 @@ impl Dynos {
         let mut output = String::new();
         let mut ok = true;
         if let Some(command) = unpacked.process_types.get("release") {
-            let (success, text) = self.release_phase(&a, &slug_id, command).await?;
-            output = text;
-            ok = success;
+            match self.release_phase(&a, &slug_id, command).await {
+                Ok((success, text)) => (ok, output) = (success, text),
+                // The build is recorded as failed rather than left pending.
+                Err(e) => {
+                    log_if_internal(&e, &actor.request_id);
+                    ok = false;
+                    output = format!("the release phase could not run: {}\n", e.public_message());
+                }
+            }
         }
         let (sealer, actor2, types) = (self.inner.sealer.clone(), actor.clone(), unpacked.process_types.clone());
         let (build_id, app_id, out2, checksum) = (
@@ -582,11 +618,15 @@ impl Dynos {
             })
             .await?;
         self.inner.wake.notify_one();
-        Ok(self.build_view(&a, done))
+        let releases = self.release_ids(&a.id).await?;
+        Ok(self.build_view(&a, done, &releases))
     }
 
-    fn build_view(&self, a: &App, b: Build) -> BuildView {
-        let release = b.release_version.map(|v| ReleaseRef { id: None, version: v });
+    fn build_view(&self, a: &App, b: Build, releases: &HashMap<i32, String>) -> BuildView {
+        let release = b.release_version.map(|v| ReleaseRef {
+            id: releases.get(&v).cloned(),
+            version: v,
+        });
         BuildView {
             id: b.id,
             status: b.status,
@@ -619,72 +659,97 @@ impl Dynos {
             })
             .await?;
         let name = format!("release.{version}");
-        let id = uuid::Uuid::new_v4().to_string();
-        let labels = BTreeMap::from([
-            ("app".to_string(), a.id.clone()),
-            ("dyno".into(), name.clone()),
-            ("type".into(), "release".into()),
-            ("kind".into(), "release".into()),
-            ("release".into(), version.to_string()),
-            ("size".into(), SIZES[0].name.into()),
-        ]);
-        let env = self.environment(config, &name, None);
-        self.log(
-            &a.id,
-            "broker",
-            &name,
-            format!("Starting release phase with command `{command}`"),
-        );
-        rt.start(ContainerSpec {
-            id: id.clone(),
-            labels,
-            hostname: name.clone(),
-            command: command.to_string(),
-            env,
-            app_source: self.inner.slugs_dir.join(slug_id),
-            limits: Limits {
-                memory_bytes: SIZES[0].memory_bytes,
-                max_processes: SIZES[0].max_processes,
-            },
-        })
-        .await
-        .map_err(runtime_err)?;
+        let status = self
+            .launch(Launch {
+                app_id: &a.id,
+                name: &name,
+                kind: "release",
+                process_type: "release",
+                release: version,
+                size: SIZES[0],
+                command,
+                slug_id,
+                config,
+                port: None,
+                ttl_ms: None,
+            })
+            .await?;
         let deadline = Instant::now() + Duration::from_millis(self.inner.settings.release_phase_timeout_ms);
-        let exit = loop {
-            let s = rt.status(&id).await.map_err(runtime_err)?;
-            if let Some(e) = exit_of(&s) {
-                break e.clone();
-            }
-            if Instant::now() > deadline {
-                break exit_of(&rt.stop(&id, self.grace()).await.map_err(runtime_err)?)
-                    .cloned()
-                    .unwrap_or(runtime::Exit {
-                        code: None,
-                        oom_killed: false,
-                        stopped: true,
-                        at_ms: now_ms(),
-                    });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let out = rt.output(&id, 0, MAX_OUTPUT).await.map_err(runtime_err)?;
+        let ended = self.wait_for_exit(&status.id, deadline).await;
+        let out = rt.output(&status.id, 0, MAX_OUTPUT).await.map_err(runtime_err);
+        // The container goes whatever happened; one left behind by an error here is collected
+        // by the supervision loop.
+        let _ = rt.remove(&status.id).await;
+        let (ended, out) = (ended?, out?);
+        let exit = exit_of(&ended).cloned();
         let mut text = String::from_utf8_lossy(&out.bytes).into_owned();
-        let ok = exit.code == Some(0);
-        let verdict = if ok {
-            "Release phase succeeded".to_string()
-        } else if exit.stopped {
-            "Release phase timed out; the previous release keeps running".to_string()
-        } else {
-            format!(
+        let ok = exit.as_ref().is_some_and(|e| e.code == Some(0));
+        let verdict = match &exit {
+            _ if ok => "Release phase succeeded".to_string(),
+            Some(e) if !e.stopped => format!(
                 "Release phase failed (exit status {}); the previous release keeps running",
-                exit.code.map_or("killed".into(), |c| c.to_string())
-            )
+                e.code.map_or("killed".into(), |c| c.to_string())
+            ),
+            _ => "Release phase timed out; the previous release keeps running".to_string(),
         };
         self.log(&a.id, "broker", &name, verdict.clone());
         text.push_str(&verdict);
         text.push('\n');
-        let _ = rt.remove(&id).await;
         Ok((ok, text))
+    }
+
+    /// Starts a dyno's container with its labels, environment and limits.
+    async fn launch(&self, l: Launch<'_>) -> Result<ContainerStatus> {
+        let rt = self.runtime()?;
+        let mut labels = BTreeMap::from([
+            ("app".to_string(), l.app_id.to_string()),
+            ("dyno".into(), l.name.to_string()),
+            ("type".into(), l.process_type.to_string()),
+            ("kind".into(), l.kind.to_string()),
+            ("release".into(), l.release.to_string()),
+            ("size".into(), l.size.name.into()),
+        ]);
+        if let Some(p) = l.port {
+            labels.insert("port".into(), p.to_string());
+        }
+        if let Some(t) = l.ttl_ms {
+            labels.insert("ttl_ms".into(), t.to_string());
+        }
+        self.log(
+            l.app_id,
+            "broker",
+            l.name,
+            format!("Starting process with command `{}`", l.command),
+        );
+        rt.start(ContainerSpec {
+            id: uuid::Uuid::new_v4().to_string(),
+            labels,
+            hostname: l.name.to_string(),
+            command: l.command.to_string(),
+            env: self.environment(l.config, l.name, l.port),
+            app_source: self.inner.slugs_dir.join(l.slug_id),
+            limits: Limits {
+                memory_bytes: l.size.memory_bytes,
+                max_processes: l.size.max_processes,
+            },
+        })
+        .await
+        .map_err(runtime_err)
+    }
+
+    /// Waits for a container to end; at `deadline` it is stopped (SIGTERM, the grace, SIGKILL).
+    async fn wait_for_exit(&self, id: &str, deadline: Instant) -> Result<ContainerStatus> {
+        let rt = self.runtime()?;
+        loop {
+            let s = rt.status(id).await.map_err(runtime_err)?;
+            if !s.running() {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                return rt.stop(id, self.grace()).await.map_err(runtime_err);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// An app's builds, oldest first (their output can show what the release phase printed:
@@ -705,7 +770,8 @@ impl Dynos {
                 Ok((a, list))
             })
             .await?;
-        Ok(list.into_iter().map(|b| self.build_view(&a, b)).collect())
+        let releases = self.release_ids(&a.id).await?;
+        Ok(list.into_iter().map(|b| self.build_view(&a, b, &releases)).collect())
     }
 
     /// One build (the app's owner and admins only).
@@ -726,7 +792,8 @@ impl Dynos {
                 Ok((a, b))
             })
             .await?;
-        Ok(self.build_view(&a, b))
+        let releases = self.release_ids(&a.id).await?;
+        Ok(self.build_view(&a, b, &releases))
     }
 
     /// One slug.
@@ -751,6 +818,41 @@ impl Dynos {
             checksum: s.checksum,
             created_at: iso(s.created_at),
         })
+    }
+
+    /// Removes slug directories that no slug row names (their app was deleted) and unpacks
+    /// that never finished, once they are `SLUG_GC_AGE` old (so that a build unpacking right
+    /// now, whose row is not written yet, is left alone). Returns how many went.
+    pub async fn collect_slugs(&self) -> Result<usize> {
+        let known: HashSet<String> = self
+            .inner
+            .db
+            .run(|c| Ok(slugs::table.select(slugs::id).load::<String>(c)?))
+            .await?
+            .into_iter()
+            .collect();
+        let dir = self.inner.slugs_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return 0;
+            };
+            let mut removed = 0;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= SLUG_GC_AGE);
+                if old && !known.contains(&name) && std::fs::remove_dir_all(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+            removed
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("collecting slugs: {e}")))
     }
 
     /// Marks builds left `pending` by a broker that died as failed.
@@ -829,6 +931,11 @@ impl Dynos {
             if !archive::valid_process_type(t) {
                 return Err(Error::BadRequest(format!("process type {} is not valid", clip(t))));
             }
+            if u.quantity.is_none() && u.size.is_none() {
+                return Err(Error::BadRequest(format!(
+                    "the update of {t} changes neither quantity nor size"
+                )));
+            }
             if let Some(q) = u.quantity {
                 if !(0..=max).contains(&q) {
                     return Err(Error::Unprocessable(format!(
@@ -840,13 +947,13 @@ impl Dynos {
                 size(s)?;
             }
         }
-        let (sealer_free_actor, updates2) = (actor.clone(), updates.clone());
+        let (actor2, updates2) = (actor.clone(), updates.clone());
         let (a, changed, types) = self
             .inner
             .db
             .write(move |c| {
                 let a = find_app(c, &app)?;
-                require_owner(&a, &sealer_free_actor)?;
+                require_owner(&a, &actor2)?;
                 let types = current_types(c, &a.id)?;
                 let mut changed = Vec::new();
                 for u in &updates2 {
@@ -875,7 +982,7 @@ impl Dynos {
                 }
                 audit(
                     c,
-                    &sealer_free_actor.meta(),
+                    &actor2.meta(),
                     "platform.formation.update",
                     format!("app/{}", a.id),
                     json!(changed
@@ -916,7 +1023,22 @@ impl Dynos {
         Ok((a, list))
     }
 
-    fn dyno_view(&self, a: &App, c: &ContainerStatus, sup: &Supervision) -> DynoView {
+    /// Release ids of an app by version (views show `{id, version}` as Heroku does).
+    async fn release_ids(&self, app_id: &str) -> Result<HashMap<i32, String>> {
+        let app_id = app_id.to_string();
+        self.inner
+            .db
+            .run(move |c| {
+                let rows: Vec<(i32, String)> = releases::table
+                    .filter(releases::app_id.eq(&app_id))
+                    .select((releases::version, releases::id))
+                    .load(c)?;
+                Ok(rows.into_iter().collect())
+            })
+            .await
+    }
+
+    fn dyno_view(&self, a: &App, c: &ContainerStatus, sup: &Supervision, releases: &HashMap<i32, String>) -> DynoView {
         let exit = exit_of(c);
         let state = match exit {
             None if sup.up.contains_key(&c.id) => "up",
@@ -935,7 +1057,7 @@ impl Dynos {
             process_type: label(c, "type").to_string(),
             state: state.into(),
             release: ReleaseRef {
-                id: None,
+                id: releases.get(&release_of(c)).cloned(),
                 version: release_of(c),
             },
             command: c.command.clone(),
@@ -976,18 +1098,13 @@ impl Dynos {
     /// An app's dynos.
     pub async fn list(&self, app: String) -> Result<Vec<DynoView>> {
         let (a, list) = self.app_and_containers(app).await?;
+        let releases = self.release_ids(&a.id).await?;
         let sup = self.inner.supervision.lock().await;
         let mut views: Vec<DynoView> = Self::current(&list, &sup.stopping)
             .iter()
-            .map(|c| self.dyno_view(&a, c, &sup))
+            .map(|c| self.dyno_view(&a, c, &sup, &releases))
             .collect();
-        views.sort_by(|x, y| {
-            let key = |v: &DynoView| {
-                let (t, n) = v.name.split_once('.').unwrap_or((&v.name, "0"));
-                (type_order(t), n.parse::<u64>().unwrap_or(0))
-            };
-            key(x).cmp(&key(y))
-        });
+        views.sort_by_key(|v| dyno_order(&v.name));
         Ok(views)
     }
 
@@ -1005,8 +1122,9 @@ impl Dynos {
     /// One dyno, by name or id.
     pub async fn get(&self, app: String, dyno: String) -> Result<DynoView> {
         let (a, c) = self.find_dyno(app, &dyno).await?;
+        let releases = self.release_ids(&a.id).await?;
         let sup = self.inner.supervision.lock().await;
-        Ok(self.dyno_view(&a, &c, &sup))
+        Ok(self.dyno_view(&a, &c, &sup, &releases))
     }
 
     /// Stops containers in the background (SIGTERM, then SIGKILL after the grace period).
@@ -1098,23 +1216,24 @@ impl Dynos {
         for k in extra.keys() {
             crate::platform::validate_var_name(k)?;
         }
-        let sealer = self.inner.sealer.clone();
-        let (a, release) = self
+        let (sealer, actor2) = (self.inner.sealer.clone(), actor.clone());
+        let (a, r, mut config) = self
             .inner
             .db
             .run(move |c| {
                 let a = find_app(c, &app)?;
+                require_owner(&a, &actor2)?;
                 let r = latest_release(c, &a.id)?;
                 let r = r.filter(|r| r.slug_id.is_some()).ok_or_else(|| {
                     Error::Unprocessable(format!("app {} has no code yet; push a build first", a.name))
                 })?;
                 let config = open_config(&sealer, &r)?;
-                Ok((a, (r, config)))
+                Ok((a, r, config))
             })
             .await?;
-        require_owner(&a, actor)?;
-        let (r, mut config) = release;
         config.extend(extra);
+        // The run number is chosen and the container started under the supervision lock, so
+        // that two runs never get the same name.
         let mut sup = self.inner.supervision.lock().await;
         let list = rt.list().await.map_err(runtime_err)?;
         let n = list
@@ -1125,39 +1244,23 @@ impl Dynos {
             .unwrap_or(0)
             + 1;
         let name = format!("run.{n}");
-        let id = uuid::Uuid::new_v4().to_string();
-        let labels = BTreeMap::from([
-            ("app".to_string(), a.id.clone()),
-            ("dyno".into(), name.clone()),
-            ("type".into(), "run".into()),
-            ("kind".into(), "run".into()),
-            ("release".into(), r.version.to_string()),
-            ("size".into(), sz.name.into()),
-            ("ttl_ms".into(), (ttl * 1000).to_string()),
-        ]);
-        self.log(
-            &a.id,
-            "broker",
-            &name,
-            format!("Starting process with command `{}`", req.command),
-        );
-        let status = rt
-            .start(ContainerSpec {
-                id: id.clone(),
-                labels,
-                hostname: name.clone(),
-                command: req.command.clone(),
-                env: self.environment(config, &name, None),
-                app_source: self.inner.slugs_dir.join(r.slug_id.clone().unwrap_or_default()),
-                limits: Limits {
-                    memory_bytes: sz.memory_bytes,
-                    max_processes: sz.max_processes,
-                },
+        let status = self
+            .launch(Launch {
+                app_id: &a.id,
+                name: &name,
+                kind: "run",
+                process_type: "run",
+                release: r.version,
+                size: sz,
+                command: &req.command,
+                slug_id: r.slug_id.as_deref().unwrap_or_default(),
+                config,
+                port: None,
+                ttl_ms: Some(ttl * 1000),
             })
-            .await
-            .map_err(runtime_err)?;
-        sup.offsets.insert(id.clone(), (0, Vec::new()));
-        sup.up.insert(id.clone(), now_ms());
+            .await?;
+        sup.offsets.insert(status.id.clone(), (0, Vec::new()));
+        sup.up.insert(status.id.clone(), now_ms());
         drop(sup);
         audit_async(
             &self.inner.db,
@@ -1167,24 +1270,17 @@ impl Dynos {
             json!({ "dyno": name }),
         )
         .await?;
+        let releases = self.release_ids(&a.id).await?;
         if !req.attach {
             let sup = self.inner.supervision.lock().await;
-            return Ok(self.dyno_view(&a, &status, &sup));
+            return Ok(self.dyno_view(&a, &status, &sup, &releases));
         }
-        let deadline = Instant::now() + Duration::from_secs(ttl);
-        let status = loop {
-            let s = rt.status(&id).await.map_err(runtime_err)?;
-            if !s.running() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                break rt.stop(&id, self.grace()).await.map_err(runtime_err)?;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        let out = rt.output(&id, 0, MAX_OUTPUT).await.map_err(runtime_err)?;
+        let status = self
+            .wait_for_exit(&status.id, Instant::now() + Duration::from_secs(ttl))
+            .await?;
+        let out = rt.output(&status.id, 0, MAX_OUTPUT).await.map_err(runtime_err)?;
         let sup = self.inner.supervision.lock().await;
-        let mut view = self.dyno_view(&a, &status, &sup);
+        let mut view = self.dyno_view(&a, &status, &sup, &releases);
         view.output = Some(String::from_utf8_lossy(&out.bytes).into_owned());
         Ok(view)
     }
@@ -1199,7 +1295,7 @@ impl Dynos {
             .await
             .map_err(runtime_err)?;
         let sup = self.inner.supervision.lock().await;
-        let view = self.dyno_view(&a, &c, &sup);
+        let view = self.dyno_view(&a, &c, &sup, &HashMap::new());
         Ok(OutputView {
             name: view.name,
             state: view.state,
@@ -1351,44 +1447,24 @@ impl Dynos {
         name: &str,
         command: &str,
     ) -> Result<()> {
-        let rt = self.runtime()?.clone();
         let Some((r, _)) = &d.release else { return Ok(()) };
-        let sz = size(&f.size)?;
-        let config = open_config(&self.inner.sealer, r)?;
         let port = (f.process_type == "web").then(free_port).transpose()?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let mut labels = BTreeMap::from([
-            ("app".to_string(), d.app.id.clone()),
-            ("dyno".into(), name.to_string()),
-            ("type".into(), f.process_type.clone()),
-            ("kind".into(), "formation".into()),
-            ("release".into(), r.version.to_string()),
-            ("size".into(), sz.name.into()),
-        ]);
-        if let Some(p) = port {
-            labels.insert("port".into(), p.to_string());
-        }
-        self.log(
-            &d.app.id,
-            "broker",
-            name,
-            format!("Starting process with command `{command}`"),
-        );
-        rt.start(ContainerSpec {
-            id: id.clone(),
-            labels,
-            hostname: name.to_string(),
-            command: command.to_string(),
-            env: self.environment(config, name, port),
-            app_source: self.inner.slugs_dir.join(r.slug_id.clone().unwrap_or_default()),
-            limits: Limits {
-                memory_bytes: sz.memory_bytes,
-                max_processes: sz.max_processes,
-            },
-        })
-        .await
-        .map_err(runtime_err)?;
-        sup.offsets.insert(id, (0, Vec::new()));
+        let status = self
+            .launch(Launch {
+                app_id: &d.app.id,
+                name,
+                kind: "formation",
+                process_type: &f.process_type,
+                release: r.version,
+                size: size(&f.size)?,
+                command,
+                slug_id: r.slug_id.as_deref().unwrap_or_default(),
+                config: open_config(&self.inner.sealer, r)?,
+                port,
+                ttl_ms: None,
+            })
+            .await?;
+        sup.offsets.insert(status.id, (0, Vec::new()));
         if let Some(p) = port {
             self.watch_port(p);
         }
@@ -1538,6 +1614,7 @@ impl Dynos {
             let _ = rt.remove(&id).await;
             sup.up.remove(&id);
             sup.crash_counted.remove(&id);
+            sup.first_seen.remove(&id);
         }
         Ok(())
     }
@@ -1582,12 +1659,9 @@ impl Dynos {
             sup.wake_by(Instant::now() + Duration::from_millis((debounce - age) as u64));
         }
         let mut in_flight = false;
-        let mut outdated: Vec<(String, ContainerStatus)> = Vec::new();
+        let mut outdated: Vec<String> = Vec::new();
         let mut slots: Vec<(&String, &(&Formation, String))> = wanted.iter().collect();
-        slots.sort_by_key(|(name, _)| {
-            let (t, n) = name.split_once('.').unwrap_or((name.as_str(), "0"));
-            (type_order(t), n.parse::<u64>().unwrap_or(0))
-        });
+        slots.sort_by_key(|(name, _)| dyno_order(name));
         for (name, (f, command)) in slots {
             let matches = |c: &ContainerStatus| {
                 release_of(c) == release.version && label(c, "size") == f.size && c.command == *command
@@ -1657,7 +1731,7 @@ impl Dynos {
                 }
                 [only] => {
                     if !matches(only) {
-                        outdated.push((name.clone(), (*only).clone()));
+                        outdated.push(name.clone());
                     }
                 }
                 many => {
@@ -1688,7 +1762,7 @@ impl Dynos {
                 slot.release != release.version || slot.not_before.is_none_or(|t| Instant::now() >= t)
             })
         };
-        if let Some((name, _old)) = outdated.iter().find(|(name, _)| ready(name)) {
+        if let Some(name) = outdated.iter().find(|name| ready(name)) {
             if let Some((f, command)) = wanted.get(name) {
                 let (f, command) = (*f, command.clone());
                 if let Err(e) = self.start_slot(sup, d, f, name, &command).await {
@@ -1712,7 +1786,16 @@ impl Dynos {
         }
         let every = Duration::from_millis(self.inner.settings.tick_ms.max(10));
         tokio::pin!(shutdown);
+        let mut next_gc = Instant::now();
         loop {
+            if Instant::now() >= next_gc {
+                next_gc = Instant::now() + SLUG_GC_EVERY;
+                match self.collect_slugs().await {
+                    Ok(n) if n > 0 => info!(slugs = n, "removed slug directories of deleted apps"),
+                    Ok(_) => {}
+                    Err(e) => warn!(error = %e, "collecting slugs"),
+                }
+            }
             if let Err(e) = self.tick().await {
                 warn!(error = %e, "dyno supervision");
             }

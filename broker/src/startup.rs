@@ -14,7 +14,7 @@ use providers::redis::{RedisConfig, RedisProvider};
 use providers::Provider;
 use runtime::local::{LocalConfig, LocalRuntime};
 use runtime::Runtime;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::auth::TokenKeys;
 use crate::catalog::Catalog;
@@ -106,6 +106,30 @@ pub fn build_providers(settings: &Settings) -> Result<Vec<Arc<dyn Provider>>> {
     Ok(list)
 }
 
+/// The dyno runtime the settings ask for: `local` must work, `auto` falls back to none (with
+/// the reason in the log) on a host that cannot run it.
+pub fn dyno_runtime(settings: &Settings) -> Result<Option<Arc<dyn Runtime>>> {
+    if settings.runtime.backend == "none" {
+        return Ok(None);
+    }
+    let local = LocalRuntime::new(LocalConfig {
+        root: settings.runtime_root(),
+        bwrap: settings.runtime.bwrap.clone().into(),
+        cgroup_parent: settings.runtime.cgroup_parent.clone(),
+        run_as: LocalConfig::default_user(),
+    });
+    match local {
+        Ok(rt) => Ok(Some(Arc::new(rt))),
+        Err(e) if settings.runtime.backend == "auto" => {
+            warn!(reason = %e, "this host cannot run dynos; the broker runs without them (runtime.backend = \"auto\")");
+            Ok(None)
+        }
+        Err(e) => Err(Error::Internal(format!(
+            "dyno runtime: {e} (or set runtime.backend = \"auto\" or \"none\")"
+        ))),
+    }
+}
+
 /// Opens the state store named by the settings.
 pub fn open_db(settings: &Settings) -> Result<Db> {
     Db::connect(&settings.database_url(), settings.database.pool_size)
@@ -134,18 +158,7 @@ impl Application {
             sealer.clone(),
             Duration::from_millis(settings.osb.sync_timeout_ms),
         );
-        let runtime: Option<Arc<dyn Runtime>> = match settings.runtime.backend.as_str() {
-            "local" => Some(Arc::new(
-                LocalRuntime::new(LocalConfig {
-                    root: settings.runtime_root(),
-                    bwrap: settings.runtime.bwrap.clone().into(),
-                    cgroup_parent: settings.runtime.cgroup_parent.clone(),
-                    run_as: LocalConfig::default_user(),
-                })
-                .map_err(|e| Error::Internal(format!("dyno runtime: {e} (or set runtime.backend = \"none\")")))?,
-            )),
-            _ => None,
-        };
+        let runtime = dyno_runtime(&settings)?;
         let dynos = Dynos::new(
             db.clone(),
             sealer.clone(),

@@ -86,6 +86,8 @@ pub struct Options {
     pub backoff_max_ms: u64,
     /// `runtime.restart_debounce_ms`.
     pub restart_debounce_ms: u64,
+    /// `runtime.backend`: `local` (a host that cannot run dynos fails the start) or `none`.
+    pub runtime_backend: &'static str,
 }
 
 impl Default for Options {
@@ -101,6 +103,7 @@ impl Default for Options {
             backoff_initial_ms: 300,
             backoff_max_ms: 600_000,
             restart_debounce_ms: 150,
+            runtime_backend: "local",
         }
     }
 }
@@ -210,6 +213,7 @@ url = "{redis_url}"
 [providers.kafka]
 bootstrap_servers = "{kafka}"
 [runtime]
+backend = "{backend}"
 cgroup_parent = "{cgroup}"
 stop_grace_ms = {grace}
 backoff_initial_ms = {backoff}
@@ -218,6 +222,7 @@ restart_debounce_ms = {debounce}
 boot_timeout_ms = 20000
 "#,
             cgroup = TEST_CGROUP,
+            backend = options.runtime_backend,
             grace = options.stop_grace_ms,
             backoff = options.backoff_initial_ms,
             backoff_max = options.backoff_max_ms,
@@ -992,17 +997,32 @@ pub mod dynos {
     /// The Procfile of most tests.
     pub const PROCFILE: &str = "web: ./sample-dyno web\nworker: ./sample-dyno worker\n";
 
+    /// `POST /apps/{app}/builds` with `archive` as the body.
+    pub async fn post_build(api: &Api, app: &str, archive: Vec<u8>) -> super::Reply {
+        api.send(
+            api.request(reqwest::Method::POST, &format!("/apps/{app}/builds"))
+                .header("content-type", "application/gzip")
+                .body(archive),
+        )
+        .await
+    }
+
     /// Pushes a build; returns the answer's body (status must be 201).
     pub async fn push(api: &Api, app: &str, archive: Vec<u8>) -> Value {
-        let r = api
-            .send(
-                api.request(reqwest::Method::POST, &format!("/apps/{app}/builds"))
-                    .header("content-type", "application/gzip")
-                    .body(archive),
-            )
-            .await;
+        let r = post_build(api, app, archive).await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         r.body
+    }
+
+    /// `PATCH /apps/{app}/formation` with these `updates` (status must be 200).
+    pub async fn scale(api: &Api, app: &str, updates: Value) {
+        let r = api
+            .patch(
+                &format!("/apps/{app}/formation"),
+                serde_json::json!({ "updates": updates }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
     }
 
     /// Polls the app's dynos until `done` holds for them (30 s at most).

@@ -6,9 +6,15 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use addon_broker_tests::dynos::{ask, logs, push, sample_app, up, wait_dynos, PROCFILE};
+use addon_broker_tests::dynos::{ask, logs, post_build, push, sample_app, scale, up, wait_dynos, PROCFILE};
 use addon_broker_tests::{Options, TestApp};
 use serde_json::{json, Value};
+
+/// How many releases the app has.
+async fn release_count(api: &addon_broker_tests::Api, app: &str) -> usize {
+    let r = api.get(&format!("/apps/{app}/releases")).await;
+    r.body.as_array().map_or(0, Vec::len)
+}
 
 /// Polls the app's logs until `needle` shows up (the collector reads output every tick).
 async fn wait_log(api: &addon_broker_tests::Api, app: &str, query: &str, needle: &str) -> String {
@@ -63,6 +69,9 @@ async fn a_build_runs_web_dynos_that_scale_and_see_their_environment() {
 
     let list = wait_dynos(&api, &name, "web.1 up", |l| up(l, "web").len() == 1).await;
     let port = list[0]["port"].as_u64().unwrap();
+    let v2 = api.get(&format!("/apps/{name}/releases/2")).await.body;
+    assert_eq!(list[0]["release"], json!({"id": v2["id"], "version": 2}));
+    assert_eq!(build["release"], json!({"id": v2["id"], "version": 2}));
     let me = ask(port, "/").await.expect("web.1 answers on its port");
     assert_eq!(me["env"]["DYNO"], "web.1");
     assert_eq!(me["env"]["PORT"], port.to_string());
@@ -73,13 +82,12 @@ async fn a_build_runs_web_dynos_that_scale_and_see_their_environment() {
     assert!(me["pid"].as_u64().unwrap() <= 3, "{me}");
     assert!(me["visible_processes"].as_u64().unwrap() <= 4, "{me}");
 
-    let r = api
-        .patch(
-            &format!("/apps/{name}/formation"),
-            json!({"updates": [{"type": "web", "quantity": 2}, {"type": "worker", "quantity": 1}]}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    scale(
+        &api,
+        &name,
+        json!([{"type": "web", "quantity": 2}, {"type": "worker", "quantity": 1}]),
+    )
+    .await;
     let list = wait_dynos(&api, &name, "web=2 worker=1", |l| {
         up(l, "web").len() == 2 && up(l, "worker").len() == 1
     })
@@ -274,13 +282,12 @@ async fn a_dyno_over_its_memory_limit_is_killed_shows_crashed_and_restarts_with_
         sample_app("web: ./sample-dyno web\nhog: ./sample-dyno hog 700\n"),
     )
     .await;
-    let r = api
-        .patch(
-            &format!("/apps/{name}/formation"),
-            json!({"updates": [{"type": "web", "quantity": 0}, {"type": "hog", "quantity": 1}]}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    scale(
+        &api,
+        &name,
+        json!([{"type": "web", "quantity": 0}, {"type": "hog", "quantity": 1}]),
+    )
+    .await;
     let list = wait_dynos(&api, &name, "hog.1 crashed", |l| {
         l.iter().any(|d| d["name"] == "hog.1" && d["state"] == "crashed")
     })
@@ -418,10 +425,12 @@ async fn one_off_runs_return_output_and_exit_code_and_stop_honours_the_grace_per
 
     // Stop: a dyno that exits on SIGTERM goes at once; one that ignores it is killed after
     // the grace period (1.5 s); both come back, as formation dynos do.
-    let r = api
-        .patch(&format!("/apps/{name}/formation"), json!({"updates": [{"type": "web", "quantity": 0}, {"type": "polite", "quantity": 1}, {"type": "stubborn", "quantity": 1}]}))
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    scale(
+        &api,
+        &name,
+        json!([{"type": "web", "quantity": 0}, {"type": "polite", "quantity": 1}, {"type": "stubborn", "quantity": 1}]),
+    )
+    .await;
     let list = wait_dynos(&api, &name, "polite and stubborn up", |l| {
         up(l, "polite").len() == 1 && up(l, "stubborn").len() == 1
     })
@@ -496,13 +505,12 @@ async fn a_killed_broker_comes_back_to_exactly_the_formation() {
     let api = app.platform();
     let name = api.create_app().await;
     push(&api, &name, sample_app(PROCFILE)).await;
-    let r = api
-        .patch(
-            &format!("/apps/{name}/formation"),
-            json!({"updates": [{"type": "web", "quantity": 2}, {"type": "worker", "quantity": 1}]}),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    scale(
+        &api,
+        &name,
+        json!([{"type": "web", "quantity": 2}, {"type": "worker", "quantity": 1}]),
+    )
+    .await;
     let list = wait_dynos(&api, &name, "web=2 worker=1", |l| {
         up(l, "web").len() == 2 && up(l, "worker").len() == 1
     })
@@ -584,13 +592,7 @@ async fn bad_archives_and_procfiles_are_refused_and_leave_nothing() {
         ),
     ];
     for (what, body, message) in cases {
-        let r = api
-            .send(
-                api.request(reqwest::Method::POST, &format!("/apps/{name}/builds"))
-                    .header("content-type", "application/gzip")
-                    .body(body),
-            )
-            .await;
+        let r = post_build(&api, &name, body).await;
         assert_eq!(r.status, 400, "{what}: {:?}", r.body);
         assert_eq!(r.body["id"], "bad_request", "{what}");
         assert!(
@@ -608,15 +610,7 @@ async fn bad_archives_and_procfiles_are_refused_and_leave_nothing() {
         .map(|d| d.flatten().collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
-    assert_eq!(
-        api.get(&format!("/apps/{name}/releases"))
-            .await
-            .body
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(release_count(&api, &name).await, 1);
 
     // Links that each stay inside on their own but climb out together, then a Procfile written
     // through one of them: nothing may land outside the slug, whatever the answer.
@@ -638,25 +632,13 @@ async fn bad_archives_and_procfiles_are_refused_and_leave_nothing() {
     let through = format!("{up_to_root}/tmp/{escape}");
     links.push(Entry::Link("Procfile", &through));
     links.push(Entry::File("Procfile", b"web: ./sample-dyno web\n", 0o644));
-    let r = api
-        .send(
-            api.request(reqwest::Method::POST, &format!("/apps/{name}/builds"))
-                .header("content-type", "application/gzip")
-                .body(archive_of(&links)),
-        )
-        .await;
+    let r = post_build(&api, &name, archive_of(&links)).await;
     assert!(r.status == 201 || r.status == 400, "{:?}", r.body);
     assert!(
         !std::path::Path::new("/tmp").join(&escape).exists(),
         "the archive wrote outside its slug"
     );
-    let r = api
-        .send(
-            api.request(reqwest::Method::POST, &format!("/apps/{name}/builds"))
-                .header("content-type", "application/gzip")
-                .body(archive_of(&[Entry::Link("Procfile", "/etc/passwd")])),
-        )
-        .await;
+    let r = post_build(&api, &name, archive_of(&[Entry::Link("Procfile", "/etc/passwd")])).await;
     assert_eq!(r.status, 400, "{:?}", r.body);
     assert!(!r.body["message"].as_str().unwrap().contains("root:"), "{:?}", r.body);
 
@@ -679,6 +661,8 @@ async fn bad_archives_and_procfiles_are_refused_and_leave_nothing() {
             "unknown dyno size huge-9x",
         ),
         (json!({"updates": [{"quantity": 1}]}), 400, "needs a \"type\""),
+        (json!({"updates": [{"type": "web"}]}), 400, "neither quantity nor size"),
+        (json!({"updates": []}), 400, "at least one"),
         (
             json!({"updates": [{"type": "web", "quantity": 1, "colour": "red"}]}),
             400,
@@ -782,13 +766,12 @@ async fn a_dyno_that_ran_longer_than_the_longest_delay_restarts_without_accumula
         sample_app("web: ./sample-dyno web\nflaky: sleep 0.8; exit 1\nbroken: exit 1\n"),
     )
     .await;
-    let r = api
-        .patch(
-            &format!("/apps/{name}/formation"),
-            json!({"updates": [{"type": "web", "quantity": 0}, {"type": "flaky", "quantity": 1}, {"type": "broken", "quantity": 1}]}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    scale(
+        &api,
+        &name,
+        json!([{"type": "web", "quantity": 0}, {"type": "flaky", "quantity": 1}, {"type": "broken", "quantity": 1}]),
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let flaky = logs(&api, &name, "dyno=flaky.1&source=broker").await;
@@ -802,5 +785,71 @@ async fn a_dyno_that_ran_longer_than_the_longest_delay_restarts_without_accumula
         }
         assert!(Instant::now() < deadline, "flaky:\n{flaky}\nbroken:\n{broken}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn deleting_an_app_stops_its_dynos_and_its_slugs_are_collected() {
+    let mut app = TestApp::spawn().await;
+    let api = app.platform();
+    let name = api.create_app().await;
+    let build = push(&api, &name, sample_app(PROCFILE)).await;
+    let list = wait_dynos(&api, &name, "web.1 up", |l| up(l, "web").len() == 1).await;
+    let port = list[0]["port"].as_u64().unwrap();
+    let slug = app.dir().join("slugs").join(build["slug"]["id"].as_str().unwrap());
+    assert!(slug.join("sample-dyno").exists());
+
+    let r = api.delete(&format!("/apps/{name}")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // The dyno of the deleted app stops; nothing runs.
+    assert_eq!(app.runtime_running().await, 0);
+    assert!(ask(port, "/").await.is_none());
+    // Its slug has no row any more; once old enough (aged by hand here), the next collection
+    // (at start, then every ten minutes) removes it.
+    assert!(slug.exists());
+    let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
+    std::fs::File::open(&slug).unwrap().set_modified(day_ago).unwrap();
+    app.kill();
+    app.start();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while slug.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the orphaned slug {} is still there",
+            slug.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn without_a_runtime_builds_still_work_and_dyno_requests_are_422() {
+    let app = TestApp::spawn_with(Options {
+        runtime_backend: "none",
+        ..Options::default()
+    })
+    .await;
+    let api = app.platform();
+    let name = api.create_app().await;
+    let build = push(&api, &name, sample_app(PROCFILE)).await;
+    assert_eq!(build["status"], "succeeded", "{build}");
+    // A release phase needs a runtime: the build fails (not left pending), with the reason.
+    let build = push(&api, &name, sample_app(&format!("{PROCFILE}release: true\n"))).await;
+    assert_eq!(build["status"], "failed", "{build}");
+    assert!(build["output"].as_str().unwrap().contains("runs no dynos"), "{build}");
+    assert_eq!(release_count(&api, &name).await, 2);
+    for r in [
+        api.patch(&format!("/apps/{name}/formation/web"), json!({"quantity": 2}))
+            .await,
+        api.post(&format!("/apps/{name}/dynos"), json!({"command": "true"}))
+            .await,
+        api.get(&format!("/apps/{name}/dynos")).await,
+    ] {
+        assert_eq!(r.status, 422, "{:?}", r.body);
+        assert!(
+            r.body["message"].as_str().unwrap().contains("runs no dynos"),
+            "{:?}",
+            r.body
+        );
     }
 }

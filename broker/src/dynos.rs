@@ -911,6 +911,21 @@ impl Dynos {
         Ok(rows.into_iter().map(|f| Self::formation_view(&a, f, &types)).collect())
     }
 
+    /// One process type's formation.
+    pub async fn formation_of(&self, app: String, process_type: String) -> Result<FormationView> {
+        let (a, rows, types) = self.formation_rows(app).await?;
+        rows.into_iter()
+            .find(|f| f.process_type == process_type)
+            .map(|f| Self::formation_view(&a, f, &types))
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "no process type {} in the formation of app {}",
+                    clip(&process_type),
+                    a.name
+                ))
+            })
+    }
+
     /// Applies formation changes, all or none; returns the changed entries.
     pub async fn update_formation(
         &self,

@@ -687,6 +687,9 @@ async fn bad_archives_and_procfiles_are_refused_and_leave_nothing() {
     assert_eq!(r.status, 404);
     let f = api.get(&format!("/apps/{name}/formation/worker")).await;
     assert_eq!(f.body["quantity"], 0);
+    let f = api.get(&format!("/apps/{name}/formation/clock")).await;
+    assert_eq!(f.status, 404, "{:?}", f.body);
+    assert!(f.body["message"].as_str().unwrap().contains("no process type clock"));
     // Only the app's owner (or an admin) runs commands or reads logs.
     let bob = app.api("bob", broker::auth::Scope::Platform);
     for r in [

@@ -109,14 +109,7 @@ handler!(
         responses((status = 200, body = FormationView), (status = 404, body = ApiError)), security(("bearer" = [])))]
     get_formation, Scope::Platform, |state, _actor, _req, _b, path: (String, String)| {
         let (app, t) = path.into_inner();
-        state
-            .dynos
-            .formation(app.clone())
-            .await?
-            .into_iter()
-            .find(|f| f.process_type == t)
-            .map(|f| HttpResponse::Ok().json(f))
-            .ok_or_else(|| Error::NotFound(format!("no process type {} in the formation of app {}", crate::catalog::clip(&t), crate::catalog::clip(&app))))
+        Ok(HttpResponse::Ok().json(state.dynos.formation_of(app, t).await?))
     }
 );
 

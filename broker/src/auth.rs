@@ -1,5 +1,6 @@
-//! Bearer tokens of the platform and admin APIs: HS256 JWTs with a `scope` claim (`platform` or
-//! `admin`), minted by `broker token` with the broker's key.
+//! Bearer tokens of the platform and admin APIs: HS256 JWTs with a `scope` claim (`platform`,
+//! `admin`, or `provider` for provider registration), minted by `broker token` with the broker's
+//! key.
 
 use std::fmt;
 
@@ -20,6 +21,8 @@ pub enum Scope {
     Platform,
     /// Everything, the admin API included.
     Admin,
+    /// Submitting a provider manifest (`POST /provider/manifests`) and nothing else.
+    Provider,
 }
 
 impl Scope {
@@ -28,6 +31,7 @@ impl Scope {
         match s {
             "platform" => Some(Scope::Platform),
             "admin" => Some(Scope::Admin),
+            "provider" => Some(Scope::Provider),
             _ => None,
         }
     }
@@ -37,6 +41,7 @@ impl Scope {
         match self {
             Scope::Platform => "platform",
             Scope::Admin => "admin",
+            Scope::Provider => "provider",
         }
     }
 

@@ -58,9 +58,10 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Mint a bearer token for the platform or admin API with the configured key.
+    /// Mint a bearer token for the platform or admin API (or a provider-registration token)
+    /// with the configured key.
     Token {
-        /// `platform` or `admin`.
+        /// `platform`, `admin` or `provider` (may only submit manifests).
         #[arg(long)]
         scope: String,
         /// Lifetime: `90s`, `30m`, `1h`, `7d`.
@@ -155,7 +156,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let settings = Settings::load(config.as_deref())?;
             let scope = Scope::parse(&scope)
-                .ok_or_else(|| Error::Internal(format!("--scope must be platform or admin, not {scope}")))?;
+                .ok_or_else(|| Error::Internal(format!("--scope must be platform, admin or provider, not {scope}")))?;
             let ttl = parse_ttl(&ttl)?;
             println!("{}", TokenKeys::from_settings(&settings)?.mint(&sub, scope, ttl)?);
             Ok(())

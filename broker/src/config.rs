@@ -34,6 +34,39 @@ pub struct Settings {
     pub providers: ProviderSettings,
     /// The dyno runtime.
     pub runtime: RuntimeSettings,
+    /// Third-party providers.
+    pub marketplace: MarketplaceSettings,
+}
+
+/// Third-party provider settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MarketplaceSettings {
+    /// The broker's URL as providers reach it (their `callback_url`s start with it); empty:
+    /// `http://<server.listen>` with the bound port.
+    pub public_url: String,
+    /// The region sent to partners with every provision.
+    pub region: String,
+    /// Timeout of one HTTP call to a provider (ms); a timeout is retried like any transient
+    /// failure, up to `jobs.max_attempts`.
+    pub request_timeout_ms: u64,
+    /// How long an asynchronous provision (202) may wait for the provider's callback before it
+    /// fails and a deprovision is sent (ms). Heroku allows 12 hours.
+    pub callback_deadline_ms: u64,
+    /// How often a broker checks the store for providers changed by another broker (ms).
+    pub refresh_ms: u64,
+}
+
+impl Default for MarketplaceSettings {
+    fn default() -> Self {
+        MarketplaceSettings {
+            public_url: String::new(),
+            region: "us".into(),
+            request_timeout_ms: 10_000,
+            callback_deadline_ms: 12 * 3_600_000,
+            refresh_ms: 5_000,
+        }
+    }
 }
 
 /// Dyno runtime settings.
@@ -280,6 +313,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             providers: ProviderSettings::default(),
             runtime: RuntimeSettings::default(),
+            marketplace: MarketplaceSettings::default(),
         }
     }
 }

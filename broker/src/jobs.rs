@@ -8,26 +8,28 @@
 //! the provider, idempotent per id, converges on what the first attempt left.
 
 use std::sync::Arc;
+
+use diesel::prelude::*;
 use std::time::Duration;
 
 use providers::{
-    BindRequest, DeprovisionRequest, OperationKind, Outcome, Polled, Provider, ProviderError, ProvisionRequest,
-    UnbindRequest, UpdateRequest,
+    BindRequest, Credentials, DeprovisionRequest, OperationKind, Outcome, Polled, Provider, ProviderError,
+    ProvisionRequest, UnbindRequest, UpdateRequest,
 };
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tracing::{info, warn};
 
-use crate::catalog::Catalog;
+use crate::catalog::CatalogHandle;
 use crate::config::JobSettings;
 use crate::crypto::Sealer;
-use crate::db::models::{binding_state, instance_state, op_state, Binding, Instance, Operation};
+use crate::db::models::{binding_state, instance_state, op_state, Binding, Instance, InstanceConfig, Operation};
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
 use crate::provisioning::UpdatePlan;
 
 /// What a finished provider call changes in the broker's state.
 enum Effect {
-    Provisioned(Option<String>),
+    Provisioned(providers::Provisioned),
     Updated(UpdatePlan),
     Deprovisioned,
     Bound(providers::Credentials),
@@ -42,7 +44,7 @@ pub struct Jobs {
 
 struct Inner {
     db: Db,
-    catalog: Arc<Catalog>,
+    catalog: CatalogHandle,
     sealer: Sealer,
     settings: JobSettings,
     owner: String,
@@ -53,7 +55,7 @@ struct Inner {
 
 impl Jobs {
     /// A runner whose leases carry a fresh owner id.
-    pub fn new(db: Db, catalog: Arc<Catalog>, sealer: Sealer, settings: JobSettings) -> Jobs {
+    pub fn new(db: Db, catalog: CatalogHandle, sealer: Sealer, settings: JobSettings) -> Jobs {
         let (finished, _) = broadcast::channel(1024);
         let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         Jobs {
@@ -153,6 +155,46 @@ impl Jobs {
         }
     }
 
+    /// Finishes an operation that a provider reported done through a callback (an asynchronous
+    /// provision or deprovision), whoever holds its lease: a runner that polls it meanwhile
+    /// finds it finished and records nothing. Returns the final row; `None` when the operation
+    /// had already left `in progress`.
+    pub async fn complete_from_callback(&self, op_id: &str) -> Result<Option<Operation>> {
+        let id = op_id.to_string();
+        let done = self
+            .inner
+            .db
+            .write(move |c| {
+                let now = now_ms();
+                let Some(mut op) = Operation::find(c, &id)? else {
+                    return Ok(None);
+                };
+                if op.state != op_state::IN_PROGRESS {
+                    return Ok(None);
+                }
+                let effect = match op.kind.as_str() {
+                    "provision" => Effect::Provisioned(Default::default()),
+                    "deprovision" => Effect::Deprovisioned,
+                    other => return Err(Error::Internal(format!("a callback cannot finish a {other}"))),
+                };
+                op.lease_owner = None;
+                op.lease_expires_at = None;
+                op.updated_at = now;
+                op.state = op_state::SUCCEEDED.into();
+                op.description = Some(format!("{} succeeded (reported by the provider)", op.kind));
+                op.finished_at = Some(now);
+                apply_success(c, &op, Some(&effect), None, now)?;
+                op.save(c)?;
+                Ok(Some(op))
+            })
+            .await?;
+        if let Some(op) = &done {
+            info!(operation = %op.id, kind = %op.kind, "operation finished by a provider callback");
+            let _ = self.inner.finished.send(op.id.clone());
+        }
+        Ok(done)
+    }
+
     /// Waits until an operation leaves `in progress` or `timeout` passes; `None` on timeout.
     pub async fn wait(&self, op_id: &str, timeout: Duration) -> Result<Option<Operation>> {
         let mut finished = self.inner.finished.subscribe();
@@ -204,7 +246,7 @@ impl Jobs {
         let inner = &self.inner;
         let lease = inner.settings.lease_ms as i64;
         let id = op_id.to_string();
-        let (op, inst, binding) = inner
+        let (op, inst, binding, config) = inner
             .db
             .run(move |c| {
                 let op = Operation::find(c, &id)?.ok_or_else(|| Error::Internal(format!("operation {id} vanished")))?;
@@ -213,9 +255,14 @@ impl Jobs {
                     Some(b) => Binding::find(c, &op.instance_id, b)?,
                     None => None,
                 };
-                Ok((op, inst, binding))
+                let config = InstanceConfig::find(c, &op.instance_id)?;
+                Ok((op, inst, binding, config))
             })
             .await?;
+        let config = match config {
+            Some(row) => Some(crate::marketplace::open_instance_config(&inner.sealer, &row)?),
+            None => None,
+        };
         info!(operation = %op.id, kind = %op.kind, instance = %op.instance_id, attempt = op.attempts, "running operation");
 
         let heartbeat = {
@@ -238,7 +285,7 @@ impl Jobs {
         };
         let limit = Duration::from_millis(inner.settings.provider_timeout_ms.max(1));
         let result = match inst {
-            Some(inst) => tokio::time::timeout(limit, self.call_provider(&op, &inst, binding.as_ref()))
+            Some(inst) => tokio::time::timeout(limit, self.call_provider(&op, &inst, binding.as_ref(), config))
                 .await
                 .unwrap_or_else(|_| {
                     Err(ProviderError::Transient(format!(
@@ -260,8 +307,9 @@ impl Jobs {
         op: &Operation,
         inst: &Instance,
         binding: Option<&Binding>,
+        instance_config: Option<Credentials>,
     ) -> Result<Outcome<Effect>, ProviderError> {
-        let catalog = &self.inner.catalog;
+        let catalog = self.inner.catalog.current();
         let kind = OperationKind::parse(&op.kind)
             .ok_or_else(|| ProviderError::Failed(format!("unknown operation kind {}", op.kind)))?;
         let provider: &Arc<dyn Provider> = catalog
@@ -288,11 +336,12 @@ impl Jobs {
             return Ok(match provider.poll(kind, token).await? {
                 Outcome::Pending(t) => Outcome::Pending(t),
                 Outcome::Done(polled) => Outcome::Done(match (kind, polled) {
-                    (OperationKind::Provision, _) => Effect::Provisioned(None),
+                    (OperationKind::Provision, Polled::Provisioned(p)) => Effect::Provisioned(p),
+                    (OperationKind::Provision, _) => Effect::Provisioned(Default::default()),
                     (OperationKind::Update, _) => Effect::Updated(update_plan()?),
                     (OperationKind::Deprovision, _) => Effect::Deprovisioned,
                     (OperationKind::Bind, Polled::Bound(c)) => Effect::Bound(c),
-                    (OperationKind::Bind, Polled::Finished) => {
+                    (OperationKind::Bind, Polled::Finished | Polled::Provisioned(_)) => {
                         return Err(ProviderError::Failed("bind finished without credentials".into()))
                     }
                     (OperationKind::Unbind, _) => Effect::Unbound,
@@ -306,9 +355,10 @@ impl Jobs {
                     instance_id: inst.id.clone(),
                     plan,
                     parameters,
+                    context: serde_json::from_str(&inst.context).unwrap_or_default(),
                 })
                 .await?
-                .map_done(|p| Effect::Provisioned(p.dashboard_url)),
+                .map_done(Effect::Provisioned),
             OperationKind::Update => {
                 let target = update_plan()?;
                 let request = UpdateRequest {
@@ -335,6 +385,7 @@ impl Jobs {
                     parameters: binding
                         .and_then(|b| serde_json::from_str(&b.parameters).ok())
                         .unwrap_or_default(),
+                    instance_config,
                 };
                 provider.bind(&request).await?.map_done(Effect::Bound)
             }
@@ -371,6 +422,13 @@ impl Jobs {
                 let binding = op.binding_id.clone().unwrap_or_default();
                 Some(sealer.seal(&plain, &format!("binding/{binding}"))?)
             }
+            Ok(Outcome::Done(Effect::Provisioned(providers::Provisioned {
+                config: Some(config), ..
+            }))) => Some(crate::marketplace::seal_instance_config(
+                &sealer,
+                &op.instance_id,
+                config,
+            )?),
             _ => None,
         };
         let summary = match &result {
@@ -484,9 +542,17 @@ fn apply_success(
     inst.active_operation_id = None;
     inst.updated_at = now;
     match effect {
-        Some(Effect::Provisioned(dashboard)) => {
+        Some(Effect::Provisioned(provisioned)) => {
             inst.state = instance_state::PROVISIONED.into();
-            inst.dashboard_url = dashboard.clone();
+            inst.dashboard_url = provisioned.dashboard_url.clone();
+            if let Some(config) = sealed {
+                InstanceConfig {
+                    instance_id: inst.id.clone(),
+                    config,
+                    updated_at: now,
+                }
+                .upsert(c)?;
+            }
         }
         Some(Effect::Updated(plan)) => {
             inst.plan_id = plan.plan_id.clone();
@@ -497,6 +563,11 @@ fn apply_success(
         Some(Effect::Deprovisioned) => {
             inst.state = instance_state::DEPROVISIONED.into();
             Binding::tombstone_all(c, &inst.id, now)?;
+            // The provider-set config dies with the instance; no secret outlives it.
+            {
+                use crate::db::schema::instance_configs;
+                diesel::delete(instance_configs::table.find(&inst.id)).execute(c)?;
+            }
         }
         _ => {}
     }

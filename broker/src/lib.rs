@@ -14,6 +14,7 @@ pub mod dynos;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod marketplace;
 pub mod openapi;
 pub mod platform;
 pub mod provisioning;

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{dynos, osb, platform, topics};
+use crate::http::{admin, dynos, osb, platform, provider, topics};
 
 /// The broker's API description.
 #[derive(OpenApi)]
@@ -47,6 +47,20 @@ use crate::http::{dynos, osb, platform, topics};
         platform::list_addon_services,
         platform::list_addon_plans,
         platform::list_audit,
+        platform::addon_sso,
+        admin::create_provider,
+        admin::list_providers,
+        admin::get_provider,
+        admin::approve_provider,
+        admin::disable_provider,
+        admin::delete_provider,
+        admin::list_instances,
+        admin::deprovision_instance,
+        admin::list_operations,
+        provider::submit_manifest,
+        provider::update_addon_config,
+        provider::addon_provisioned,
+        provider::addon_deprovisioned,
         dynos::create_build,
         dynos::list_builds,
         dynos::get_build,
@@ -106,12 +120,18 @@ use crate::http::{dynos, osb, platform, topics};
         crate::dynos::SlugView,
         crate::dynos::IdRef,
         crate::dynos::BuildView,
+        crate::marketplace::ProviderView,
+        crate::marketplace::AdminInstanceView,
+        crate::marketplace::AdminOperationView,
+        crate::marketplace::SsoView,
     )),
     modifiers(&Security),
     tags((name = "osb", description = "Open Service Broker API v2.17 (basic auth)"),
          (name = "osb-topics", description = "Extension: topics of messaging instances (basic auth)"),
          (name = "platform", description = "Platform API, Heroku's shapes (bearer token, scope platform or admin)"),
-         (name = "dynos", description = "Platform API: builds, formation, dynos and logs (bearer token; changes, runs and logs need the app's owner or an admin)")),
+         (name = "dynos", description = "Platform API: builds, formation, dynos and logs (bearer token; changes, runs and logs need the app's owner or an admin)"),
+         (name = "admin", description = "Admin API: providers, instances, operations (bearer token, scope admin)"),
+         (name = "provider", description = "For third-party providers. Manifests: bearer token of scope provider. Callbacks: basic auth id:password and X-Addon-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(password, \"<t>.<body>\")>, within 5 minutes of the broker's clock, each signature accepted once. The broker signs its own calls to providers (POST {base_url}, PUT/DELETE {base_url}/{uuid}) the same way.")),
 )]
 pub struct ApiDoc;
 

@@ -296,11 +296,28 @@ fn validate_addon_name(name: &str) -> Result<()> {
     .check(name)
 }
 
-/// The default attachment name of a service's first add-on in an app (Heroku's convention).
-fn default_attachment_name(service: &str) -> String {
-    match service {
-        "postgresql" => "DATABASE".to_string(),
-        other => other.to_ascii_uppercase().replace('-', "_"),
+/// `api.requires` of a partner service (from its catalog metadata); `None` for services
+/// without the restriction (built-ins and federated ones allow everything).
+fn requires(metadata: &Option<Value>) -> Option<Vec<String>> {
+    metadata
+        .as_ref()
+        .and_then(|m| m.get("addonRequires"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+}
+
+/// The default attachment name of a service's first add-on in an app (Heroku's convention): a
+/// partner's config var prefix, a federated database's `DATABASE`, else the service's name.
+fn default_attachment_name(service: &str, metadata: Option<&Value>) -> String {
+    let named = metadata.and_then(|m| {
+        m.get("configVarsPrefix")
+            .or_else(|| m.get("defaultAttachmentName"))
+            .and_then(Value::as_str)
+    });
+    match (named, service) {
+        (Some(n), _) => n.to_string(),
+        (None, "postgresql") => "DATABASE".to_string(),
+        (None, other) => other.to_ascii_uppercase().replace('-', "_"),
     }
 }
 
@@ -361,21 +378,21 @@ pub(crate) fn current_config(
     }
 }
 
-fn attachments_of_app(c: &mut DbConnection, app_id: &str) -> Result<Vec<Attachment>> {
+pub(crate) fn attachments_of_app(c: &mut DbConnection, app_id: &str) -> Result<Vec<Attachment>> {
     Ok(addon_attachments::table
         .filter(addon_attachments::app_id.eq(app_id))
         .select(Attachment::as_select())
         .load(c)?)
 }
 
-fn attachments_of_addon(c: &mut DbConnection, addon_id: &str) -> Result<Vec<Attachment>> {
+pub(crate) fn attachments_of_addon(c: &mut DbConnection, addon_id: &str) -> Result<Vec<Attachment>> {
     Ok(addon_attachments::table
         .filter(addon_attachments::addon_id.eq(addon_id))
         .select(Attachment::as_select())
         .load(c)?)
 }
 
-fn var_names(att: &Attachment) -> Vec<String> {
+pub(crate) fn var_names(att: &Attachment) -> Vec<String> {
     serde_json::from_str(&att.vars).unwrap_or_default()
 }
 
@@ -835,9 +852,8 @@ impl Platform {
         let (service, plan_name) = plan
             .split_once(':')
             .ok_or_else(|| Error::Unprocessable(format!("plan {} must be service:plan", clip(plan))))?;
-        let svc = self
-            .provisioning
-            .catalog()
+        let catalog = self.provisioning.catalog();
+        let svc = catalog
             .services()
             .find(|s| s.name == service)
             .ok_or_else(|| Error::Unprocessable(format!("no add-on service {}", clip(service))))?;
@@ -854,6 +870,8 @@ impl Platform {
     /// config vars arrive in a later release).
     pub async fn create_addon(&self, app: String, req: NewAddon, actor: &Actor) -> Result<(AddonView, bool)> {
         let (service_id, plan_id, service, plan) = self.resolve_plan(&req.plan)?;
+        let metadata = self.service_metadata(&service_id);
+        let one_per_app = requires(&metadata).is_some_and(|r| !r.contains(&"many_per_app".to_string()));
         if !req.config.is_object() {
             return Err(Error::BadRequest("config must be a JSON object".into()));
         }
@@ -871,6 +889,20 @@ impl Platform {
             .db
             .write(move |c| {
                 let a = find_app(c, &app)?;
+                if one_per_app {
+                    let existing: i64 = addons::table
+                        .filter(addons::app_id.eq(&a.id))
+                        .filter(addons::service.eq(&svc))
+                        .filter(addons::state.ne("failed"))
+                        .count()
+                        .get_result(c)?;
+                    if existing > 0 {
+                        return Err(Error::Unprocessable(format!(
+                            "app {} already has a {svc} add-on, and its provider allows one per app (no many_per_app)",
+                            a.name
+                        )));
+                    }
+                }
                 let taken: BTreeSet<String> = attachments_of_app(c, &a.id)?.into_iter().map(|x| x.name).collect();
                 let name = match &reqc.attachment_name {
                     Some(n) if taken.contains(n) => {
@@ -881,11 +913,11 @@ impl Platform {
                     }
                     Some(n) => n.clone(),
                     None => {
-                        let first = default_attachment_name(&svc);
+                        let first = default_attachment_name(&svc, metadata.as_ref());
                         if !taken.contains(&first) {
                             first
                         } else {
-                            let base = svc.to_ascii_uppercase().replace('-', "_");
+                            let base = first.clone();
                             COLORS
                                 .iter()
                                 .map(|color| format!("{base}_{color}"))
@@ -920,7 +952,7 @@ impl Platform {
                     format!("addon/{}", addon.id),
                     json!({ "app": a.name, "plan": format!("{}:{}", addon.service, addon.plan), "name": addon.name }),
                 )?;
-                Ok(a)
+                Ok((a, addon.name))
             })
             .await
             .map_err(|e| {
@@ -931,13 +963,14 @@ impl Platform {
                 }
             })?;
 
+        let (app_row, addon_name) = app_row;
         let input = ProvisionInput {
             instance_id: addon_id.clone(),
             service_id,
             plan_id,
             organization_guid: "addon-broker-platform".into(),
             space_guid: app_row.id.clone(),
-            context: json!({ "platform": "addon-broker", "app_id": app_row.id, "app_name": app_row.name }),
+            context: json!({ "platform": "addon-broker", "app_id": app_row.id, "app_name": app_row.name, "addon_name": addon_name }),
             parameters: req.config.clone(),
             maintenance_version: None,
             accepts_incomplete: true,
@@ -1091,7 +1124,7 @@ impl Platform {
             plan_id,
             organization_guid: "addon-broker-platform".into(),
             space_guid: app.id.clone(),
-            context: json!({ "platform": "addon-broker", "app_id": app.id, "app_name": app.name }),
+            context: json!({ "platform": "addon-broker", "app_id": app.id, "app_name": app.name, "addon_name": addon.name }),
             parameters: serde_json::from_str(&addon.config).unwrap_or_else(|_| json!({})),
             maintenance_version: None,
             accepts_incomplete: true,
@@ -1306,6 +1339,100 @@ impl Platform {
             .await
     }
 
+    /// The catalog metadata of a service (by id), when the catalog has it.
+    fn service_metadata(&self, service_id: &str) -> Option<Value> {
+        self.provisioning
+            .catalog()
+            .provider(service_id)
+            .map(|p| p.service().metadata.clone())
+    }
+
+    /// Destroys an add-on whoever owns it (the admin API's forced cleanup): detached from every
+    /// app, unbound, deprovisioned.
+    pub async fn force_destroy_addon(&self, addon_id: String, actor: &Actor) -> Result<()> {
+        let addon = self.db.run(move |c| addon_by_id(c, &addon_id)).await?;
+        self.destroy_addon(addon, actor).await
+    }
+
+    /// An add-on of an app (owned or attached) with the app.
+    pub async fn addon_of_app(&self, app: String, addon: String) -> Result<(Addon, App)> {
+        self.db
+            .run(move |c| {
+                let a = find_app(c, &app)?;
+                let found = find_addon(c, &addon)?;
+                let attached = attachments_of_app(c, &a.id)?.iter().any(|x| x.addon_id == found.id);
+                if found.app_id != a.id && !attached {
+                    return Err(Error::NotFound(format!(
+                        "add-on {} is not attached to app {}",
+                        clip(&addon),
+                        a.name
+                    )));
+                }
+                Ok((found, a))
+            })
+            .await
+    }
+
+    /// Inside the caller's transaction: replaces an add-on's vars on every app it is attached to
+    /// with `env` (suffixes, prefixed by each attachment's name), one release per app whose
+    /// config changes. The dyno manager coalesces the restarts of releases that land together.
+    pub(crate) fn republish_addon_config(
+        &self,
+        c: &mut DbConnection,
+        addon_id: &str,
+        env: &BTreeMap<String, String>,
+        actor: &Actor,
+    ) -> Result<usize> {
+        let Some(addon) = addons::table
+            .find(addon_id)
+            .select(Addon::as_select())
+            .first(c)
+            .optional()?
+        else {
+            return Ok(0);
+        };
+        let mut by_app: BTreeMap<String, Vec<Attachment>> = BTreeMap::new();
+        for att in attachments_of_addon(c, addon_id)?
+            .into_iter()
+            .filter(|a| a.state == "attached")
+        {
+            by_app.entry(att.app_id.clone()).or_default().push(att);
+        }
+        let mut released = 0;
+        for (app_id, atts) in by_app {
+            let (_, mut config) = current_config(c, &self.sealer, &app_id)?;
+            let before = config.clone();
+            for mut att in atts {
+                for var in var_names(&att) {
+                    config.remove(&var);
+                }
+                let mut names = Vec::new();
+                for (suffix, value) in env {
+                    let var = format!("{}_{suffix}", att.name);
+                    config.insert(var.clone(), value.clone());
+                    names.push(var);
+                }
+                att.vars = json!(names).to_string();
+                att.updated_at = now_ms();
+                diesel::update(addon_attachments::table.find(&att.id))
+                    .set(&att)
+                    .execute(c)?;
+            }
+            if config != before {
+                write_release(
+                    c,
+                    &self.sealer,
+                    &app_id,
+                    format!("Update config of {} (by its provider)", addon.name),
+                    &config,
+                    actor,
+                )?;
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
     /// Add-ons, all or an app's (owned or attached).
     pub async fn list_addons(&self, app: Option<String>) -> Result<Vec<AddonView>> {
         self.db
@@ -1423,6 +1550,7 @@ impl Platform {
             validate_attachment_name(n)?;
         }
         let actor2 = actor.clone();
+        let catalog = self.provisioning.catalog();
         let (addon_row, att) = self
             .db
             .write(move |c| {
@@ -1434,7 +1562,18 @@ impl Platform {
                         addon.name, addon.state
                     )));
                 }
-                let name = name.clone().unwrap_or_else(|| default_attachment_name(&addon.service));
+                let metadata = Instance::find(c, &addon.id)?
+                    .and_then(|i| catalog.provider(&i.service_id).map(|p| p.service().metadata.clone()));
+                let attachable = requires(&metadata).is_none_or(|r| r.contains(&"attachable".to_string()));
+                if !attachable && a.id != addon.app_id {
+                    return Err(Error::Unprocessable(format!(
+                        "add-on {} cannot be attached to other apps: its provider does not allow it (no attachable)",
+                        addon.name
+                    )));
+                }
+                let name = name
+                    .clone()
+                    .unwrap_or_else(|| default_attachment_name(&addon.service, metadata.as_ref()));
                 let taken = attachments_of_app(c, &a.id)?.iter().any(|x| x.name == name);
                 if taken {
                     return Err(Error::Conflict(format!(

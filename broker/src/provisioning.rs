@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalog::{clip, Catalog, SchemaKind};
+use crate::catalog::{clip, Catalog, CatalogHandle, SchemaKind};
 use crate::crypto::Sealer;
 use crate::db::models::{binding_state, instance_state, op_state, AuditEntry, Binding, Instance, Operation};
 use crate::db::{now_ms, Db, DbConnection};
@@ -173,7 +173,7 @@ pub struct UpdatePlan {
 #[derive(Clone)]
 pub struct Provisioning {
     db: Db,
-    catalog: Arc<Catalog>,
+    catalog: CatalogHandle,
     jobs: Jobs,
     sealer: Sealer,
     sync_timeout: Duration,
@@ -272,7 +272,7 @@ fn check_maintenance(requested: &Option<String>, plan: &providers::PlanDef) -> R
 
 impl Provisioning {
     /// The domain over a state store, catalog and job runner.
-    pub fn new(db: Db, catalog: Arc<Catalog>, jobs: Jobs, sealer: Sealer, sync_timeout: Duration) -> Self {
+    pub fn new(db: Db, catalog: CatalogHandle, jobs: Jobs, sealer: Sealer, sync_timeout: Duration) -> Self {
         Provisioning {
             db,
             catalog,
@@ -282,9 +282,29 @@ impl Provisioning {
         }
     }
 
-    /// The catalog.
-    pub fn catalog(&self) -> &Arc<Catalog> {
+    /// The catalog now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.current()
+    }
+
+    /// The handle that swaps catalogs.
+    pub fn catalog_handle(&self) -> &CatalogHandle {
         &self.catalog
+    }
+
+    /// The state store.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The job runner.
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    /// The sealer of secrets at rest.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
     }
 
     /// Turns a decision into a reply: starts or waits for the operation as the request allows.
@@ -343,10 +363,10 @@ impl Provisioning {
     /// Provisions an instance (OSB `PUT /v2/service_instances/:id`).
     pub async fn provision(&self, input: ProvisionInput, meta: RequestMeta) -> Result<Reply<Option<String>>> {
         validate_id("instance_id", &input.instance_id)?;
-        let (_, plan) = self.catalog.resolve(&input.service_id, &input.plan_id)?;
+        let catalog = self.catalog.current();
+        let (_, plan) = catalog.resolve_offered(&input.service_id, &input.plan_id)?;
         check_maintenance(&input.maintenance_version, plan)?;
-        self.catalog
-            .validate(plan, SchemaKind::InstanceCreate, &input.parameters)?;
+        catalog.validate(plan, SchemaKind::InstanceCreate, &input.parameters)?;
         let maintenance = plan.maintenance_info.version.clone();
         let accepts_incomplete = input.accepts_incomplete;
         let prefer_wait = input.prefer_wait;
@@ -429,7 +449,7 @@ impl Provisioning {
     /// Updates an instance's plan or parameters (OSB `PATCH`).
     pub async fn update(&self, input: UpdateInput, meta: RequestMeta) -> Result<Reply<()>> {
         validate_id("instance_id", &input.instance_id)?;
-        let catalog = self.catalog.clone();
+        let catalog = self.catalog.current();
         let accepts_incomplete = input.accepts_incomplete;
         let jobs = self.jobs.clone();
         let decision = self
@@ -545,7 +565,7 @@ impl Provisioning {
         meta: RequestMeta,
     ) -> Result<Reply<()>> {
         validate_id("instance_id", &instance_id)?;
-        self.catalog.resolve(&service_id, &plan_id)?;
+        self.catalog.current().resolve(&service_id, &plan_id)?;
         let jobs = self.jobs.clone();
         let decision = self
             .db
@@ -653,12 +673,12 @@ impl Provisioning {
     pub async fn bind(&self, input: BindInput, meta: RequestMeta) -> Result<Reply<BindingView>> {
         validate_id("instance_id", &input.instance_id)?;
         validate_id("binding_id", &input.binding_id)?;
-        let (_, plan) = self.catalog.resolve(&input.service_id, &input.plan_id)?;
+        let catalog = self.catalog.current();
+        let (_, plan) = catalog.resolve(&input.service_id, &input.plan_id)?;
         if !plan.bindable {
             return Err(Error::BadRequest(format!("plan {} is not bindable", plan.name)));
         }
-        self.catalog
-            .validate(plan, SchemaKind::BindingCreate, &input.parameters)?;
+        catalog.validate(plan, SchemaKind::BindingCreate, &input.parameters)?;
         let accepts_incomplete = input.accepts_incomplete;
         let (instance_id, binding_id) = (input.instance_id.clone(), input.binding_id.clone());
         let sealer = self.sealer.clone();
@@ -777,7 +797,7 @@ impl Provisioning {
     ) -> Result<Reply<()>> {
         validate_id("instance_id", &instance_id)?;
         validate_id("binding_id", &binding_id)?;
-        self.catalog.resolve(&service_id, &plan_id)?;
+        self.catalog.current().resolve(&service_id, &plan_id)?;
         let jobs = self.jobs.clone();
         let decision = self
             .db
@@ -928,7 +948,8 @@ impl Provisioning {
             .await?
             .filter(Instance::is_live)
             .ok_or_else(|| Error::NotFound(format!("instance {instance_id} does not exist")))?;
-        let (provider, plan) = self.catalog.resolve(&inst.service_id, &inst.plan_id)?;
+        let catalog = self.catalog.current();
+        let (provider, plan) = catalog.resolve(&inst.service_id, &inst.plan_id)?;
         if provider.topics().is_none() {
             return Err(Error::BadRequest(format!(
                 "service {} has no topics",

@@ -17,15 +17,16 @@ use runtime::Runtime;
 use tracing::{info, warn};
 
 use crate::auth::TokenKeys;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogHandle};
 use crate::config::Settings;
 use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::dynos::Dynos;
 use crate::error::{Error, Result};
 use crate::http::platform::{self, PlatformState};
-use crate::http::{dynos, framework_errors, osb, request_ids, topics};
+use crate::http::{admin, dynos, framework_errors, osb, provider, request_ids, topics};
 use crate::jobs::Jobs;
+use crate::marketplace::Marketplace;
 use crate::platform::Platform;
 use crate::provisioning::Provisioning;
 
@@ -39,6 +40,7 @@ pub struct Application {
     jobs: Jobs,
     platform: Platform,
     dynos: Dynos,
+    marketplace: Marketplace,
     reconcile_every: Duration,
 }
 
@@ -149,11 +151,12 @@ impl Application {
         } else {
             Sealer::from_base64(&settings.crypto.key)?
         };
-        let catalog = Arc::new(Catalog::new(build_providers(&settings)?)?);
+        let builtins = build_providers(&settings)?;
+        let catalog = CatalogHandle::new(Catalog::new(builtins.clone())?);
         let jobs = Jobs::new(db.clone(), catalog.clone(), sealer.clone(), settings.jobs.clone());
         let provisioning = Provisioning::new(
             db.clone(),
-            catalog,
+            catalog.clone(),
             jobs.clone(),
             sealer.clone(),
             Duration::from_millis(settings.osb.sync_timeout_ms),
@@ -168,16 +171,44 @@ impl Application {
         );
         let max_archive = settings.runtime.max_archive_bytes;
         let platform = Platform::new(
-            db,
+            db.clone(),
             provisioning.clone(),
-            sealer,
+            sealer.clone(),
             Duration::from_millis(settings.platform.create_wait_ms),
         );
+        let listener = TcpListener::bind(&settings.server.listen)
+            .map_err(|e| Error::Internal(format!("listening on {}: {e}", settings.server.listen)))?;
+        let address = listener.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
+        let port = address.port();
+        let public_url = if settings.marketplace.public_url.is_empty() {
+            let host = if address.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                address.ip().to_string()
+            };
+            format!("http://{host}:{port}")
+        } else {
+            settings.marketplace.public_url.clone()
+        };
+        let marketplace = Marketplace::new(
+            db,
+            sealer,
+            catalog,
+            builtins,
+            settings.marketplace.clone(),
+            public_url,
+            platform.clone(),
+        )?;
+        if let Err(e) = marketplace.rebuild().await {
+            // A provider row that cannot be read must not keep the built-in services down.
+            warn!(error = %e, "registered providers could not be loaded; serving the built-in services only");
+        }
         let reconcile_every = Duration::from_millis(settings.platform.reconcile_interval_ms.max(50));
         let platform_state = web::Data::new(PlatformState {
             platform: platform.clone(),
             keys: TokenKeys::from_settings(&settings)?,
             dynos: dynos.clone(),
+            marketplace: marketplace.clone(),
         });
         let state = web::Data::new(osb::OsbState {
             provisioning,
@@ -185,12 +216,6 @@ impl Application {
             password: osb_password(&settings)?,
             retry_after_secs: settings.osb.retry_after_secs,
         });
-        let listener = TcpListener::bind(&settings.server.listen)
-            .map_err(|e| Error::Internal(format!("listening on {}: {e}", settings.server.listen)))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .port();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(framework_errors))
@@ -201,6 +226,8 @@ impl Application {
                 .configure(osb::routes)
                 .configure(topics::routes)
                 .configure(platform::routes)
+                .configure(admin::routes)
+                .configure(provider::routes)
                 .configure(|cfg| dynos::routes(cfg, max_archive))
                 .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
                 .default_service(web::to(osb::no_route))
@@ -220,6 +247,7 @@ impl Application {
             jobs,
             platform,
             dynos,
+            marketplace,
             reconcile_every,
         })
     }
@@ -251,12 +279,14 @@ impl Application {
                 .clone()
                 .run_reconciler(self.reconcile_every, stopped(stop_rx.clone())),
         );
-        let supervisor = tokio::spawn(self.dynos.clone().run(stopped(stop_rx)));
+        let supervisor = tokio::spawn(self.dynos.clone().run(stopped(stop_rx.clone())));
+        let refresher = tokio::spawn(self.marketplace.clone().run_refresher(stopped(stop_rx)));
         let result = self.server.await.map_err(|e| Error::Internal(format!("server: {e}")));
         let _ = stop_tx.send(true);
         let _ = workers.await;
         let _ = reconciler.await;
         let _ = supervisor.await;
+        let _ = refresher.await;
         result
     }
 }

@@ -8,8 +8,11 @@
 pub mod catalog;
 pub mod kafka;
 pub mod names;
+pub mod osb_upstream;
+pub mod partner;
 pub mod postgres;
 pub mod redis;
+pub mod signing;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,6 +87,8 @@ pub struct ProvisionRequest {
     pub plan: PlanDef,
     /// Plan parameters, validated against the plan's schema.
     pub parameters: Value,
+    /// The OSB context of the instance (the platform's app and add-on names, when it has them).
+    pub context: Value,
 }
 
 /// A request to change an instance's plan or parameters.
@@ -121,6 +126,9 @@ pub struct BindRequest {
     pub instance_parameters: Value,
     /// Binding parameters, validated against the plan's binding schema.
     pub parameters: Value,
+    /// The instance's own config, for services whose instances carry it (third-party add-ons
+    /// give every attachment the add-on's config).
+    pub instance_config: Option<Credentials>,
 }
 
 /// A request to revoke a binding's credentials.
@@ -135,10 +143,13 @@ pub struct UnbindRequest {
 }
 
 /// What a provider reports when a provision completes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Provisioned {
     /// An optional dashboard for the instance.
     pub dashboard_url: Option<String>,
+    /// The instance's own config, for services that set it at provisioning (third-party
+    /// add-ons); the broker keeps it sealed and hands it to [`BindRequest::instance_config`].
+    pub config: Option<Credentials>,
 }
 
 /// The kind of operation a pending token belongs to, for [`Provider::poll`].
@@ -192,6 +203,8 @@ impl OperationKind {
 pub enum Polled {
     /// The operation finished and produced nothing to keep.
     Finished,
+    /// A provision finished with a dashboard URL.
+    Provisioned(Provisioned),
     /// A bind finished with these credentials.
     Bound(Credentials),
 }

@@ -28,6 +28,8 @@ pub struct Servers {
     pub kafka: TansuServer,
 }
 
+pub mod partner;
+
 /// Starts the backing servers once per process.
 pub fn servers() -> &'static Servers {
     static SERVERS: OnceLock<Servers> = OnceLock::new();
@@ -88,6 +90,12 @@ pub struct Options {
     pub restart_debounce_ms: u64,
     /// `runtime.backend`: `local` (a host that cannot run dynos fails the start) or `none`.
     pub runtime_backend: &'static str,
+    /// `jobs.max_attempts`.
+    pub max_attempts: i32,
+    /// `marketplace.request_timeout_ms`.
+    pub partner_timeout_ms: u64,
+    /// `marketplace.callback_deadline_ms`.
+    pub callback_deadline_ms: u64,
 }
 
 impl Default for Options {
@@ -104,6 +112,9 @@ impl Default for Options {
             backoff_max_ms: 600_000,
             restart_debounce_ms: 150,
             runtime_backend: "local",
+            max_attempts: 5,
+            partner_timeout_ms: 10_000,
+            callback_deadline_ms: 60_000,
         }
     }
 }
@@ -203,8 +214,12 @@ retry_after_secs = 1
 [jobs]
 lease_ms = {lease}
 poll_interval_ms = 100
-max_attempts = 5
+max_attempts = {max_attempts}
 provider_timeout_ms = {provider_timeout}
+[marketplace]
+request_timeout_ms = {partner_timeout}
+callback_deadline_ms = {callback_deadline}
+refresh_ms = 500
 [providers.postgresql]
 url = "{pg_url}"
 pool_size = 4
@@ -222,6 +237,9 @@ restart_debounce_ms = {debounce}
 boot_timeout_ms = 20000
 "#,
             cgroup = TEST_CGROUP,
+            max_attempts = options.max_attempts,
+            partner_timeout = options.partner_timeout_ms,
+            callback_deadline = options.callback_deadline_ms,
             backend = options.runtime_backend,
             grace = options.stop_grace_ms,
             backoff = options.backoff_initial_ms,

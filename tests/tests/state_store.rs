@@ -106,8 +106,11 @@ async fn both_migration_sets_have_the_same_names_and_produce_the_same_tables() {
             "audit_log",
             "bindings",
             "builds",
+            "callback_nonces",
             "formations",
+            "instance_configs",
             "instances",
+            "marketplace_providers",
             "operations",
             "releases",
             "slugs"

@@ -514,3 +514,85 @@ pub struct Attachment {
     /// Last change (ms).
     pub updated_at: i64,
 }
+
+/// A registered third-party provider: a partner (`kind = "partner"`, spec = its manifest) or a
+/// federated OSB broker (`kind = "osb"`, spec = its URL and credentials). The spec holds
+/// secrets and is sealed.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = super::schema::marketplace_providers)]
+#[diesel(treat_none_as_null = true)]
+pub struct MarketProvider {
+    /// The provider's slug.
+    pub id: String,
+    /// `partner` or `osb`.
+    pub kind: String,
+    /// Display name.
+    pub name: String,
+    /// `pending`, `approved` or `disabled`.
+    pub state: String,
+    /// Sealed JSON of the manifest or upstream settings.
+    pub spec: Vec<u8>,
+    /// Federation: the upstream catalog as last fetched (JSON text).
+    pub catalog: Option<String>,
+    /// Who registered it.
+    pub registered_by: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// The config a provider set on an instance (sealed credentials JSON).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = super::schema::instance_configs)]
+pub struct InstanceConfig {
+    /// The instance.
+    pub instance_id: String,
+    /// Sealed [`providers::Credentials`].
+    pub config: Vec<u8>,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+impl InstanceConfig {
+    /// The row of an instance.
+    pub fn find(conn: &mut DbConnection, instance_id: &str) -> Result<Option<InstanceConfig>> {
+        use super::schema::instance_configs::dsl;
+        Ok(dsl::instance_configs
+            .find(instance_id)
+            .select(InstanceConfig::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Writes the row, replacing an earlier one.
+    pub fn upsert(&self, conn: &mut DbConnection) -> Result<()> {
+        use super::schema::instance_configs::dsl;
+        let updated = diesel::update(dsl::instance_configs.find(&self.instance_id))
+            .set(self)
+            .execute(conn)?;
+        if updated == 0 {
+            diesel::insert_into(dsl::instance_configs).values(self).execute(conn)?;
+        }
+        Ok(())
+    }
+}
+
+/// Records a callback signature; false when it was seen before (a replay).
+pub fn remember_signature(conn: &mut DbConnection, provider_id: &str, mac: &str, now: i64) -> Result<bool> {
+    use super::schema::callback_nonces::dsl;
+    // Signatures older than the replay window can never verify again: forget them.
+    diesel::delete(dsl::callback_nonces.filter(dsl::seen_at.lt(now - 2 * 300_000))).execute(conn)?;
+    let seen: i64 = dsl::callback_nonces
+        .filter(dsl::provider_id.eq(provider_id))
+        .filter(dsl::mac.eq(mac))
+        .count()
+        .get_result(conn)?;
+    if seen > 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(dsl::callback_nonces)
+        .values((dsl::provider_id.eq(provider_id), dsl::mac.eq(mac), dsl::seen_at.eq(now)))
+        .execute(conn)?;
+    Ok(true)
+}

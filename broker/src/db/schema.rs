@@ -163,3 +163,39 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(apps, releases, addons, addon_attachments, slugs, builds, formations);
+
+diesel::table! {
+    marketplace_providers (id) {
+        id -> Text,
+        kind -> Text,
+        name -> Text,
+        state -> Text,
+        spec -> Binary,
+        catalog -> Nullable<Text>,
+        registered_by -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    instance_configs (instance_id) {
+        instance_id -> Text,
+        config -> Binary,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    callback_nonces (provider_id, mac) {
+        provider_id -> Text,
+        mac -> Text,
+        seen_at -> BigInt,
+    }
+}
+
+// The admin API joins the OSB side (instances, operations) with the platform side (add-ons, apps).
+diesel::allow_tables_to_appear_in_same_query!(instances, addons);
+diesel::allow_tables_to_appear_in_same_query!(instances, apps);
+diesel::allow_tables_to_appear_in_same_query!(operations, addons);
+diesel::allow_tables_to_appear_in_same_query!(operations, apps);

@@ -4,7 +4,9 @@
 pub mod osb;
 #[macro_use]
 pub mod platform;
+pub mod admin;
 pub mod dynos;
+pub mod provider;
 pub mod topics;
 
 use std::future::{ready, Ready};

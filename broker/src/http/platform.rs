@@ -30,6 +30,8 @@ pub struct PlatformState {
     pub keys: TokenKeys,
     /// The dyno manager.
     pub dynos: crate::dynos::Dynos,
+    /// Third-party providers.
+    pub marketplace: crate::marketplace::Marketplace,
 }
 
 /// Platform and admin API error body.
@@ -556,10 +558,8 @@ handler!(
         responses((status = 200, body = Vec<PlanView>), (status = 404, body = ApiError)), security(("bearer" = [])))]
     list_addon_plans, Scope::Platform, |state, _actor, _req, _b, path: String| {
         let wanted = path.into_inner();
-        let service = state
-            .platform
-            .provisioning()
-            .catalog()
+        let catalog = state.platform.provisioning().catalog();
+        let service = catalog
             .services()
             .find(|s| s.name == wanted || s.id == wanted)
             .ok_or_else(|| Error::NotFound(format!("no add-on service {}", clip(&wanted))))?;
@@ -573,15 +573,41 @@ handler!(
 );
 
 handler!(
-    /// The audit log (the latest 10,000 entries, oldest first; `?target=app/<id>`); admin scope.
+    /// Single sign-on into a third-party add-on's dashboard: POST `params` to `action` (or open
+    /// `url`) within 5 minutes. Owner or admin.
+    #[utoipa::path(get, path = "/apps/{app}/addons/{addon}/sso", tag = "platform",
+        params(("app" = String, Path, description = "id or name"), ("addon" = String, Path, description = "id or name")),
+        responses((status = 200, body = crate::marketplace::SsoView), (status = 403, body = ApiError), (status = 404, body = ApiError),
+                  (status = 422, description = "Not a third-party add-on", body = ApiError)),
+        security(("bearer" = [])))]
+    addon_sso, Scope::Platform, |state, actor, _req, _b, path: (String, String)| {
+        let (app, addon) = path.into_inner();
+        Ok(HttpResponse::Ok().json(state.marketplace.sso(app, addon, &actor).await?))
+    }
+);
+
+handler!(
+    /// The audit log (the latest 10,000 entries; `?target=app/<id>&actor=&request_id=&action=`); admin scope.
     #[utoipa::path(get, path = "/admin/audit", tag = "platform",
-        params(("target" = Option<String>, Query, description = "only entries about this target")),
+        params(("target" = Option<String>, Query, description = "only entries about this target"),
+               ("actor" = Option<String>, Query, description = "only entries by this originating identity or token subject"),
+               ("request_id" = Option<String>, Query, description = "only entries of this request"),
+               ("action" = Option<String>, Query, description = "only actions starting with this (`admin.provider`)")),
         responses((status = 200, body = Vec<AuditView>), (status = 401, body = ApiError), (status = 403, description = "Needs scope admin", body = ApiError)),
         security(("bearer" = [])))]
     list_audit, Scope::Admin, |state, _actor, req, _b, _p: ()| {
         let query = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
             .map_err(|e| Error::BadRequest(format!("malformed query string: {e}")))?;
-        let entries = state.platform.audit_entries(query.get("target").cloned()).await?;
+        let mut entries = state.platform.audit_entries(query.get("target").cloned()).await?;
+        if let Some(actor) = query.get("actor") {
+            entries.retain(|e| e.actor.as_deref() == Some(actor.as_str()));
+        }
+        if let Some(rid) = query.get("request_id") {
+            entries.retain(|e| e.request_id.as_deref() == Some(rid.as_str()));
+        }
+        if let Some(action) = query.get("action") {
+            entries.retain(|e| e.action.starts_with(action.as_str()));
+        }
         // `at` has millisecond precision; the id makes the key unique, so pages never skip.
         paginate(&req, entries, &["at", "id"], |e, f| if f == "id" { e.id.clone() } else { format!("{}/{}", e.at, e.id) })
     }
@@ -628,5 +654,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/addon-attachments/{id}", web::delete().to(delete_attachment))
     .route("/addon-services", web::get().to(list_addon_services))
     .route("/addon-services/{service}/plans", web::get().to(list_addon_plans))
+    .route("/apps/{app}/addons/{addon}/sso", web::get().to(addon_sso))
     .route("/admin/audit", web::get().to(list_audit));
 }

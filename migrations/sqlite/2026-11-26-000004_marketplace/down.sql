@@ -1,0 +1,3 @@
+DROP TABLE callback_nonces;
+DROP TABLE instance_configs;
+DROP TABLE marketplace_providers;

@@ -1,0 +1,813 @@
+//! Third-party providers end to end: a reference partner (a real HTTP server in this process)
+//! registered, approved and called by a real broker; callbacks signed and checked; a second
+//! broker of ours federated over OSB.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use addon_broker_tests::partner::{now, signature, ReferenceProvider};
+use addon_broker_tests::{connect_with_uri, Api, Options, TestApp};
+use broker::auth::Scope;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn options() -> Options {
+    Options {
+        runtime_backend: "none",
+        ..Options::default()
+    }
+}
+
+struct Market {
+    app: TestApp,
+    admin: Api,
+    platform: Api,
+}
+
+async fn market(options: Options) -> Market {
+    let app = TestApp::spawn_with(options).await;
+    let admin = app.api("operator", Scope::Admin);
+    let platform = app.api("alice", Scope::Platform);
+    Market { app, admin, platform }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// A reference provider with a unique id and prefix, registered and approved.
+async fn approved(m: &Market, requires: &[&str]) -> ReferenceProvider {
+    let id = unique("ref-");
+    let prefix = format!("REF{}", &id[4..].to_ascii_uppercase());
+    let p = ReferenceProvider::start(&id, &prefix);
+    m.admin.post("/admin/providers", p.manifest(requires)).await.expect(201);
+    m.admin
+        .post(&format!("/admin/providers/{id}/actions/approve"), json!({}))
+        .await
+        .expect(200);
+    p
+}
+
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn manifests_are_validated_strictly_and_registration_needs_the_right_token() {
+    let m = market(options()).await;
+    let p = ReferenceProvider::start(&unique("ref-"), "REFV");
+    let mut bad = p.manifest(&[]);
+    bad["api"]["config_vars_prefix"] = json!("refv");
+    bad["api"]["config_vars"] = json!(["OTHER_URL"]);
+    bad["api"]["production"]["base_url"] = json!("ftp://example.com/x");
+    bad["api"]["production"]["sso_url"] = json!("http://example.com/sso");
+    bad["api"]["requires"] = json!(["syslog_drain"]);
+    bad["api"]["version"] = json!("1");
+    bad["plans"] =
+        json!([{ "id": "basic", "name": "A" }, { "id": "basic", "name": "B" }, { "id": "Bad Plan", "name": "" }]);
+    bad["surprise"] = json!(1);
+    let r = m.admin.post("/admin/providers", bad).await.expect(422);
+    let message = r.message().to_string();
+    for field in [
+        "api.config_vars_prefix:",
+        "api.production.base_url: scheme ftp",
+        "api.production.sso_url: http is allowed for loopback hosts only",
+        "api.requires[0]",
+        "api.version",
+        "plans[1].id: plan basic is defined twice",
+        "plans[2].id",
+        "plans[2].name",
+        "surprise: is not a manifest field",
+    ] {
+        assert!(message.contains(field), "{field:?} not named in {message}");
+    }
+    let mut prefix_rule = p.manifest(&[]);
+    prefix_rule["api"]["config_vars"] = json!(["OTHER_URL"]);
+    let r = m.admin.post("/admin/providers", prefix_rule).await.expect(422);
+    assert!(
+        r.message().contains("api.config_vars[0]: \"OTHER_URL\" must be REFV_"),
+        "{}",
+        r.message()
+    );
+    let mut reserved = p.manifest(&[]);
+    reserved["id"] = json!("postgresql");
+    m.admin.post("/admin/providers", reserved).await.expect(409);
+    // Nothing of the refused manifests was stored.
+    assert_eq!(m.admin.get("/admin/providers").await.expect(200).body, json!([]));
+
+    // Registration by a provider token; a platform token may not.
+    m.platform
+        .post("/provider/manifests", p.manifest(&[]))
+        .await
+        .expect(403);
+    let provider = m.app.api("acme-onboarding", Scope::Provider);
+    let r = provider.post("/provider/manifests", p.manifest(&[])).await.expect(201);
+    assert_eq!(r.body["state"], "pending");
+    assert_eq!(r.body["registered_by"], "acme-onboarding");
+    assert_eq!(r.body["spec"]["api"]["password"], "[redacted]");
+    assert!(!r.body.to_string().contains(&p.password));
+    provider.post("/provider/manifests", p.manifest(&[])).await.expect(409);
+    // A provider token is good for nothing else.
+    provider.get("/apps").await.expect(403);
+    provider.get("/admin/providers").await.expect(403);
+}
+
+#[tokio::test]
+async fn pending_providers_are_invisible_until_approved_then_in_both_catalogs() {
+    let m = market(options()).await;
+    let p = ReferenceProvider::start(&unique("ref-"), "REFP");
+    m.admin.post("/admin/providers", p.manifest(&[])).await.expect(201);
+    let osb = m.app.osb();
+    let in_osb = |catalog: Value, id: &str| catalog["services"].as_array().unwrap().iter().any(|s| s["name"] == id);
+    assert!(!in_osb(osb.catalog().await, &p.id));
+    assert!(!names(&m.platform.get("/addon-services").await.expect(200).body).contains(&p.id));
+    let app = m.platform.create_app().await;
+    m.platform
+        .post(
+            &format!("/apps/{app}/addons"),
+            json!({ "plan": format!("{}:basic", p.id) }),
+        )
+        .await
+        .expect(422);
+
+    m.admin
+        .post(&format!("/admin/providers/{}/actions/approve", p.id), json!({}))
+        .await
+        .expect(200);
+    assert!(in_osb(osb.catalog().await, &p.id));
+    assert!(names(&m.platform.get("/addon-services").await.expect(200).body).contains(&p.id));
+    let plans = m
+        .platform
+        .get(&format!("/addon-services/{}/plans", p.id))
+        .await
+        .expect(200);
+    assert!(names(&plans.body).contains(&format!("{}:basic", p.id)));
+
+    m.admin
+        .post(&format!("/admin/providers/{}/actions/disable", p.id), json!({}))
+        .await
+        .expect(200);
+    assert!(!in_osb(osb.catalog().await, &p.id));
+    assert!(!names(&m.platform.get("/addon-services").await.expect(200).body).contains(&p.id));
+}
+
+#[tokio::test]
+async fn the_sync_plan_sets_config_vars_and_the_async_plan_completes_by_callback_in_one_release() {
+    // The platform waits 500 ms for a provision before answering 202; the reference provider
+    // calls back after a second.
+    let m = market(Options {
+        create_wait_ms: 500,
+        ..options()
+    })
+    .await;
+    let p = approved(&m, &["many_per_app"]).await;
+    let app = m.platform.create_app().await;
+
+    let r = m
+        .platform
+        .post(
+            &format!("/apps/{app}/addons"),
+            json!({ "plan": format!("{}:basic", p.id) }),
+        )
+        .await
+        .expect(201);
+    let uuid = r.body["id"].as_str().unwrap().to_string();
+    let config = m.platform.config(&app).await;
+    for (k, v) in p.config_for(&uuid) {
+        assert_eq!(config[&k], v, "{k}");
+    }
+    {
+        let seen = p.seen.lock().unwrap();
+        assert!(seen.refused.is_empty(), "{:?}", seen.refused);
+        let (_, path, body) = &seen.requests[0];
+        assert_eq!(path, "/heroku/resources");
+        assert_eq!(body["uuid"], uuid.as_str());
+        assert_eq!(body["plan"], "basic");
+        assert_eq!(body["region"], "us");
+        assert_eq!(body["name"], r.body["name"]);
+        assert!(body["callback_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/provider/addons/{uuid}")));
+    }
+
+    let before = m.platform.releases(&app).await.len();
+    let r = m
+        .platform
+        .post(
+            &format!("/apps/{app}/addons"),
+            json!({ "plan": format!("{}:async", p.id), "attachment": { "name": "SECOND" } }),
+        )
+        .await
+        .expect(202);
+    let second = r.body["id"].as_str().unwrap().to_string();
+    wait_for("the async add-on's vars", Duration::from_secs(15), || async {
+        m.platform.config(&app).await.contains_key("SECOND_URL")
+    })
+    .await;
+    let config = m.platform.config(&app).await;
+    assert_eq!(
+        config["SECOND_URL"],
+        p.config_for(&second)[&format!("{}_URL", p.prefix)]
+    );
+    let releases = m.platform.releases(&app).await;
+    assert_eq!(
+        releases.len(),
+        before + 1,
+        "one release for the async add-on: {releases:#?}"
+    );
+    let addon = m
+        .platform
+        .get(&format!("/apps/{app}/addons/{second}"))
+        .await
+        .expect(200);
+    assert_eq!(addon.body["state"], "provisioned");
+    let ops = m
+        .admin
+        .get(&format!("/admin/operations?instance={second}&kind=provision"))
+        .await
+        .expect(200);
+    assert_eq!(ops.body[0]["state"], "succeeded");
+    assert!(ops.body[0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("reported by the provider"));
+}
+
+#[tokio::test]
+async fn a_config_callback_updates_every_attached_app_with_one_release_each() {
+    let m = market(options()).await;
+    let p = approved(&m, &["attachable"]).await;
+    let (a1, a2) = (m.platform.create_app().await, m.platform.create_app().await);
+    let r = m
+        .platform
+        .post(
+            &format!("/apps/{a1}/addons"),
+            json!({ "plan": format!("{}:basic", p.id) }),
+        )
+        .await
+        .expect(201);
+    let uuid = r.body["id"].as_str().unwrap().to_string();
+    m.platform
+        .post(
+            "/addon-attachments",
+            json!({ "addon": uuid, "app": a2, "name": "SHARED" }),
+        )
+        .await
+        .expect(201);
+    let (r1, r2) = (
+        m.platform.releases(&a1).await.len(),
+        m.platform.releases(&a2).await.len(),
+    );
+
+    let url = format!("{}/provider/addons/{uuid}/config", m.app.url);
+    let var = format!("{}_URL", p.prefix);
+    let (status, body) = p
+        .callback(
+            Method::PATCH,
+            &url,
+            &json!({ "config": [{ "name": var, "value": "https://moved.example/1" }] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(m.platform.config(&a1).await[&var], "https://moved.example/1");
+    assert_eq!(m.platform.config(&a2).await["SHARED_URL"], "https://moved.example/1");
+    assert_eq!(m.platform.releases(&a1).await.len(), r1 + 1);
+    assert_eq!(m.platform.releases(&a2).await.len(), r2 + 1);
+    // The OSB view of the attachment's binding carries the new config too.
+    let att = m
+        .platform
+        .get(&format!("/apps/{a2}/addon-attachments"))
+        .await
+        .expect(200);
+    let binding = att.body[0]["id"].as_str().unwrap();
+    let osb = m.app.osb();
+    let b = osb
+        .get(&format!("/v2/service_instances/{uuid}/service_bindings/{binding}"))
+        .await
+        .expect(200);
+    assert_eq!(b.body["credentials"][&var], "https://moved.example/1");
+
+    // A var outside the prefix is refused and changes nothing.
+    let (status, body) = p
+        .callback(
+            Method::PATCH,
+            &url,
+            &json!({ "config": { "DATABASE_URL": "postgres://evil" } }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(!m.platform.config(&a1).await.contains_key("DATABASE_URL"));
+    assert_eq!(m.platform.releases(&a1).await.len(), r1 + 1);
+}
+
+#[tokio::test]
+async fn forged_stale_and_replayed_signatures_and_foreign_add_ons_are_refused_and_change_nothing() {
+    let m = market(options()).await;
+    let p = approved(&m, &[]).await;
+    let other = approved(&m, &[]).await;
+    let app = m.platform.create_app().await;
+    let r = m
+        .platform
+        .post(
+            &format!("/apps/{app}/addons"),
+            json!({ "plan": format!("{}:basic", p.id) }),
+        )
+        .await
+        .expect(201);
+    let uuid = r.body["id"].as_str().unwrap().to_string();
+    let url = format!("{}/provider/addons/{uuid}/config", m.app.url);
+    let var = format!("{}_URL", p.prefix);
+    let body = serde_json::to_vec(&json!({ "config": { var.clone(): "https://forged.example" } })).unwrap();
+    let releases = m.platform.releases(&app).await.len();
+    let original = m.platform.config(&app).await[&var].clone();
+
+    let cases = [
+        ("forged", Some(signature("not-the-password", now(), &body))),
+        ("stale", Some(signature(&p.password, now() - 600, &body))),
+        ("future", Some(signature(&p.password, now() + 600, &body))),
+        ("missing", None),
+        ("malformed", Some("v1=abc".to_string())),
+        ("other body", Some(signature(&p.password, now(), b"{}"))),
+    ];
+    for (what, sig) in cases {
+        let (status, answer) = p.raw_callback(Method::PATCH, &url, body.clone(), sig).await;
+        assert_eq!(status, 401, "{what}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains("X-Addon-Signature"),
+            "{what}: {answer}"
+        );
+    }
+    // Wrong basic auth with a valid signature.
+    let client = reqwest::Client::new();
+    let r = client
+        .patch(&url)
+        .basic_auth(&p.id, Some("wrong-password"))
+        .header("x-addon-signature", signature(&p.password, now(), &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(m.platform.config(&app).await[&var], original);
+    assert_eq!(m.platform.releases(&app).await.len(), releases);
+
+    // A valid request works once; its exact replay is refused.
+    let sig = signature(&p.password, now(), &body);
+    let (status, _) = p
+        .raw_callback(Method::PATCH, &url, body.clone(), Some(sig.clone()))
+        .await;
+    assert_eq!(status, 200);
+    let (status, answer) = p.raw_callback(Method::PATCH, &url, body.clone(), Some(sig)).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("already used"));
+    assert_eq!(m.platform.releases(&app).await.len(), releases + 1);
+
+    // Another provider, correctly signed, may not touch this add-on.
+    let foreign = json!({ "config": { format!("{}_URL", other.prefix): "x" } });
+    let (status, answer) = other.callback(Method::PATCH, &url, &foreign).await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, _) = other
+        .callback(
+            Method::POST,
+            &format!("{}/provider/addons/{uuid}/actions/deprovision", m.app.url),
+            &json!({ "uuid": uuid }),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = other
+        .callback(
+            Method::PATCH,
+            &format!("{}/provider/addons/no-such-addon/config", m.app.url),
+            &json!({ "uuid": "no-such-addon", "config": {} }),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(m.platform.releases(&app).await.len(), releases + 1);
+}
+
+#[tokio::test]
+async fn a_provider_that_fails_or_times_out_leaves_a_failed_operation_and_nothing_attached() {
+    let m = market(Options {
+        max_attempts: 2,
+        partner_timeout_ms: 500,
+        ..options()
+    })
+    .await;
+    let p = approved(&m, &["many_per_app"]).await;
+    let app = m.platform.create_app().await;
+    let releases = m.platform.releases(&app).await.len();
+    for plan in ["broken", "slow", "bad-config"] {
+        let r = m
+            .platform
+            .post(
+                &format!("/apps/{app}/addons"),
+                json!({ "plan": format!("{}:{plan}", p.id) }),
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), 502, "{plan}: {}", r.body);
+        let failed = m
+            .admin
+            .get(&format!(
+                "/admin/operations?provider={}&state=failed&kind=provision",
+                p.id
+            ))
+            .await
+            .expect(200);
+        let why: Vec<String> = failed
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["description"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let expected = match plan {
+            "broken" => "answered 500",
+            "slow" => "did not answer within 500 ms",
+            _ => "does not start with the prefix",
+        };
+        assert!(why.iter().any(|d| d.contains(expected)), "{plan}: {why:?}");
+    }
+    assert!(
+        m.platform
+            .get(&format!("/apps/{app}/addon-attachments"))
+            .await
+            .expect(200)
+            .body
+            == json!([])
+    );
+    assert_eq!(m.platform.releases(&app).await.len(), releases);
+    assert!(m.platform.config(&app).await.is_empty());
+    let failed = m
+        .admin
+        .get(&format!("/admin/instances?provider={}&state=failed", p.id))
+        .await
+        .expect(200);
+    assert_eq!(failed.body.as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn an_async_provision_never_completed_fails_after_the_deadline_and_is_deprovisioned() {
+    let m = market(Options {
+        callback_deadline_ms: 1_500,
+        create_wait_ms: 300,
+        ..options()
+    })
+    .await;
+    let p = approved(&m, &[]).await;
+    let app = m.platform.create_app().await;
+    let r = m
+        .platform
+        .post(
+            &format!("/apps/{app}/addons"),
+            json!({ "plan": format!("{}:never", p.id) }),
+        )
+        .await
+        .expect(202);
+    let uuid = r.body["id"].as_str().unwrap().to_string();
+    wait_for("the add-on to fail", Duration::from_secs(15), || async {
+        m.platform.get(&format!("/apps/{app}/addons/{uuid}")).await.body["state"] == "failed"
+    })
+    .await;
+    assert!(p.seen.lock().unwrap().deleted.contains(&uuid), "a deprovision was sent");
+    let ops = m
+        .admin
+        .get(&format!("/admin/operations?instance={uuid}"))
+        .await
+        .expect(200);
+    let d = ops.body[0]["description"].as_str().unwrap();
+    assert!(
+        d.contains("did not complete the provision within 1500 ms") && d.contains("deprovision sent"),
+        "{d}"
+    );
+    assert!(m.platform.config(&app).await.is_empty());
+    // A late callback changes nothing.
+    let (status, _) = p
+        .callback(
+            Method::POST,
+            &format!("{}/provider/addons/{uuid}/actions/provision", m.app.url),
+            &json!({ "config": { format!("{}_URL", p.prefix): "late" } }),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(m.platform.config(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn sso_gives_the_owner_a_login_the_provider_accepts() {
+    let m = market(options()).await;
+    let p = approved(&m, &[]).await;
+    let app = m.platform.create_app().await;
+    let r = m
+        .platform
+        .post(
+            &format!("/apps/{app}/addons"),
+            json!({ "plan": format!("{}:basic", p.id) }),
+        )
+        .await
+        .expect(201);
+    let uuid = r.body["id"].as_str().unwrap();
+    let sso = m
+        .platform
+        .get(&format!("/apps/{app}/addons/{uuid}/sso"))
+        .await
+        .expect(200);
+    assert_eq!(sso.body["method"], "POST");
+    assert_eq!(sso.body["params"]["id"], uuid);
+    assert_eq!(sso.body["params"]["app"], app.as_str());
+    let page = reqwest::get(sso.body["url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.text().await.unwrap(), format!("welcome to {uuid}"));
+    // A token with another timestamp does not pass the provider.
+    let forged = sso.body["url"].as_str().unwrap().replace("timestamp=", "timestamp=1");
+    assert_eq!(reqwest::get(forged).await.unwrap().status(), 403);
+    // Only the owner (or an admin) gets one; built-in add-ons have none.
+    m.app
+        .api("mallory", Scope::Platform)
+        .get(&format!("/apps/{app}/addons/{uuid}/sso"))
+        .await
+        .expect(403);
+    let pg = m
+        .platform
+        .post(&format!("/apps/{app}/addons"), json!({ "plan": "postgresql:shared" }))
+        .await
+        .expect(201);
+    m.platform
+        .get(&format!("/apps/{app}/addons/{}/sso", pg.body["id"].as_str().unwrap()))
+        .await
+        .expect(422);
+}
+
+#[tokio::test]
+async fn admin_lists_filter_and_page_forced_cleanup_and_removal_work() {
+    let m = market(options()).await;
+    let p = approved(&m, &["many_per_app"]).await;
+    let (a1, a2) = (m.platform.create_app().await, m.platform.create_app().await);
+    let mut ids = Vec::new();
+    for app in [&a1, &a1, &a2] {
+        let r = m
+            .platform
+            .post(
+                &format!("/apps/{app}/addons"),
+                json!({ "plan": format!("{}:basic", p.id) }),
+            )
+            .await
+            .expect(201);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let all = m
+        .admin
+        .get(&format!("/admin/instances?provider={}", p.id))
+        .await
+        .expect(200);
+    assert_eq!(all.body.as_array().unwrap().len(), 3);
+    assert!(all
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["provider"] == p.id.as_str()));
+    let of_a1 = m.admin.get(&format!("/admin/instances?app={a1}")).await.expect(200);
+    assert_eq!(of_a1.body.as_array().unwrap().len(), 2);
+    assert_eq!(of_a1.body[0]["app"], a1.as_str());
+    // Pages of two.
+    let first = m
+        .admin
+        .send(
+            m.admin
+                .request(Method::GET, &format!("/admin/instances?provider={}", p.id))
+                .header("range", "id ..; max=2"),
+        )
+        .await
+        .expect(206);
+    let next = first.headers["next-range"].to_str().unwrap().to_string();
+    let rest = m
+        .admin
+        .send(
+            m.admin
+                .request(Method::GET, &format!("/admin/instances?provider={}", p.id))
+                .header("range", next),
+        )
+        .await
+        .expect(200);
+    let mut paged: Vec<String> = first
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest.body.as_array().unwrap())
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    paged.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(paged, want);
+    m.admin.get("/admin/instances?colour=blue").await.expect(400);
+    m.platform.get("/admin/instances").await.expect(403);
+    let ops = m
+        .admin
+        .get(&format!("/admin/operations?app={a2}&state=succeeded"))
+        .await
+        .expect(200);
+    let kinds: Vec<&str> = ops
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"provision") && kinds.contains(&"bind"), "{kinds:?}");
+
+    // Forced cleanup of one add-on: detached, deprovisioned at the provider.
+    let r = m
+        .admin
+        .post(&format!("/admin/instances/{}/actions/deprovision", ids[2]), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(r.body["state"], "deprovisioned");
+    assert!(p.seen.lock().unwrap().deleted.contains(&ids[2]));
+    assert!(m.platform.config(&a2).await.is_empty());
+
+    // Removal: refused with live instances, forced deprovisions them.
+    let r = m.admin.delete(&format!("/admin/providers/{}", p.id)).await.expect(409);
+    assert!(r.message().contains("2 live instance(s)"), "{}", r.message());
+    m.admin
+        .delete(&format!("/admin/providers/{}?force=true", p.id))
+        .await
+        .expect(200);
+    m.admin.get(&format!("/admin/providers/{}", p.id)).await.expect(404);
+    assert!(m.platform.config(&a1).await.is_empty());
+    for id in &ids[..2] {
+        assert!(p.seen.lock().unwrap().deleted.contains(id));
+    }
+    // The audit log tells who did it, with request ids.
+    let audit = m.admin.get("/admin/audit?action=admin.provider").await.expect(200);
+    let actions: Vec<&str> = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "admin.provider.register",
+        "admin.provider.approve",
+        "admin.provider.disable",
+        "admin.provider.remove",
+    ] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    assert!(audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["actor"] == "operator" && e["request_id"].is_string()));
+}
+
+#[tokio::test]
+async fn requires_limits_many_per_app_and_attaching_elsewhere() {
+    let m = market(options()).await;
+    let p = approved(&m, &[]).await;
+    let (a1, a2) = (m.platform.create_app().await, m.platform.create_app().await);
+    let r = m
+        .platform
+        .post(
+            &format!("/apps/{a1}/addons"),
+            json!({ "plan": format!("{}:basic", p.id) }),
+        )
+        .await
+        .expect(201);
+    let uuid = r.body["id"].as_str().unwrap();
+    let second = m
+        .platform
+        .post(
+            &format!("/apps/{a1}/addons"),
+            json!({ "plan": format!("{}:basic", p.id) }),
+        )
+        .await
+        .expect(422);
+    assert!(second.message().contains("many_per_app"));
+    let other = m
+        .platform
+        .post("/addon-attachments", json!({ "addon": uuid, "app": a2 }))
+        .await
+        .expect(422);
+    assert!(other.message().contains("attachable"));
+    assert_eq!(m.platform.config(&a1).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_federated_broker_serves_its_postgresql_through_ours_end_to_end() {
+    let upstream = TestApp::spawn_with(options()).await;
+    let m = market(options()).await;
+    let r = m
+        .admin
+        .post(
+            "/admin/providers",
+            json!({ "kind": "osb", "id": "upstream", "name": "Upstream broker", "url": upstream.url,
+                    "username": upstream.user, "password": upstream.password, "service_prefix": "up" }),
+        )
+        .await
+        .expect(201);
+    assert!(r.body["services"].as_array().unwrap().contains(&json!("up-postgresql")));
+    assert!(!r.body.to_string().contains(&upstream.password));
+    let wrong = m
+        .admin
+        .post(
+            "/admin/providers",
+            json!({ "kind": "osb", "id": "wrong", "name": "Wrong", "url": upstream.url, "username": "broker", "password": "nope" }),
+        )
+        .await
+        .expect(422);
+    assert!(wrong.message().contains("401"), "{}", wrong.message());
+    m.admin
+        .post("/admin/providers/upstream/actions/approve", json!({}))
+        .await
+        .expect(200);
+
+    let app = m.platform.create_app().await;
+    let r = m
+        .platform
+        .post(
+            &format!("/apps/{app}/addons"),
+            json!({ "plan": "up-postgresql:shared" }),
+        )
+        .await
+        .expect(201);
+    let uuid = r.body["id"].as_str().unwrap().to_string();
+    let url = m.platform.config(&app).await["DATABASE_URL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = connect_with_uri(&url).await.expect("the federated credentials work");
+    client
+        .batch_execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    // The upstream broker holds the instance, under the same id.
+    let up = upstream.osb();
+    let inst = up.get(&format!("/v2/service_instances/{uuid}")).await.expect(200);
+    assert_eq!(
+        inst.body["plan_id"],
+        up.plan("postgresql", "shared").await.plan_id.as_str()
+    );
+
+    // Destroying the add-on unbinds (the credentials stop working) and deprovisions upstream.
+    drop(client);
+    m.platform
+        .delete(&format!("/apps/{app}/addons/{uuid}"))
+        .await
+        .expect(200);
+    assert!(connect_with_uri(&url).await.is_err(), "revoked credentials still work");
+    up.get(&format!("/v2/service_instances/{uuid}")).await.expect(404);
+
+    // An instance already gone upstream (410 there) is deprovisioned here without error.
+    let r = m
+        .platform
+        .post(
+            &format!("/apps/{app}/addons"),
+            json!({ "plan": "up-postgresql:shared", "name": "gone-upstream" }),
+        )
+        .await
+        .expect(201);
+    let uuid = r.body["id"].as_str().unwrap().to_string();
+    let att = m
+        .platform
+        .get(&format!("/apps/{app}/addon-attachments"))
+        .await
+        .expect(200);
+    let binding = att.body[0]["id"].as_str().unwrap().to_string();
+    let plan = up.plan("postgresql", "shared").await;
+    up.unbind(&uuid, &binding, &plan, false).await.expect(200);
+    up.deprovision(&uuid, &plan, false).await.expect(200);
+    m.platform
+        .delete(&format!("/apps/{app}/addons/{uuid}"))
+        .await
+        .expect(200);
+    let failed = m
+        .admin
+        .get(&format!("/admin/operations?instance={uuid}&state=failed"))
+        .await
+        .expect(200);
+    assert_eq!(failed.body, json!([]), "nothing failed");
+}

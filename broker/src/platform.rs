@@ -917,7 +917,14 @@ impl Platform {
                         if !taken.contains(&first) {
                             first
                         } else {
-                            let base = first.clone();
+                            // Aliases build on the service's name (`POSTGRESQL_AMBER`), or on a
+                            // partner's config var prefix (`ACME_AMBER`).
+                            let base = metadata
+                                .as_ref()
+                                .and_then(|m| m.get("configVarsPrefix"))
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                                .unwrap_or_else(|| svc.to_ascii_uppercase().replace('-', "_"));
                             COLORS
                                 .iter()
                                 .map(|color| format!("{base}_{color}"))

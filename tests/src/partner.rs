@@ -1,9 +1,10 @@
 //! A reference third-party provider: a real HTTP server speaking Heroku's partner API v3, as a
 //! partner would write it. It checks basic auth and the `X-Addon-Signature` of every request
 //! (with its own HMAC code, so the wire format is tested rather than shared), answers plan
-//! `basic` synchronously, plan `async` with a 202 followed by signed callbacks a second later, plan `never`
-//! with a 202 and no callback, plan `broken` with 500 and plan `slow` after 5 s; and it checks
-//! SSO tokens (`sha1(id:salt:timestamp)`).
+//! `basic` synchronously, plan `async` with a 202 followed by signed callbacks a second later,
+//! plan `never` with a 202 and no callback, plan `broken` with 500, plan `slow` after 5 s and
+//! plan `bad-config` with a var outside its prefix; and it checks SSO tokens
+//! (`sha1(id:salt:timestamp)`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::TcpListener;

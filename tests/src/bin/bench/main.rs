@@ -12,9 +12,11 @@
 //! - `dynos`: `addons:create postgresql:shared` until every dyno of a 2×web app serves with
 //!   the new `DATABASE_URL`; dyno start (formation scale to serving) vs bubblewrap starting the
 //!   same process by hand; memory of each dyno's plumbing (`--runs R`, default 20).
+//! - `partner`: N × provision through the HTTP adapter (OSB PUT, synchronous) against the
+//!   reference provider vs the same signed request sent to the provider directly.
 //!
 //! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C] [--runs R]
-//! [--only dynos]`
+//! [--only dynos|partner]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use addon_broker_tests::{pg_connect, unique, Options, StateBackend, TestApp};
 
 mod dynos;
+mod partner;
 use base64::Engine;
 use providers::postgres::{bind_statements, provision_statements};
 use serde_json::json;
@@ -125,6 +128,10 @@ async fn main() {
         dynos::run(&app, args.runs).await;
         return;
     }
+    if args.only.as_deref() == Some("partner") {
+        partner::run(&app, args.instances).await;
+        return;
+    }
     let osb = app.osb();
     let plan = osb.plan("postgresql", "shared").await;
     let raw = pg_connect("postgres").await;
@@ -192,6 +199,7 @@ async fn main() {
     platform_vs_osb(&app, args.instances).await;
 
     dynos::run(&app, args.runs).await;
+    partner::run(&app, args.instances).await;
 
     let addr = app.url.trim_start_matches("http://").to_string();
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", app.user, app.password));

@@ -134,6 +134,11 @@ impl Catalog {
         self.by_service.get(service_id).map(|&i| self.entries[i].owner.as_str())
     }
 
+    /// Every entry, offered or not.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
     /// The ids of a provider's services.
     pub fn services_of(&self, owner: &str) -> Vec<String> {
         self.entries

@@ -55,6 +55,9 @@ pub struct MarketplaceSettings {
     pub callback_deadline_ms: u64,
     /// How often a broker checks the store for providers changed by another broker (ms).
     pub refresh_ms: u64,
+    /// Whether provider URLs may point at this host (127.0.0.1, localhost, ::1): for development
+    /// and tests only, since such a URL makes the broker call its own host's services.
+    pub allow_loopback: bool,
 }
 
 impl Default for MarketplaceSettings {
@@ -65,6 +68,7 @@ impl Default for MarketplaceSettings {
             request_timeout_ms: 10_000,
             callback_deadline_ms: 12 * 3_600_000,
             refresh_ms: 5_000,
+            allow_loopback: false,
         }
     }
 }

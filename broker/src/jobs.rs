@@ -172,6 +172,16 @@ impl Jobs {
                 if op.state != op_state::IN_PROGRESS {
                     return Ok(None);
                 }
+                // A callback after the deadline is too late even before the poll that fails the
+                // operation (and sends the deprovision) has run.
+                let deadline = op
+                    .poll_token
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                    .and_then(|t| t.get("deadline").and_then(serde_json::Value::as_i64));
+                if deadline.is_some_and(|d| now >= d) {
+                    return Ok(None);
+                }
                 let effect = match op.kind.as_str() {
                     "provision" => Effect::Provisioned(Default::default()),
                     "deprovision" => Effect::Deprovisioned,

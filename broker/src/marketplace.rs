@@ -353,14 +353,31 @@ impl Marketplace {
             .collect();
         let mut skipped = BTreeMap::new();
         for row in rows {
-            let (adapters, left_out) = self.adapters(row)?;
-            skipped.insert(row.id.clone(), left_out);
-            for provider in adapters {
-                entries.push(Entry {
-                    provider,
-                    owner: row.id.clone(),
-                    offered: row.state == provider_state::APPROVED,
-                });
+            // One bad row (unreadable, or clashing with an earlier one after a race between
+            // brokers) is left out alone; the rest of the catalog stays served.
+            let (adapters, left_out) = match self.adapters(row) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(provider = %row.id, error = %e, "a provider could not be loaded; left out");
+                    skipped.insert(row.id.clone(), vec![format!("not loaded: {}", e.public_message())]);
+                    continue;
+                }
+            };
+            let mut candidate = entries.clone();
+            candidate.extend(adapters.into_iter().map(|provider| Entry {
+                provider,
+                owner: row.id.clone(),
+                offered: row.state == provider_state::APPROVED,
+            }));
+            match Catalog::from_entries(candidate.clone()) {
+                Ok(_) => {
+                    entries = candidate;
+                    skipped.insert(row.id.clone(), left_out);
+                }
+                Err(e) => {
+                    tracing::warn!(provider = %row.id, error = %e, "a provider clashes with the catalog; left out");
+                    skipped.insert(row.id.clone(), vec![format!("not loaded: {}", e.public_message())]);
+                }
             }
         }
         Ok((Catalog::from_entries(entries)?, skipped))
@@ -430,10 +447,16 @@ impl Marketplace {
         let (id, name, spec, catalog) = if kind == "partner" {
             let manifest = Manifest::parse(&body)
                 .map_err(|errors| Error::Unprocessable(format!("the manifest is invalid: {}", list_errors(&errors))))?;
+            let urls = [
+                ("api.production.base_url", &manifest.api.production.base_url),
+                ("api.production.sso_url", &manifest.api.production.sso_url),
+            ];
+            self.check_loopback(&urls)?;
             let plain = serde_json::to_vec(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
             (manifest.id.clone(), manifest.name.clone(), plain, None)
         } else {
             let (cfg, id, name) = parse_upstream(&body)?;
+            self.check_loopback(&[("url", &cfg.url)])?;
             let upstream = Upstream::new(
                 &id,
                 cfg.clone(),
@@ -468,12 +491,17 @@ impl Marketplace {
                 "url: the upstream catalog has no services this broker can offer".into(),
             ));
         }
-        let mut rows = self.rows().await?;
+        let rows = self.rows().await?;
         if rows.iter().any(|r| r.id == id) {
             return Err(Error::Conflict(format!("provider {id} is already registered")));
         }
-        rows.push(row.clone());
-        self.catalog_of(&rows).map_err(|e| match e {
+        let mut entries = self.inner.catalog.current().entries().to_vec();
+        entries.extend(adapters.into_iter().map(|provider| Entry {
+            provider,
+            owner: row.id.clone(),
+            offered: false,
+        }));
+        Catalog::from_entries(entries).map_err(|e| match e {
             Error::Conflict(m) | Error::Unprocessable(m) => Error::Unprocessable(m),
             other => other,
         })?;
@@ -502,6 +530,22 @@ impl Marketplace {
             })?;
         self.rebuild().await?;
         self.provider(id).await
+    }
+
+    /// Loopback URLs reach the broker's own host (its API, sidecars): refused unless
+    /// `marketplace.allow_loopback` says this is a development or test setup.
+    fn check_loopback(&self, urls: &[(&str, &String)]) -> Result<()> {
+        if self.inner.settings.allow_loopback {
+            return Ok(());
+        }
+        for (field, url) in urls {
+            if providers::partner::is_loopback(url) {
+                return Err(Error::Unprocessable(format!(
+                    "{field}: loopback hosts are allowed only with marketplace.allow_loopback = true"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// One provider.
@@ -741,8 +785,8 @@ impl Marketplace {
                     .select(apps::id)
                     .first(c)
                     .optional()?;
-                // An unknown app matches nothing rather than everything.
-                Ok(Some(row.unwrap_or_else(|| "\u{0}none".into())))
+                // An unknown app matches nothing rather than everything (no app id has a space).
+                Ok(Some(row.unwrap_or_else(|| "no such app".into())))
             }
         }
     }
@@ -943,10 +987,16 @@ impl Marketplace {
         }
         let changes = config_changes(body)?;
         let prefix = manifest.api.config_vars_prefix.clone();
+        let api = manifest.api.clone();
         for (name, value) in &changes {
             if !providers::partner::valid_var(&prefix, name) {
                 return Err(Error::Unprocessable(clip(&format!(
                     "config var {name:?} does not start with the prefix {prefix}_"
+                ))));
+            }
+            if !api.config_vars.contains(name) {
+                return Err(Error::Unprocessable(clip(&format!(
+                    "config var {name} is not declared in the manifest's api.config_vars"
                 ))));
             }
             if value.as_ref().is_some_and(|v| v.contains('\0')) {
@@ -964,6 +1014,14 @@ impl Marketplace {
         self.inner
             .db
             .write(move |c| {
+                // Checked in the transaction: a deprovision that finished meanwhile has deleted
+                // the config, which must not come back.
+                let state = Instance::find(c, &id)?.map(|i| i.state).unwrap_or_default();
+                if state != instance_state::PROVISIONING && state != instance_state::PROVISIONED {
+                    return Err(Error::Conflict(format!(
+                        "add-on {id} is {state}; its config cannot change"
+                    )));
+                }
                 let mut config = match InstanceConfig::find(c, &id)? {
                     Some(row) => open_instance_config(&sealer, &row)?.values,
                     None => serde_json::Map::new(),
@@ -974,7 +1032,7 @@ impl Marketplace {
                         None => config.remove(name),
                     };
                 }
-                let creds = config_to_credentials(&prefix, &config).map_err(Error::Unprocessable)?;
+                let creds = config_to_credentials(&api, &config).map_err(Error::Unprocessable)?;
                 let now = now_ms();
                 InstanceConfig {
                     instance_id: id.clone(),
@@ -1011,7 +1069,7 @@ impl Marketplace {
     /// The config must be set first (or come in this body).
     pub async fn provision_done(&self, manifest: &Manifest, uuid: &str, body: &Value) -> Result<&'static str> {
         let inst = self.own_instance(manifest, uuid).await?;
-        if body.get("config").is_some() {
+        if inst.state == instance_state::PROVISIONING && body.get("config").is_some() {
             self.update_config(manifest, uuid, body).await?;
         }
         if inst.state == instance_state::PROVISIONED && inst.active_operation_id.is_none() {
@@ -1036,12 +1094,7 @@ impl Marketplace {
             )));
         }
         let op = self.pending_operation(&inst, "provision").await?;
-        self.inner
-            .platform
-            .provisioning()
-            .jobs()
-            .complete_from_callback(&op)
-            .await?;
+        self.finish(&op, uuid).await?;
         self.after_callback(uuid, manifest, "provision").await?;
         // Attach at once rather than at the reconciler's next pass.
         let (platform, id) = (self.inner.platform.clone(), uuid.to_string());
@@ -1065,14 +1118,26 @@ impl Marketplace {
             return Ok("deprovisioned");
         }
         let op = self.pending_operation(&inst, "deprovision").await?;
-        self.inner
+        self.finish(&op, uuid).await?;
+        self.after_callback(uuid, manifest, "deprovision").await?;
+        Ok("deprovisioned")
+    }
+
+    /// Finishes a waiting operation; 409 when it ended meanwhile (failed at its deadline).
+    async fn finish(&self, op: &str, uuid: &str) -> Result<()> {
+        match self
+            .inner
             .platform
             .provisioning()
             .jobs()
-            .complete_from_callback(&op)
-            .await?;
-        self.after_callback(uuid, manifest, "deprovision").await?;
-        Ok("deprovisioned")
+            .complete_from_callback(op)
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(Error::Conflict(format!(
+                "add-on {uuid}'s operation ended before the callback (its deadline passed)"
+            ))),
+        }
     }
 
     async fn pending_operation(&self, inst: &Instance, kind: &str) -> Result<String> {

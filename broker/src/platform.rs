@@ -1409,6 +1409,22 @@ impl Platform {
         for (app_id, atts) in by_app {
             let (_, mut config) = current_config(c, &self.sealer, &app_id)?;
             let before = config.clone();
+            // Vars another attachment of the app owns are never taken over.
+            let others: BTreeSet<String> = attachments_of_app(c, &app_id)?
+                .iter()
+                .filter(|a| a.addon_id != addon_id)
+                .flat_map(var_names)
+                .collect();
+            for att in &atts {
+                for suffix in env.keys() {
+                    let var = format!("{}_{suffix}", att.name);
+                    if others.contains(&var) {
+                        return Err(Error::Conflict(format!(
+                            "config var {var} belongs to another attachment of the app"
+                        )));
+                    }
+                }
+            }
             for mut att in atts {
                 for var in var_names(&att) {
                     config.remove(&var);

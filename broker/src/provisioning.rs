@@ -194,7 +194,9 @@ pub fn validate_id(what: &str, id: &str) -> Result<()> {
     if id.is_empty() {
         return Err(Error::BadRequest(format!("{what} must not be empty")));
     }
+    // Ids end up in URL paths (federated brokers, partners): `.` and `..` alone would climb.
     let ok = id.len() <= MAX_ID_LEN
+        && !id.bytes().all(|b| b == b'.')
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));

@@ -152,7 +152,7 @@ impl Upstream {
             ProviderError::Transient(format!("upstream broker {} {why} ({method} {path})", self.provider_id))
         })?;
         let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
+        let text = crate::partner::read_capped(response).await;
         if status >= 500 || status == 429 {
             return Err(ProviderError::Transient(format!(
                 "upstream broker {} answered {status}: {}",

@@ -238,7 +238,10 @@ impl Manifest {
                 "api.config_vars_prefix: {prefix:?} must be 1 to 30 characters of A-Z 0-9 _, starting with a letter and not ending with _"
             ));
         }
-        if RESERVED_PREFIXES.contains(&prefix.as_str()) {
+        if RESERVED_PREFIXES
+            .iter()
+            .any(|r| prefix == *r || prefix.starts_with(&format!("{r}_")))
+        {
             errors.push(format!("api.config_vars_prefix: {prefix} is reserved"));
         }
         let config_vars = strings_at(v, "api.config_vars", true, &mut errors);
@@ -469,14 +472,24 @@ pub fn valid_var(prefix: &str, var: &str) -> bool {
         })
 }
 
-/// Turns a provider's `config` into credentials: every key must be `<prefix>_<SUFFIX>` and every
-/// value a string; the env suffixes are what the platform prefixes with the attachment name.
-pub fn config_to_credentials(prefix: &str, config: &Map<String, Value>) -> std::result::Result<Credentials, String> {
+/// Turns a provider's `config` into credentials: every key must be `<prefix>_<SUFFIX>`, one of
+/// the manifest's declared `config_vars` (what the operator approved), and every value a
+/// string; the env suffixes are what the platform prefixes with the attachment name.
+pub fn config_to_credentials(
+    api: &ManifestApi,
+    config: &Map<String, Value>,
+) -> std::result::Result<Credentials, String> {
+    let prefix = api.config_vars_prefix.as_str();
     let mut env = BTreeMap::new();
     for (key, value) in config {
         if !valid_var(prefix, key) {
             return Err(format!(
                 "config var {key:?} does not start with the prefix {prefix}_ (or has characters other than A-Z 0-9 _)"
+            ));
+        }
+        if !api.config_vars.iter().any(|v| v == key) {
+            return Err(format!(
+                "config var {key} is not declared in the manifest's api.config_vars"
             ));
         }
         let Some(text) = value.as_str() else {
@@ -491,6 +504,31 @@ pub fn config_to_credentials(prefix: &str, config: &Map<String, Value>) -> std::
         values: config.clone(),
         env,
     })
+}
+
+/// Largest answer read from a provider; answers are small JSON documents, and a hostile
+/// provider must not make the broker buffer without bound.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// Reads an answer up to [`MAX_ANSWER_BYTES`]; the rest is dropped (and the text then fails to
+/// parse as JSON, which the callers report).
+pub async fn read_capped(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_ANSWER_BYTES.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ANSWER_BYTES {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// Whether a URL points at this host (the manifest rules allow that only in development).
+pub fn is_loopback(raw: &str) -> bool {
+    reqwest::Url::parse(raw)
+        .map(|u| matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
+        .unwrap_or(false)
 }
 
 /// How the broker reaches a partner and what it tells it.
@@ -598,8 +636,7 @@ impl PartnerProvider {
             ProviderError::Transient(format!("provider {} {why} ({method} {url})", self.manifest.id))
         })?;
         let status = response.status().as_u16();
-        // Answers are small JSON documents; a huge one is cut rather than buffered whole.
-        let text = response.text().await.unwrap_or_default();
+        let text = read_capped(response).await;
         if status >= 500 || status == 429 {
             return Err(ProviderError::Transient(format!(
                 "provider {} answered {status}: {}",
@@ -632,7 +669,7 @@ impl PartnerProvider {
         })?;
         match v.get("config") {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(map)) => config_to_credentials(&self.manifest.api.config_vars_prefix, map)
+            Some(Value::Object(map)) => config_to_credentials(&self.manifest.api, map)
                 .map(Some)
                 .map_err(|m| ProviderError::Failed(format!("provider {}: {m}", self.manifest.id))),
             Some(_) => Err(ProviderError::Failed(format!(
@@ -844,19 +881,18 @@ mod tests {
     }
 
     #[test]
-    fn config_keys_must_carry_the_prefix() {
+    fn config_keys_must_carry_the_prefix_and_be_declared() {
         let ok = json!({ "ACME_URL": "https://x" });
-        let creds = config_to_credentials("ACME", ok.as_object().unwrap()).unwrap();
+        let api = Manifest::parse(&good()).unwrap().api;
+        let creds = config_to_credentials(&api, ok.as_object().unwrap()).unwrap();
         assert_eq!(creds.env["URL"], "https://x");
         for bad in [
             json!({ "OTHER_URL": "x" }),
             json!({ "ACME": "x" }),
             json!({ "ACME_URL": 1 }),
+            json!({ "ACME_UNDECLARED": "x" }),
         ] {
-            assert!(
-                config_to_credentials("ACME", bad.as_object().unwrap()).is_err(),
-                "{bad}"
-            );
+            assert!(config_to_credentials(&api, bad.as_object().unwrap()).is_err(), "{bad}");
         }
     }
 }

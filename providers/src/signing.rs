@@ -77,7 +77,7 @@ pub fn verify(secret: &[u8], header: Option<&str>, body: &[u8], now: i64) -> Res
     }
     let (timestamp, given) = timestamp.zip(given).ok_or(SignatureError::Malformed)?;
     let raw = hex::decode(&given).map_err(|_| SignatureError::Malformed)?;
-    if (now - timestamp).abs() > REPLAY_WINDOW_SECS {
+    if now.abs_diff(timestamp) > REPLAY_WINDOW_SECS as u64 {
         return Err(SignatureError::Stale);
     }
     mac(secret, timestamp, body)

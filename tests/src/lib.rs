@@ -220,6 +220,7 @@ provider_timeout_ms = {provider_timeout}
 request_timeout_ms = {partner_timeout}
 callback_deadline_ms = {callback_deadline}
 refresh_ms = 500
+allow_loopback = true
 [providers.postgresql]
 url = "{pg_url}"
 pool_size = 4

@@ -317,6 +317,18 @@ async fn a_config_callback_updates_every_attached_app_with_one_release_each() {
         .await;
     assert_eq!(status, 422, "{body}");
     assert!(!m.platform.config(&a1).await.contains_key("DATABASE_URL"));
+    // So is a var with the prefix that the manifest did not declare (what the operator approved).
+    let undeclared = format!("{}_OPTIONS", p.prefix);
+    let (status, body) = p
+        .callback(
+            Method::PATCH,
+            &url,
+            &json!({ "uuid": uuid, "config": { undeclared.clone(): "x" } }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("not declared"), "{body}");
+    assert!(!m.platform.config(&a1).await.contains_key(&undeclared));
     assert_eq!(m.platform.releases(&a1).await.len(), r1 + 1);
 }
 

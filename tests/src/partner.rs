@@ -29,6 +29,8 @@ pub struct Seen {
     pub resources: BTreeMap<String, BTreeMap<String, String>>,
     /// Uuids deleted.
     pub deleted: Vec<String>,
+    /// Callback URL of each async resource (their deprovision is asynchronous too).
+    async_callbacks: BTreeMap<String, String>,
     signatures: HashSet<String>,
 }
 
@@ -132,7 +134,11 @@ impl Shared {
 
     /// Sends a signed callback to the broker.
     async fn call_back(&self, method: reqwest::Method, url: &str, body: &Value) -> (u16, Value) {
-        let bytes = serde_json::to_vec(body).unwrap();
+        // A nonce makes every body, and so every signature, unique: the broker accepts each
+        // signature once, and it covers the body only.
+        let mut body = body.clone();
+        body["nonce"] = json!(uuid::Uuid::new_v4().to_string());
+        let bytes = serde_json::to_vec(&body).unwrap();
         let r = self
             .client
             .request(method, url)
@@ -181,6 +187,12 @@ async fn provision(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>
             HttpResponse::Ok().json(json!({ "id": format!("res-{uuid}"), "config": config, "message": "ready" }))
         }
         "async" => {
+            shared
+                .seen
+                .lock()
+                .unwrap()
+                .async_callbacks
+                .insert(uuid.clone(), callback.clone());
             let shared = shared.clone();
             let answer = json!({ "id": format!("res-{uuid}"), "message": "provisioning" });
             actix_web::rt::spawn(async move {
@@ -240,7 +252,24 @@ async fn change(
         .push((req.method().to_string(), req.path().to_string(), v.clone()));
     if req.method() == actix_web::http::Method::DELETE {
         seen.resources.remove(&uuid);
-        seen.deleted.push(uuid);
+        seen.deleted.push(uuid.clone());
+        if let Some(callback) = seen.async_callbacks.remove(&uuid) {
+            // An async resource is torn down in the background, then reported.
+            drop(seen);
+            let shared = shared.clone();
+            actix_web::rt::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let (status, body) = shared
+                    .call_back(
+                        reqwest::Method::POST,
+                        &format!("{callback}/actions/deprovision"),
+                        &json!({ "uuid": uuid }),
+                    )
+                    .await;
+                assert_eq!(status, 200, "deprovision callback: {body}");
+            });
+            return HttpResponse::Accepted().json(json!({ "message": "deprovisioning" }));
+        }
         return HttpResponse::NoContent().finish();
     }
     HttpResponse::Ok().json(json!({ "message": format!("now on {}", v["plan"]) }))

@@ -251,6 +251,44 @@ async fn the_sync_plan_sets_config_vars_and_the_async_plan_completes_by_callback
         .as_str()
         .unwrap()
         .contains("reported by the provider"));
+
+    // A plan change is a signed PUT to the partner.
+    m.platform
+        .patch(
+            &format!("/apps/{app}/addons/{uuid}"),
+            json!({ "plan": format!("{}:never", p.id) }),
+        )
+        .await
+        .expect(200);
+    let put = p
+        .seen
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .find(|r| r.0 == "PUT")
+        .cloned()
+        .unwrap();
+    assert_eq!(put.1, format!("/heroku/resources/{uuid}"));
+    assert_eq!(put.2["plan"], "never");
+
+    // The async resource's deprovision answers 202; the partner's callback finishes it.
+    m.platform
+        .delete(&format!("/apps/{app}/addons/{second}"))
+        .await
+        .expect(200);
+    assert!(p.seen.lock().unwrap().deleted.contains(&second));
+    let ops = m
+        .admin
+        .get(&format!("/admin/operations?instance={second}&kind=deprovision"))
+        .await
+        .expect(200);
+    assert_eq!(ops.body[0]["state"], "succeeded");
+    assert!(ops.body[0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("reported by the provider"));
+    assert!(!m.platform.config(&app).await.contains_key("SECOND_URL"));
 }
 
 #[tokio::test]

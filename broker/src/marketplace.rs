@@ -34,6 +34,17 @@ use crate::error::{Error, Result};
 use crate::platform::{iso, Actor, Platform};
 use crate::provisioning::{audit, RequestMeta};
 
+/// What a partner's callback asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackAction {
+    /// `PATCH /provider/addons/{uuid}/config`.
+    Config,
+    /// `POST /provider/addons/{uuid}/actions/provision`.
+    Provisioned,
+    /// `POST /provider/addons/{uuid}/actions/deprovision`.
+    Deprovisioned,
+}
+
 /// Provider states.
 pub mod provider_state {
     /// Registered, not yet reviewed: its services are not offered.
@@ -438,12 +449,19 @@ impl Marketplace {
 
     /// Registers a provider (`pending`): a partner manifest, or with `"kind": "osb"` an
     /// upstream broker (`id`, `name`, `url`, `username`, `password`, `service_prefix`).
-    pub async fn register(&self, body: Value, meta: RequestMeta) -> Result<ProviderView> {
+    /// `partners_only` is set for provider-registration tokens: federating a broker is for
+    /// admins.
+    pub async fn register(&self, body: Value, partners_only: bool, meta: RequestMeta) -> Result<ProviderView> {
         let kind = match body.get("kind") {
             None => "partner",
             Some(Value::String(k)) if k == "partner" || k == "osb" => k.as_str(),
             Some(_) => return Err(Error::Unprocessable("kind: must be \"partner\" or \"osb\"".into())),
         };
+        if partners_only && kind == "osb" {
+            return Err(Error::Forbidden(
+                "federating an OSB broker is for admins (POST /admin/providers)".into(),
+            ));
+        }
         let (id, name, spec, catalog) = if kind == "partner" {
             let manifest = Manifest::parse(&body)
                 .map_err(|errors| Error::Unprocessable(format!("the manifest is invalid: {}", list_errors(&errors))))?;
@@ -954,6 +972,38 @@ impl Marketplace {
             ));
         }
         Ok(manifest)
+    }
+
+    /// A partner's callback, from authentication to its JSON answer: basic auth and signature
+    /// first (nothing is read before), then the action on the partner's own add-on.
+    pub async fn callback(
+        &self,
+        authorization: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+        uuid: &str,
+        action: CallbackAction,
+    ) -> Result<Value> {
+        let manifest = self.authenticate(authorization, signature, body).await?;
+        let parsed = || -> Result<Value> {
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(json!({}));
+            }
+            serde_json::from_slice(body)
+                .map_err(|e| Error::BadRequest(clip(&format!("request body is not valid JSON: {e}"))))
+        };
+        Ok(match action {
+            CallbackAction::Config => {
+                let names = self.update_config(&manifest, uuid, &parsed()?).await?;
+                json!({ "id": uuid, "config_vars": names })
+            }
+            CallbackAction::Provisioned => {
+                json!({ "id": uuid, "state": self.provision_done(&manifest, uuid, &parsed()?).await? })
+            }
+            CallbackAction::Deprovisioned => {
+                json!({ "id": uuid, "state": self.deprovision_done(&manifest, uuid).await? })
+            }
+        })
     }
 
     /// The instance a partner's callback is about: 404 when unknown, 403 when it is another

@@ -126,6 +126,14 @@ async fn manifests_are_validated_strictly_and_registration_needs_the_right_token
     assert_eq!(r.body["spec"]["api"]["password"], "[redacted]");
     assert!(!r.body.to_string().contains(&p.password));
     provider.post("/provider/manifests", p.manifest(&[])).await.expect(409);
+    // Federating a broker is for admins only.
+    let federate =
+        json!({ "kind": "osb", "id": "sneaky", "name": "S", "url": m.app.url, "username": "u", "password": "p" });
+    provider.post("/provider/manifests", federate).await.expect(403);
+    provider
+        .post("/provider/manifests", json!("not an object"))
+        .await
+        .expect(422);
     // A provider token is good for nothing else.
     provider.get("/apps").await.expect(403);
     provider.get("/admin/providers").await.expect(403);
@@ -452,6 +460,39 @@ async fn forged_stale_and_replayed_signatures_and_foreign_add_ons_are_refused_an
         )
         .await;
     assert_eq!(status, 404);
+    // Hostile add-on ids and bodies, correctly signed: 4xx, nothing changed.
+    let long = "a".repeat(10_000);
+    for (id, body) in [
+        ("..", json!({ "n": 1 })),
+        ("x;drop table instances", json!({ "n": 2 })),
+        (long.as_str(), json!({ "n": 3 })),
+    ] {
+        let (status, answer) = p
+            .callback(
+                Method::PATCH,
+                &format!(
+                    "{}/provider/addons/{}/config",
+                    m.app.url,
+                    addon_broker_tests::encode(id)
+                ),
+                &body,
+            )
+            .await;
+        assert!(matches!(status, 400 | 404), "{id:.20}: {status} {answer}");
+    }
+    let (status, answer) = p
+        .raw_callback(
+            Method::PATCH,
+            &url,
+            b"{not json".to_vec(),
+            Some(signature(&p.password, now(), b"{not json")),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = p
+        .callback(Method::PATCH, &url, &json!({ "config": [{ "name": var, "value": 7 }] }))
+        .await;
+    assert_eq!(status, 400, "{answer}");
     assert_eq!(m.platform.releases(&app).await.len(), releases + 1);
 }
 

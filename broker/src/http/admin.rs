@@ -49,7 +49,7 @@ handler!(
         security(("bearer" = [])))]
     create_provider, Scope::Admin, |state, actor, _req, bytes, _p: ()| {
         let b: Value = body(&bytes, false)?;
-        Ok(HttpResponse::Created().json(state.marketplace.register(b, actor.meta()).await?))
+        Ok(HttpResponse::Created().json(state.marketplace.register(b, false, actor.meta()).await?))
     }
 );
 

@@ -4,13 +4,12 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::platform::{body, caller, respond, ApiError, PlatformState};
 use super::RequestId;
 use crate::auth::Scope;
-use crate::error::Error;
-use crate::marketplace::ProviderView;
+use crate::marketplace::{CallbackAction, ProviderView};
 
 handler!(
     /// Submit a manifest with a provider-registration token (scope `provider`); the provider
@@ -21,36 +20,32 @@ handler!(
         security(("bearer" = [])))]
     submit_manifest, Scope::Provider, |state, actor, _req, bytes, _p: ()| {
         let b: Value = body(&bytes, false)?;
-        if b.get("kind").and_then(Value::as_str) == Some("osb") {
-            return Err(Error::Forbidden("federating an OSB broker is for admins (POST /admin/providers)".into()));
-        }
-        Ok(HttpResponse::Created().json(state.marketplace.register(b, actor.meta()).await?))
+        Ok(HttpResponse::Created().json(state.marketplace.register(b, true, actor.meta()).await?))
     }
 );
 
-/// Authenticates a callback and runs `f` with the partner's manifest.
-async fn callback<F, Fut>(
-    req: &HttpRequest,
-    bytes: &web::Bytes,
-    state: &PlatformState,
-    rid: &RequestId,
-    f: F,
-) -> HttpResponse
-where
-    F: FnOnce(providers::partner::Manifest) -> Fut,
-    Fut: std::future::Future<Output = Result<HttpResponse, Error>>,
-{
-    let result = async {
-        let auth = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-        let signature = req
-            .headers()
-            .get(providers::signing::SIGNATURE_HEADER)
-            .and_then(|h| h.to_str().ok());
-        let manifest = state.marketplace.authenticate(auth, signature, bytes).await?;
-        f(manifest).await
-    }
-    .await;
-    respond(result, rid)
+/// Hands a callback to the domain and renders its answer.
+async fn callback(
+    req: HttpRequest,
+    bytes: web::Bytes,
+    path: web::Path<String>,
+    state: web::Data<PlatformState>,
+    rid: RequestId,
+    action: CallbackAction,
+) -> HttpResponse {
+    let header = |name: &str| req.headers().get(name).and_then(|h| h.to_str().ok());
+    let result = state
+        .marketplace
+        .callback(
+            header(header::AUTHORIZATION.as_str()),
+            header(providers::signing::SIGNATURE_HEADER),
+            &bytes,
+            &path.into_inner(),
+            action,
+        )
+        .await
+        .map(|answer| HttpResponse::Ok().json(answer));
+    respond(result, &rid)
 }
 
 /// Set an add-on's config vars (`{"config": [{"name", "value"}]}` or `{"config": {NAME: value}}`;
@@ -70,14 +65,7 @@ pub async fn update_addon_config(
     state: web::Data<PlatformState>,
     rid: RequestId,
 ) -> HttpResponse {
-    let uuid = path.into_inner();
-    let (b2, s2) = (bytes.clone(), state.clone());
-    callback(&req, &b2, &s2, &rid, |manifest| async move {
-        let b: Value = body(&bytes, false)?;
-        let names = state.marketplace.update_config(&manifest, &uuid, &b).await?;
-        Ok(HttpResponse::Ok().json(json!({ "id": uuid, "config_vars": names })))
-    })
-    .await
+    callback(req, bytes, path, state, rid, CallbackAction::Config).await
 }
 
 /// Mark an asynchronous provision done (its config set before, or in this body).
@@ -95,14 +83,7 @@ pub async fn addon_provisioned(
     state: web::Data<PlatformState>,
     rid: RequestId,
 ) -> HttpResponse {
-    let uuid = path.into_inner();
-    let (b2, s2) = (bytes.clone(), state.clone());
-    callback(&req, &b2, &s2, &rid, |manifest| async move {
-        let b: Value = body(&bytes, true)?;
-        let s = state.marketplace.provision_done(&manifest, &uuid, &b).await?;
-        Ok(HttpResponse::Ok().json(json!({ "id": uuid, "state": s })))
-    })
-    .await
+    callback(req, bytes, path, state, rid, CallbackAction::Provisioned).await
 }
 
 /// Mark an asynchronous deprovision done.
@@ -118,13 +99,7 @@ pub async fn addon_deprovisioned(
     state: web::Data<PlatformState>,
     rid: RequestId,
 ) -> HttpResponse {
-    let uuid = path.into_inner();
-    let (b2, s2) = (bytes.clone(), state.clone());
-    callback(&req, &b2, &s2, &rid, |manifest| async move {
-        let s = state.marketplace.deprovision_done(&manifest, &uuid).await?;
-        Ok(HttpResponse::Ok().json(json!({ "id": uuid, "state": s })))
-    })
-    .await
+    callback(req, bytes, path, state, rid, CallbackAction::Deprovisioned).await
 }
 
 /// Mounts the provider routes.

@@ -97,7 +97,7 @@ impl TokenKeys {
         if !settings.auth.jwt_secret.is_empty() {
             return TokenKeys::from_secret(settings.auth.jwt_secret.as_bytes());
         }
-        let secret = crate::startup::private_file(&settings.data_dir.join("jwt-secret"), || {
+        let secret = crate::crypto::private_file(&settings.data_dir.join("jwt-secret"), || {
             providers::names::random_password(48)
         })?;
         TokenKeys::from_secret(secret.as_bytes())

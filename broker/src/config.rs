@@ -2,6 +2,7 @@
 //! environment variables (the `config` crate). With nothing set, the broker runs on the embedded
 //! default: SQLite state in `./broker-data`, listening on 127.0.0.1:8080.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -149,7 +150,7 @@ pub struct ServerSettings {
 }
 
 /// State store settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://path` or `postgres://…`; empty means `sqlite://<data_dir>/broker.sqlite`.
@@ -161,7 +162,7 @@ pub struct DatabaseSettings {
 }
 
 /// OSB API settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OsbSettings {
     /// Basic auth user.
@@ -176,7 +177,7 @@ pub struct OsbSettings {
 }
 
 /// Encryption settings.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CryptoSettings {
     /// Base64 32-byte key; empty means use (and create) `key_file`.
@@ -186,7 +187,7 @@ pub struct CryptoSettings {
 }
 
 /// Token settings.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// HMAC key (any text, at least 32 bytes) that signs tokens; empty means use (and create)
@@ -269,7 +270,7 @@ fn default_replication() -> i32 {
 }
 
 /// The `redis` provider's server.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisProviderSettings {
     /// Admin URL (`redis://admin:password@host:port`).
@@ -283,7 +284,7 @@ pub struct RedisProviderSettings {
 }
 
 /// The `postgresql` provider's server.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresProviderSettings {
     /// Admin URL of the shared server.
@@ -434,5 +435,114 @@ impl Settings {
         } else {
             PathBuf::from(&self.crypto.key_file)
         }
+    }
+}
+
+/// Shows a URL with its password replaced, so that settings can be logged.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:<redacted>@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Shows whether a secret is set, never its value.
+fn redact(secret: &str) -> &'static str {
+    if secret.is_empty() {
+        ""
+    } else {
+        "<redacted>"
+    }
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .finish()
+    }
+}
+
+impl fmt::Debug for OsbSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OsbSettings")
+            .field("username", &self.username)
+            .field("password", &redact(&self.password))
+            .field("sync_timeout_ms", &self.sync_timeout_ms)
+            .field("retry_after_secs", &self.retry_after_secs)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CryptoSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CryptoSettings")
+            .field("key", &redact(&self.key))
+            .field("key_file", &self.key_file)
+            .finish()
+    }
+}
+
+impl fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("jwt_secret", &redact(&self.jwt_secret))
+            .finish()
+    }
+}
+
+impl fmt::Debug for RedisProviderSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisProviderSettings")
+            .field("url", &redact_url(&self.url))
+            .field("public_host", &self.public_host)
+            .field("public_port", &self.public_port)
+            .finish()
+    }
+}
+
+impl fmt::Debug for PostgresProviderSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresProviderSettings")
+            .field("url", &redact_url(&self.url))
+            .field("public_host", &self.public_host)
+            .field("public_port", &self.public_port)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_settings_never_shows_a_secret() {
+        let mut s = Settings::default();
+        s.osb.password = "osb-secret-value".into();
+        s.crypto.key = "crypto-secret-value".into();
+        s.auth.jwt_secret = "jwt-secret-value".into();
+        s.database.url = "postgres://state:db-secret-value@127.0.0.1:5432/broker".into();
+        let shown = format!("{s:?}");
+        for secret in [
+            "osb-secret-value",
+            "crypto-secret-value",
+            "jwt-secret-value",
+            "db-secret-value",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(
+            shown.contains("postgres://state:<redacted>@127.0.0.1:5432/broker"),
+            "{shown}"
+        );
     }
 }

@@ -109,6 +109,41 @@ impl Sealer {
     }
 }
 
+/// Reads a private file, creating it (mode 0600) with `make()` when absent.
+pub fn private_file(path: &Path, make: impl FnOnce() -> String) -> Result<String> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return Ok(text.trim().to_string());
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::Internal(format!("creating {}: {e}", parent.display())))?;
+    }
+    let value = make();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))?;
+    Ok(value)
+}
+
+/// Seals a provider-set config for the store.
+pub fn seal_instance_config(sealer: &Sealer, instance_id: &str, config: &providers::Credentials) -> Result<Vec<u8>> {
+    let plain = serde_json::to_vec(config).map_err(|e| Error::Internal(e.to_string()))?;
+    sealer.seal(&plain, &format!("instance-config/{instance_id}"))
+}
+
+/// Opens a stored provider-set config.
+pub fn open_instance_config(
+    sealer: &Sealer,
+    row: &crate::db::models::InstanceConfig,
+) -> Result<providers::Credentials> {
+    let plain = sealer.open(&row.config, &format!("instance-config/{}", row.instance_id))?;
+    serde_json::from_slice(&plain).map_err(|e| Error::Internal(format!("stored config: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

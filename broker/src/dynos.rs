@@ -38,9 +38,9 @@ use crate::crypto::Sealer;
 use crate::db::models::{App, Build, Formation, Release, Slug};
 use crate::db::schema::{apps, builds, formations, releases, slugs};
 use crate::db::{now_ms, Db, DbConnection};
+use crate::error::log_if_internal;
 use crate::error::{Error, Result};
-use crate::http::log_if_internal;
-use crate::platform::{find_app, insert_release, iso, latest_release, open_config, Actor, NameRef};
+use crate::platform::{find_app, insert_release, iso, latest_release, open_config, Actor, IdRef, NameRef};
 use crate::provisioning::audit;
 use crate::slugs::{self as archive, ProcessTypes};
 
@@ -224,13 +224,6 @@ pub struct SlugView {
     pub checksum: String,
     /// ISO 8601 UTC.
     pub created_at: String,
-}
-
-/// A slug reference.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct IdRef {
-    /// UUID.
-    pub id: String,
 }
 
 /// A build.

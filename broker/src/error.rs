@@ -50,12 +50,42 @@ pub enum Error {
     /// Any other internal failure (500; the cause is logged, never sent).
     #[error("{0}")]
     Internal(String),
+    /// An internal failure that keeps its cause, so the log shows the whole chain (500; never
+    /// sent). Build it with [`Error::internal`].
+    #[error("{context}")]
+    InternalWith {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Result type of broker code.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An internal failure while doing `context`, keeping `source` as its cause.
+    pub fn internal(context: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::InternalWith {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// The error and its causes, outermost first, joined by `: ` (for logs, never for clients).
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -71,7 +101,7 @@ impl Error {
             | Error::MaintenanceInfoConflict(_)
             | Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Backend(_) => StatusCode::BAD_GATEWAY,
-            Error::Db(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Db(_) | Error::Internal(_) | Error::InternalWith { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -100,17 +130,38 @@ impl Error {
             Error::MaintenanceInfoConflict(_) => "maintenance_info_conflict",
             Error::Unprocessable(_) => "unprocessable",
             Error::Backend(_) => "backend_error",
-            Error::Db(_) | Error::Internal(_) => "internal_error",
+            Error::Db(_) | Error::Internal(_) | Error::InternalWith { .. } => "internal_error",
         }
     }
 
     /// The message safe to send: internals are replaced by a generic sentence.
     pub fn public_message(&self) -> String {
         match self {
-            Error::Db(_) | Error::Internal(_) => {
+            Error::Db(_) | Error::Internal(_) | Error::InternalWith { .. } => {
                 "internal error; the cause is in the broker's log under this request id".to_string()
             }
             other => other.to_string(),
         }
+    }
+}
+
+/// Logs an error that the client sees only as a generic 5xx.
+pub fn log_if_internal(err: &Error, request_id: &str) {
+    if err.status().is_server_error() {
+        tracing::error!(request_id, error = %err.chain(), "request failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_for_the_log_but_not_for_the_client() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = Error::internal("reading the key file", io);
+        assert_eq!(err.chain(), "reading the key file: no such file");
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!err.public_message().contains("no such file"));
     }
 }

@@ -16,6 +16,8 @@ use providers::{
     BindRequest, Credentials, DeprovisionRequest, OperationKind, Outcome, Polled, Provider, ProviderError,
     ProvisionRequest, UnbindRequest, UpdateRequest,
 };
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tracing::{info, warn};
 
@@ -25,7 +27,19 @@ use crate::crypto::Sealer;
 use crate::db::models::{binding_state, instance_state, op_state, Binding, Instance, InstanceConfig, Operation};
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
-use crate::provisioning::UpdatePlan;
+
+/// What an update operation is to do (stored in the operation's `request`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UpdatePlan {
+    /// Target plan id.
+    pub plan_id: String,
+    /// The parameters after the update.
+    pub parameters: Value,
+    /// The context after the update.
+    pub context: Value,
+    /// Maintenance version after the update.
+    pub maintenance_version: String,
+}
 
 /// What a finished provider call changes in the broker's state.
 enum Effect {
@@ -270,7 +284,7 @@ impl Jobs {
             })
             .await?;
         let config = match config {
-            Some(row) => Some(crate::marketplace::open_instance_config(&inner.sealer, &row)?),
+            Some(row) => Some(crate::crypto::open_instance_config(&inner.sealer, &row)?),
             None => None,
         };
         info!(operation = %op.id, kind = %op.kind, instance = %op.instance_id, attempt = op.attempts, "running operation");
@@ -434,11 +448,7 @@ impl Jobs {
             }
             Ok(Outcome::Done(Effect::Provisioned(providers::Provisioned {
                 config: Some(config), ..
-            }))) => Some(crate::marketplace::seal_instance_config(
-                &sealer,
-                &op.instance_id,
-                config,
-            )?),
+            }))) => Some(crate::crypto::seal_instance_config(&sealer, &op.instance_id, config)?),
             _ => None,
         };
         let summary = match &result {

@@ -13,6 +13,7 @@ pub mod devservers;
 pub mod dynos;
 pub mod error;
 pub mod http;
+pub mod ids;
 pub mod jobs;
 pub mod marketplace;
 pub mod openapi;

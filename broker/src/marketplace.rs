@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use providers::osb_upstream::{Upstream, UpstreamConfig};
 use providers::partner::{check_url, config_to_credentials, Manifest, PartnerProvider, PartnerSettings};
 use providers::signing::{unix_now, verify};
-use providers::{Credentials, Provider};
+use providers::Provider;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
@@ -53,18 +53,6 @@ pub mod provider_state {
     pub const APPROVED: &str = "approved";
     /// No longer offered; existing add-ons keep working and can be removed.
     pub const DISABLED: &str = "disabled";
-}
-
-/// Seals a provider-set config for the store.
-pub fn seal_instance_config(sealer: &Sealer, instance_id: &str, config: &Credentials) -> Result<Vec<u8>> {
-    let plain = serde_json::to_vec(config).map_err(|e| Error::Internal(e.to_string()))?;
-    sealer.seal(&plain, &format!("instance-config/{instance_id}"))
-}
-
-/// Opens a stored provider-set config.
-pub fn open_instance_config(sealer: &Sealer, row: &InstanceConfig) -> Result<Credentials> {
-    let plain = sealer.open(&row.config, &format!("instance-config/{}", row.instance_id))?;
-    serde_json::from_slice(&plain).map_err(|e| Error::Internal(format!("stored config: {e}")))
 }
 
 /// What an operator sees of a provider (no secrets).
@@ -1073,7 +1061,7 @@ impl Marketplace {
                     )));
                 }
                 let mut config = match InstanceConfig::find(c, &id)? {
-                    Some(row) => open_instance_config(&sealer, &row)?.values,
+                    Some(row) => crate::crypto::open_instance_config(&sealer, &row)?.values,
                     None => serde_json::Map::new(),
                 };
                 for (name, value) in &changes {
@@ -1086,7 +1074,7 @@ impl Marketplace {
                 let now = now_ms();
                 InstanceConfig {
                     instance_id: id.clone(),
-                    config: seal_instance_config(&sealer, &id, &creds)?,
+                    config: crate::crypto::seal_instance_config(&sealer, &id, &creds)?,
                     updated_at: now,
                 }
                 .upsert(c)?;

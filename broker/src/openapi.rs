@@ -118,7 +118,7 @@ use crate::http::{admin, dynos, osb, platform, provider, topics};
         crate::dynos::RunRequest,
         crate::dynos::OutputView,
         crate::dynos::SlugView,
-        crate::dynos::IdRef,
+        crate::platform::IdRef,
         crate::dynos::BuildView,
         crate::marketplace::ProviderView,
         crate::marketplace::AdminInstanceView,

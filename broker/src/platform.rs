@@ -95,6 +95,13 @@ pub struct AppView {
     pub updated_at: String,
 }
 
+/// A slug reference.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IdRef {
+    /// UUID.
+    pub id: String,
+}
+
 /// A release.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReleaseView {
@@ -117,7 +124,7 @@ pub struct ReleaseView {
     /// The app.
     pub app: NameRef,
     /// The slug (code) it runs; `null` before the first build.
-    pub slug: Option<crate::dynos::IdRef>,
+    pub slug: Option<IdRef>,
 }
 
 /// An add-on.
@@ -730,7 +737,7 @@ impl Platform {
                 id: app.id.clone(),
                 name: app.name.clone(),
             },
-            slug: r.slug_id.clone().map(|id| crate::dynos::IdRef { id }),
+            slug: r.slug_id.clone().map(|id| IdRef { id }),
         })
     }
 

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::catalog::{clip, Catalog, CatalogHandle, SchemaKind};
@@ -17,7 +17,7 @@ use crate::crypto::Sealer;
 use crate::db::models::{binding_state, instance_state, op_state, AuditEntry, Binding, Instance, Operation};
 use crate::db::{now_ms, Db, DbConnection};
 use crate::error::{Error, Result};
-use crate::jobs::Jobs;
+use crate::jobs::{Jobs, UpdatePlan};
 
 /// Longest id the broker accepts; longer ids cannot be OSB GUIDs and would bloat names.
 pub const MAX_ID_LEN: usize = 64;
@@ -154,19 +154,6 @@ pub struct LastOperation {
     pub instance_usable: Option<bool>,
     /// After a failed update: whether the update may be repeated.
     pub update_repeatable: Option<bool>,
-}
-
-/// What an update operation is to do (stored in the operation's `request`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct UpdatePlan {
-    /// Target plan id.
-    pub plan_id: String,
-    /// The parameters after the update.
-    pub parameters: Value,
-    /// The context after the update.
-    pub context: Value,
-    /// Maintenance version after the update.
-    pub maintenance_version: String,
 }
 
 /// The provisioning domain: decisions, waiting, and views.

@@ -1,7 +1,6 @@
 //! Wiring: settings → state store, key, providers, catalog, jobs, HTTP server.
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,32 +43,12 @@ pub struct Application {
     reconcile_every: Duration,
 }
 
-/// Reads a private file, creating it (mode 0600) with `make()` when absent.
-pub fn private_file(path: &Path, make: impl FnOnce() -> String) -> Result<String> {
-    if let Ok(text) = std::fs::read_to_string(path) {
-        return Ok(text.trim().to_string());
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::Internal(format!("creating {}: {e}", parent.display())))?;
-    }
-    let value = make();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    use std::io::Write;
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))?;
-    Ok(value)
-}
-
 /// The OSB password: from settings, else generated once and kept in `<data_dir>/osb-password`.
 pub fn osb_password(settings: &Settings) -> Result<String> {
     if !settings.osb.password.is_empty() {
         return Ok(settings.osb.password.clone());
     }
-    private_file(&settings.data_dir.join("osb-password"), || {
+    crate::crypto::private_file(&settings.data_dir.join("osb-password"), || {
         providers::names::random_password(32)
     })
 }

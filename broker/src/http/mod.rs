@@ -18,8 +18,6 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 
-use crate::error::Error;
-
 /// Response header carrying the request id on every response.
 pub const REQUEST_ID: &str = "request-id";
 /// OSB header echoed back unchanged.
@@ -70,13 +68,6 @@ pub async fn request_ids(
         headers.insert(HeaderName::from_static(REQUEST_IDENTITY), v);
     }
     Ok(res)
-}
-
-/// Logs an error that the client sees only as a generic 5xx.
-pub fn log_if_internal(err: &Error, request_id: &str) {
-    if err.status().is_server_error() {
-        tracing::error!(request_id, error = %err, "request failed");
-    }
 }
 
 /// Middleware: the few errors actix answers by itself before a handler runs (a body over the

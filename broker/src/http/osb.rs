@@ -14,8 +14,9 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
-use super::{log_if_internal, RequestId};
+use super::RequestId;
 use crate::catalog::clip;
+use crate::error::log_if_internal;
 use crate::error::Error;
 use crate::provisioning::{BindInput, LastOperation, ProvisionInput, Provisioning, Reply, RequestMeta, UpdateInput};
 

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::{log_if_internal, RequestId};
+use super::RequestId;
 use crate::auth::{authorize, Scope, TokenKeys};
 use crate::catalog::clip;
+use crate::error::log_if_internal;
 use crate::error::Error;
 use crate::platform::{Actor, AddonView, AppView, AttachmentView, AuditView, NewAddon, Platform, ReleaseView};
 

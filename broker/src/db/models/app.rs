@@ -1,0 +1,19 @@
+//! Apps of the platform API.
+
+use diesel::prelude::*;
+
+/// An app of the platform API.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = crate::db::schema::apps)]
+pub struct App {
+    /// UUID.
+    pub id: String,
+    /// Unique name (`^[a-z][a-z0-9-]{2,29}$`).
+    pub name: String,
+    /// Subject of the token that created it.
+    pub owner: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}

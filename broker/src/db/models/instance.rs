@@ -1,0 +1,92 @@
+//! Service instances (OSB) and their states.
+
+use diesel::prelude::*;
+
+use crate::db::schema::instances;
+use crate::db::DbConnection;
+use crate::error::Result;
+
+/// Instance states.
+pub mod instance_state {
+    /// Provision accepted, not finished.
+    pub const PROVISIONING: &str = "provisioning";
+    /// Provisioned and usable.
+    pub const PROVISIONED: &str = "provisioned";
+    /// Provision failed; the platform may deprovision to clean up.
+    pub const FAILED: &str = "failed";
+    /// Deprovisioned: a tombstone kept so that `last_operation` still answers.
+    pub const DEPROVISIONED: &str = "deprovisioned";
+}
+
+/// A service instance row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = instances)]
+#[diesel(treat_none_as_null = true)]
+pub struct Instance {
+    /// OSB instance id.
+    pub id: String,
+    /// Catalog service id.
+    pub service_id: String,
+    /// Catalog plan id.
+    pub plan_id: String,
+    /// Parameters as JSON text.
+    pub parameters: String,
+    /// OSB context as JSON text.
+    pub context: String,
+    /// Deprecated OSB field, kept for identical-request checks.
+    pub organization_guid: String,
+    /// Deprecated OSB field, kept for identical-request checks.
+    pub space_guid: String,
+    /// The maintenance version the instance runs at.
+    pub maintenance_version: Option<String>,
+    /// Dashboard URL from the provider.
+    pub dashboard_url: Option<String>,
+    /// See [`instance_state`].
+    pub state: String,
+    /// The instance-level operation in progress, if any.
+    pub active_operation_id: Option<String>,
+    /// The latest instance-level operation.
+    pub last_operation_id: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+impl Instance {
+    /// Finds an instance, tombstones included.
+    pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Instance>> {
+        Ok(instances::table
+            .find(id)
+            .select(Instance::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Inserts a new instance row.
+    pub fn insert(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::insert_into(instances::table).values(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// Writes every column of this row.
+    pub fn save(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::update(instances::table.find(&self.id))
+            .set(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// True when the instance exists for the platform (not deprovisioned).
+    pub fn is_live(&self) -> bool {
+        self.state != instance_state::DEPROVISIONED
+    }
+
+    /// Counts live instances.
+    pub fn count_live(conn: &mut DbConnection) -> Result<i64> {
+        Ok(instances::table
+            .filter(instances::state.ne(instance_state::DEPROVISIONED))
+            .count()
+            .get_result(conn)?)
+    }
+}

@@ -1,0 +1,31 @@
+//! Rows of the state store, one file per entity, each holding that entity's queries.
+
+mod addon;
+mod app;
+mod attachment;
+mod audit;
+mod binding;
+mod build;
+mod callback_nonce;
+mod formation;
+mod instance;
+mod instance_config;
+mod operation;
+mod provider;
+mod release;
+mod slug;
+
+pub use addon::Addon;
+pub use app::App;
+pub use attachment::Attachment;
+pub use audit::AuditEntry;
+pub use binding::{binding_state, Binding};
+pub use build::Build;
+pub use callback_nonce::remember_signature;
+pub use formation::Formation;
+pub use instance::{instance_state, Instance};
+pub use instance_config::InstanceConfig;
+pub use operation::{op_state, Operation};
+pub use provider::MarketProvider;
+pub use release::Release;
+pub use slug::Slug;

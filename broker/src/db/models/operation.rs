@@ -1,0 +1,140 @@
+//! The operation journal: one row per asynchronous provider call, claimed with a lease.
+
+use diesel::prelude::*;
+
+use crate::db::schema::operations;
+use crate::db::DbConnection;
+use crate::error::Result;
+
+/// Operation states (the OSB `last_operation` states, stored in snake case).
+pub mod op_state {
+    /// Waiting to run, running, or waiting for a provider poll.
+    pub const IN_PROGRESS: &str = "in_progress";
+    /// Finished successfully.
+    pub const SUCCEEDED: &str = "succeeded";
+    /// Finished with an error.
+    pub const FAILED: &str = "failed";
+}
+
+/// A row of the operation journal.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = operations)]
+#[diesel(treat_none_as_null = true)]
+pub struct Operation {
+    /// Operation id, handed to the platform as `operation`.
+    pub id: String,
+    /// `provision`, `update`, `deprovision`, `bind` or `unbind`.
+    pub kind: String,
+    /// The instance it acts on.
+    pub instance_id: String,
+    /// The binding it acts on, for binding operations.
+    pub binding_id: Option<String>,
+    /// See [`op_state`].
+    pub state: String,
+    /// Human description of the outcome.
+    pub description: Option<String>,
+    /// What the operation is to do, as JSON text (target plan, parameters).
+    pub request: String,
+    /// Provider token for a pending backend operation.
+    pub poll_token: Option<String>,
+    /// How many times a worker has run it.
+    pub attempts: i32,
+    /// When a worker should next run it (ms).
+    pub due_at: i64,
+    /// The worker holding it.
+    pub lease_owner: Option<String>,
+    /// Until when that worker holds it (ms).
+    pub lease_expires_at: Option<i64>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+    /// When it finished (ms).
+    pub finished_at: Option<i64>,
+}
+
+impl Operation {
+    /// Finds an operation.
+    pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Operation>> {
+        Ok(operations::table
+            .find(id)
+            .select(Operation::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Inserts a new operation.
+    pub fn insert(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::insert_into(operations::table).values(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// Writes every column of this row.
+    pub fn save(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::update(operations::table.find(&self.id))
+            .set(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Ids of in-progress operations that are due and not leased (or whose lease expired).
+    pub fn due(conn: &mut DbConnection, now: i64, limit: i64) -> Result<Vec<String>> {
+        Ok(operations::table
+            .filter(operations::state.eq(op_state::IN_PROGRESS))
+            .filter(operations::due_at.le(now))
+            .filter(
+                operations::lease_expires_at
+                    .is_null()
+                    .or(operations::lease_expires_at.lt(now)),
+            )
+            .order(operations::due_at.asc())
+            .limit(limit)
+            .select(operations::id)
+            .load(conn)?)
+    }
+
+    /// Claims an operation for `owner` until `until`: a compare-and-set that succeeds for one
+    /// claimant only, on either backend, so several brokers can share one state store.
+    pub fn claim(conn: &mut DbConnection, id: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
+        let n = diesel::update(
+            operations::table
+                .find(id)
+                .filter(operations::state.eq(op_state::IN_PROGRESS))
+                .filter(
+                    operations::lease_expires_at
+                        .is_null()
+                        .or(operations::lease_expires_at.lt(now)),
+                ),
+        )
+        .set((
+            operations::lease_owner.eq(owner),
+            operations::lease_expires_at.eq(until),
+            operations::attempts.eq(operations::attempts + 1),
+            operations::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Extends a lease this owner still holds (and that has not lapsed); false when it was lost.
+    pub fn renew(conn: &mut DbConnection, id: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
+        let n = diesel::update(
+            operations::table
+                .find(id)
+                .filter(operations::lease_owner.eq(owner))
+                .filter(operations::lease_expires_at.ge(now))
+                .filter(operations::state.eq(op_state::IN_PROGRESS)),
+        )
+        .set(operations::lease_expires_at.eq(until))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Counts operations per state, for metrics.
+    pub fn count_in_state(conn: &mut DbConnection, state: &str) -> Result<i64> {
+        Ok(operations::table
+            .filter(operations::state.eq(state))
+            .count()
+            .get_result(conn)?)
+    }
+}

@@ -25,3 +25,16 @@ pub struct Addon {
     /// Last change (ms).
     pub updated_at: i64,
 }
+
+// added by marketplace helper
+impl Addon {
+    /// The add-on whose OSB instance this is (add-on ids are instance ids), if any.
+    pub fn of_instance(conn: &mut crate::db::DbConnection, instance_id: &str) -> crate::error::Result<Option<Addon>> {
+        use crate::db::schema::addons;
+        Ok(addons::table
+            .find(instance_id)
+            .select(Addon::as_select())
+            .first(conn)
+            .optional()?)
+    }
+}

@@ -17,3 +17,16 @@ pub struct App {
     /// Last change (ms).
     pub updated_at: i64,
 }
+
+// added by marketplace helper
+impl App {
+    /// The id of the app named by its id or its name, if any.
+    pub fn resolve_id(conn: &mut crate::db::DbConnection, id_or_name: &str) -> crate::error::Result<Option<String>> {
+        use crate::db::schema::apps;
+        Ok(apps::table
+            .filter(apps::id.eq(id_or_name).or(apps::name.eq(id_or_name)))
+            .select(apps::id)
+            .first(conn)
+            .optional()?)
+    }
+}

@@ -109,3 +109,24 @@ impl Binding {
         Ok(())
     }
 }
+
+// added by marketplace helper
+impl Binding {
+    /// The bindings of an instance in `state`.
+    pub fn of_instance_in_state(conn: &mut DbConnection, instance_id: &str, state: &str) -> Result<Vec<Binding>> {
+        Ok(bindings::table
+            .filter(bindings::instance_id.eq(instance_id))
+            .filter(bindings::state.eq(state))
+            .select(Binding::as_select())
+            .load(conn)?)
+    }
+
+    /// The bindings of an instance that are not unbound.
+    pub fn live_of_instance(conn: &mut DbConnection, instance_id: &str) -> Result<Vec<Binding>> {
+        Ok(bindings::table
+            .filter(bindings::instance_id.eq(instance_id))
+            .filter(bindings::state.ne(binding_state::UNBOUND))
+            .select(Binding::as_select())
+            .load(conn)?)
+    }
+}

@@ -90,3 +90,53 @@ impl Instance {
             .get_result(conn)?)
     }
 }
+
+// added by marketplace helper
+/// An instance with the names of its add-on and app, when it is an add-on.
+type ListedInstance = (Instance, Option<String>, Option<String>);
+
+impl Instance {
+    /// Live instances of these catalog services.
+    pub fn live_of_services(conn: &mut DbConnection, service_ids: &[String]) -> Result<Vec<Instance>> {
+        Ok(instances::table
+            .filter(instances::service_id.eq_any(service_ids))
+            .filter(instances::state.ne(instance_state::DEPROVISIONED))
+            .select(Instance::as_select())
+            .load(conn)?)
+    }
+
+    /// Counts live instances of these catalog services.
+    pub fn count_live_of_services(conn: &mut DbConnection, service_ids: &[String]) -> Result<i64> {
+        Ok(instances::table
+            .filter(instances::service_id.eq_any(service_ids))
+            .filter(instances::state.ne(instance_state::DEPROVISIONED))
+            .count()
+            .get_result(conn)?)
+    }
+
+    /// The operator's list: instances in `scope` (state, services, app), each with the names of
+    /// its add-on and app when it is one.
+    pub fn admin_list(
+        conn: &mut DbConnection,
+        scope: &super::provider::AdminScope,
+    ) -> Result<Vec<ListedInstance>> {
+        use crate::db::schema::{addons, apps};
+        let mut q = instances::table
+            .left_join(addons::table.on(addons::id.eq(instances::id)))
+            .left_join(apps::table.on(apps::id.eq(addons::app_id)))
+            .into_boxed();
+        if let Some(s) = &scope.state {
+            q = q.filter(instances::state.eq(s.clone()));
+        }
+        if let Some(ids) = &scope.services {
+            q = q.filter(instances::service_id.eq_any(ids.clone()));
+        }
+        if let Some(app) = &scope.app_id {
+            q = q.filter(addons::app_id.eq(app.clone()));
+        }
+        Ok(
+            q.select((Instance::as_select(), addons::name.nullable(), apps::name.nullable()))
+                .load(conn)?,
+        )
+    }
+}

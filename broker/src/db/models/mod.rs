@@ -26,6 +26,6 @@ pub use formation::Formation;
 pub use instance::{instance_state, Instance};
 pub use instance_config::InstanceConfig;
 pub use operation::{op_state, Operation};
-pub use provider::MarketProvider;
+pub use provider::{AdminScope, MarketProvider, ProviderState};
 pub use release::Release;
 pub use slug::Slug;

@@ -138,3 +138,44 @@ impl Operation {
             .get_result(conn)?)
     }
 }
+
+// added by marketplace helper
+/// An operation with its instance's service id and its app's name, when the instance is an add-on.
+type ListedOperation = (Operation, Option<String>, Option<String>);
+
+impl Operation {
+    /// The operator's list: operations in `scope` (state, kind, instance, services, app), each
+    /// with its instance's service id and its app's name when the instance is an add-on.
+    pub fn admin_list(
+        conn: &mut DbConnection,
+        scope: &super::provider::AdminScope,
+    ) -> Result<Vec<ListedOperation>> {
+        use crate::db::schema::{addons, apps, instances};
+        let mut q = operations::table
+            .left_join(instances::table.on(instances::id.eq(operations::instance_id)))
+            .left_join(addons::table.on(addons::id.eq(operations::instance_id)))
+            .left_join(apps::table.on(apps::id.eq(addons::app_id)))
+            .into_boxed();
+        if let Some(s) = &scope.state {
+            q = q.filter(operations::state.eq(s.clone()));
+        }
+        if let Some(k) = &scope.kind {
+            q = q.filter(operations::kind.eq(k.clone()));
+        }
+        if let Some(i) = &scope.instance {
+            q = q.filter(operations::instance_id.eq(i.clone()));
+        }
+        if let Some(ids) = &scope.services {
+            q = q.filter(instances::service_id.eq_any(ids.clone()));
+        }
+        if let Some(app) = &scope.app_id {
+            q = q.filter(addons::app_id.eq(app.clone()));
+        }
+        Ok(q.select((
+            Operation::as_select(),
+            instances::service_id.nullable(),
+            apps::name.nullable(),
+        ))
+        .load(conn)?)
+    }
+}

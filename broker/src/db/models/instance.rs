@@ -116,10 +116,7 @@ impl Instance {
 
     /// The operator's list: instances in `scope` (state, services, app), each with the names of
     /// its add-on and app when it is one.
-    pub fn admin_list(
-        conn: &mut DbConnection,
-        scope: &super::provider::AdminScope,
-    ) -> Result<Vec<ListedInstance>> {
+    pub fn admin_list(conn: &mut DbConnection, scope: &super::provider::AdminScope) -> Result<Vec<ListedInstance>> {
         use crate::db::schema::{addons, apps};
         let mut q = instances::table
             .left_join(addons::table.on(addons::id.eq(instances::id)))

@@ -146,10 +146,7 @@ type ListedOperation = (Operation, Option<String>, Option<String>);
 impl Operation {
     /// The operator's list: operations in `scope` (state, kind, instance, services, app), each
     /// with its instance's service id and its app's name when the instance is an add-on.
-    pub fn admin_list(
-        conn: &mut DbConnection,
-        scope: &super::provider::AdminScope,
-    ) -> Result<Vec<ListedOperation>> {
+    pub fn admin_list(conn: &mut DbConnection, scope: &super::provider::AdminScope) -> Result<Vec<ListedOperation>> {
         use crate::db::schema::{addons, apps, instances};
         let mut q = operations::table
             .left_join(instances::table.on(instances::id.eq(operations::instance_id)))

@@ -132,3 +132,19 @@ pub struct AdminScope {
     /// Only add-ons of this app id.
     pub app_id: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_are_stored_as_their_names() {
+        for state in [ProviderState::Pending, ProviderState::Approved, ProviderState::Disabled] {
+            let stored: String = state.into();
+            assert_eq!(ProviderState::try_from(stored.clone()), Ok(state));
+            assert_eq!(stored, state.as_str());
+        }
+        assert_eq!(ProviderState::Approved.as_str(), "approved");
+        assert!(ProviderState::try_from("Approved".to_string()).is_err());
+    }
+}

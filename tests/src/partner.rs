@@ -396,24 +396,4 @@ impl ReferenceProvider {
     pub fn config_for(&self, uuid: &str) -> BTreeMap<String, String> {
         config_of(&self.id, &self.prefix, uuid)
     }
-
-    /// A direct, signed provision request (what the broker sends), for the benchmark's baseline.
-    pub async fn provision_directly(&self, uuid: &str) -> u16 {
-        let body = json!({
-            "uuid": uuid, "plan": "basic", "callback_url": format!("http://127.0.0.1:1/provider/addons/{uuid}"),
-            "name": uuid, "options": {}, "region": "us",
-        });
-        let bytes = serde_json::to_vec(&body).unwrap();
-        self.client
-            .post(format!("{}/heroku/resources", self.url))
-            .basic_auth(&self.id, Some(&self.password))
-            .header("x-addon-signature", signature(&self.password, now(), &bytes))
-            .header("content-type", "application/json")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
 }

@@ -123,3 +123,16 @@ impl Api {
             .clone()
     }
 }
+
+/// An HTTP client for talking to a broker under test.
+///
+/// Its pooled connections are dropped after one idle second, well inside the broker's
+/// keep-alive (actix's 5 s): otherwise a request sent on a connection that sat idle for about
+/// 5 s (say, while a busy machine packs a 33 MB archive) races the server's close, and a large
+/// body fails with a broken pipe that no retry can fix.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(1))
+        .build()
+        .expect("building an HTTP client")
+}

@@ -316,7 +316,7 @@ impl TestApp {
             user: self.user.clone(),
             password: self.password.clone(),
             version: Some("2.17".into()),
-            client: reqwest::Client::new(),
+            client: crate::api::http_client(),
         }
     }
 
@@ -333,7 +333,7 @@ impl TestApp {
         Api {
             url: self.url.clone(),
             token: Some(self.token(sub, scope)),
-            client: reqwest::Client::new(),
+            client: crate::api::http_client(),
         }
     }
 

@@ -147,7 +147,7 @@ pub fn up<'a>(list: &'a [Value], kind: &str) -> Vec<&'a Value> {
 
 /// GETs `path` from a web dyno on its port; `None` when it does not answer.
 pub async fn ask(port: u64, path: &str) -> Option<Value> {
-    let r = reqwest::Client::new()
+    let r = crate::api::http_client()
         .get(format!("http://127.0.0.1:{port}{path}"))
         .timeout(Duration::from_secs(5))
         .send()

@@ -299,7 +299,7 @@ impl ReferenceProvider {
             salt: salt.clone(),
             prefix: prefix.to_string(),
             seen: seen.clone(),
-            client: reqwest::Client::new(),
+            client: crate::api::http_client(),
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
@@ -331,7 +331,7 @@ impl ReferenceProvider {
             prefix: prefix.to_string(),
             url,
             seen,
-            client: reqwest::Client::new(),
+            client: crate::api::http_client(),
             handle,
         }
     }

@@ -1,0 +1,108 @@
+//! What the platform sees of instances, bindings and operations, built from stored rows.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::parse_json;
+use crate::crypto::Sealer;
+use crate::db::models::{op_state, Binding, Instance, Operation};
+use crate::error::{Error, Result};
+
+/// What the platform sees of an instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceView {
+    /// Service id.
+    pub service_id: String,
+    /// Plan id.
+    pub plan_id: String,
+    /// Dashboard, when the provider has one.
+    pub dashboard_url: Option<String>,
+    /// Parameters.
+    pub parameters: Value,
+    /// Maintenance version.
+    pub maintenance_version: Option<String>,
+}
+
+impl From<Instance> for InstanceView {
+    fn from(i: Instance) -> Self {
+        InstanceView {
+            service_id: i.service_id,
+            plan_id: i.plan_id,
+            dashboard_url: i.dashboard_url,
+            parameters: parse_json(&i.parameters),
+            maintenance_version: i.maintenance_version,
+        }
+    }
+}
+
+/// What the platform sees of a binding. `Debug` shows no secret values.
+#[derive(Clone, PartialEq)]
+pub struct BindingView {
+    /// The OSB credentials object.
+    pub credentials: serde_json::Map<String, Value>,
+    /// The same secrets as env-var suffixes (`URL` → …).
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Binding parameters.
+    pub parameters: Value,
+}
+
+impl std::fmt::Debug for BindingView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindingView")
+            .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BindingView {
+    /// Opens a bound binding's sealed credentials.
+    pub(super) fn open(sealer: &Sealer, b: &Binding) -> Result<BindingView> {
+        let sealed = b
+            .credentials
+            .as_ref()
+            .ok_or_else(|| Error::Internal(format!("binding {} has no stored credentials", b.id)))?;
+        let plain = sealer.open(sealed, &format!("binding/{}", b.id))?;
+        let creds: providers::Credentials =
+            serde_json::from_slice(&plain).map_err(|e| Error::internal("stored credentials", e))?;
+        Ok(BindingView {
+            credentials: creds.values,
+            env: creds.env,
+            parameters: parse_json(&b.parameters),
+        })
+    }
+}
+
+/// The state of an operation as `last_operation` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastOperation {
+    /// `in progress`, `succeeded` or `failed`.
+    pub state: &'static str,
+    /// What happened.
+    pub description: Option<String>,
+    /// After a failed update or deprovision: whether the instance still works.
+    pub instance_usable: Option<bool>,
+    /// After a failed update: whether the update may be repeated.
+    pub update_repeatable: Option<bool>,
+}
+
+impl LastOperation {
+    /// Describes an operation; `instance_usable` is reported only after a failed update or
+    /// deprovision, where the platform needs it.
+    pub(super) fn of(op: &Operation, instance_usable: bool) -> LastOperation {
+        use providers::OperationKind::{Deprovision, Update};
+        let state = match op.state.as_str() {
+            op_state::SUCCEEDED => "succeeded",
+            op_state::FAILED => "failed",
+            _ => "in progress",
+        };
+        let failed_update = op.state == op_state::FAILED && op.is(Update);
+        let failed_deprovision = op.state == op_state::FAILED && op.is(Deprovision);
+        LastOperation {
+            state,
+            description: op.description.clone(),
+            instance_usable: (failed_update || failed_deprovision).then_some(instance_usable),
+            update_repeatable: failed_update.then_some(true),
+        }
+    }
+}

@@ -108,7 +108,8 @@ pub fn main() -> std::process::ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("broker: {e}");
+            // The whole chain: an internal error's own text names only what was being done.
+            eprintln!("broker: {}", e.chain());
             std::process::ExitCode::FAILURE
         }
     }
@@ -165,7 +166,7 @@ async fn run(cli: Cli) -> Result<()> {
             let text = crate::openapi::render();
             match output {
                 Some(path) => {
-                    std::fs::write(&path, text).map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))
+                    std::fs::write(&path, text).map_err(|e| Error::internal(format!("writing {}", path.display()), e))
                 }
                 None => {
                     print!("{text}");
@@ -212,20 +213,20 @@ async fn serve(settings: Settings) -> Result<()> {
 async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
     let mut pg = tokio::task::spawn_blocking(PostgresServer::start)
         .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+        .map_err(|e| Error::internal("starting the dev postgres server", e))??;
     let redis = tokio::task::spawn_blocking(RedisServer::start)
         .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+        .map_err(|e| Error::internal("starting the dev redis server", e))??;
     let kafka = tokio::task::spawn_blocking(TansuServer::start)
         .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+        .map_err(|e| Error::internal("starting the dev kafka server", e))??;
     let temp = tempfile::Builder::new()
         .prefix("addon-broker-dev-")
         .tempdir()
-        .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+        .map_err(|e| Error::internal("temp dir", e))?;
     // Dynos run as an unprivileged user that must reach their directories under it.
     std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
-        .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+        .map_err(|e| Error::internal("temp dir", e))?;
     let mut settings = Settings {
         data_dir: data_dir.unwrap_or_else(|| temp.path().to_path_buf()),
         ..Settings::default()
@@ -276,7 +277,7 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
         options
             .open(path)
             .and_then(|mut f| f.write_all(env.as_bytes()))
-            .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))?;
+            .map_err(|e| Error::internal(format!("writing {}", path.display()), e))?;
         println!("  wrote {}", path.display());
     }
     let _ = std::io::stdout().flush();
@@ -293,7 +294,7 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
         drop(kafka);
     })
     .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
+    .map_err(|e| Error::internal("stopping the dev servers", e))?;
     drop(temp);
     println!("addon-broker dev stopped");
     result

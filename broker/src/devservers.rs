@@ -15,12 +15,11 @@ use crate::error::{Error, Result};
 
 /// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
 pub fn free_port() -> Result<u16> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Internal(format!("finding a free port: {e}")))?;
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::internal("finding a free port", e))?;
     listener
         .local_addr()
         .map(|a| a.port())
-        .map_err(|e| Error::Internal(format!("finding a free port: {e}")))
+        .map_err(|e| Error::internal("finding a free port", e))
 }
 
 /// Where ephemeral clusters live: `$ADDON_BROKER_SCRATCH`, else `/dev/shm` when it is a
@@ -55,7 +54,7 @@ fn service_account() -> Option<(u32, u32)> {
 fn chown_tree(path: &Path, ids: Option<(u32, u32)>) -> Result<()> {
     if let Some((uid, gid)) = ids {
         std::os::unix::fs::chown(path, Some(uid), Some(gid))
-            .map_err(|e| Error::Internal(format!("chown {}: {e}", path.display())))?;
+            .map_err(|e| Error::internal(format!("chown {}", path.display()), e))?;
     }
     Ok(())
 }
@@ -115,7 +114,7 @@ pub fn spawn_reaper(pid: u32, signal: &str, dir: &Path) -> Result<Reaper> {
         .process_group(0)
         .spawn()
         .map(|child| Reaper { pid: child.id() })
-        .map_err(|e| Error::Internal(format!("starting the reaper: {e}")))
+        .map_err(|e| Error::internal("starting the reaper", e))
 }
 
 /// A running reaper. Dismiss it once its server is stopped, so that it never signals a process
@@ -153,11 +152,11 @@ impl PostgresServer {
         let dir = tempfile::Builder::new()
             .prefix("addon-broker-pg-")
             .tempdir_in(scratch_dir())
-            .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+            .map_err(|e| Error::internal("temp dir", e))?;
         chown_tree(dir.path(), account)?;
         let password = providers::names::random_password(24);
         let pwfile = dir.path().join("pwfile");
-        std::fs::write(&pwfile, &password).map_err(|e| Error::Internal(format!("pwfile: {e}")))?;
+        std::fs::write(&pwfile, &password).map_err(|e| Error::internal("pwfile", e))?;
         chown_tree(&pwfile, account)?;
         let data = dir.path().join("data");
 
@@ -180,9 +179,7 @@ impl PostgresServer {
         if let Some((uid, gid)) = account {
             initdb.uid(uid).gid(gid);
         }
-        let out = initdb
-            .output()
-            .map_err(|e| Error::Internal(format!("running initdb: {e}")))?;
+        let out = initdb.output().map_err(|e| Error::internal("running initdb", e))?;
         if !out.status.success() {
             return Err(Error::Internal(format!(
                 "initdb failed: {}",
@@ -195,7 +192,7 @@ impl PostgresServer {
         for _ in 0..5 {
             let port = free_port()?;
             let log = dir.path().join("postgres.log");
-            let logfile = std::fs::File::create(&log).map_err(|e| Error::Internal(format!("log file: {e}")))?;
+            let logfile = std::fs::File::create(&log).map_err(|e| Error::internal("log file", e))?;
             chown_tree(&log, account)?;
             let mut cmd = Command::new(bin.join("postgres"));
             cmd.arg("-D")
@@ -219,9 +216,7 @@ impl PostgresServer {
             if let Some((uid, gid)) = account {
                 cmd.uid(uid).gid(gid);
             }
-            let mut child = cmd
-                .spawn()
-                .map_err(|e| Error::Internal(format!("starting postgres: {e}")))?;
+            let mut child = cmd.spawn().map_err(|e| Error::internal("starting postgres", e))?;
             let reaper = spawn_reaper(child.id(), "INT", dir.path())?;
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
@@ -372,7 +367,7 @@ fn start_on_free_port(
             .stdout(Stdio::null())
             .process_group(0)
             .spawn()
-            .map_err(|e| Error::Internal(format!("starting {what}: {e}")))?;
+            .map_err(|e| Error::internal(format!("starting {what}"), e))?;
         let reaper = spawn_reaper(child.id(), "TERM", dir)?;
         match wait_for_port(&mut child, port, log, what) {
             Ok(()) => return Ok((child, port, reaper)),
@@ -420,14 +415,14 @@ impl RedisServer {
         let dir = tempfile::Builder::new()
             .prefix("addon-broker-redis-")
             .tempdir_in(scratch_dir())
-            .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+            .map_err(|e| Error::internal("temp dir", e))?;
         let password = providers::names::random_password(24);
         let acl = dir.path().join("users.acl");
         std::fs::write(
             &acl,
             format!("user default off nopass -@all\nuser admin on >{password} ~* &* +@all\n"),
         )
-        .map_err(|e| Error::Internal(format!("acl file: {e}")))?;
+        .map_err(|e| Error::internal("acl file", e))?;
         let log = dir.path().join("redis.log");
         let (child, port, reaper) = start_on_free_port(dir.path(), &log, "redis-server", |port| {
             let mut cmd = Command::new(&bin);
@@ -527,11 +522,11 @@ impl TansuServer {
         let dir = tempfile::Builder::new()
             .prefix("addon-broker-tansu-")
             .tempdir_in(scratch_dir())
-            .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+            .map_err(|e| Error::internal("temp dir", e))?;
         let log = dir.path().join("tansu.log");
         let (child, port, reaper) = start_on_free_port(dir.path(), &log, "tansu", |port| {
             let url = format!("tcp://127.0.0.1:{port}");
-            let logfile = std::fs::File::create(&log).map_err(|e| Error::Internal(format!("log file: {e}")))?;
+            let logfile = std::fs::File::create(&log).map_err(|e| Error::internal("log file", e))?;
             let mut cmd = Command::new(&bin);
             cmd.arg("broker")
                 .args(["--listener-url", &url, "--advertised-listener-url", &url])

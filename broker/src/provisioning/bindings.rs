@@ -3,8 +3,8 @@
 use providers::OperationKind;
 use serde_json::Value;
 
-use super::{audit, parse_json, validate_id, Decision, Provisioning, Reply, RequestMeta};
-use super::{BindingView, LastOperation};
+use super::domain::{audit, validate_id, Decision, Provisioning, Reply, RequestMeta};
+use super::views::{parse_json, BindingView, LastOperation};
 use crate::catalog::SchemaKind;
 use crate::crypto::Sealer;
 use crate::db::models::{binding_state, instance_state, Binding, Instance, Operation};

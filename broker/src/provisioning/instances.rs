@@ -5,8 +5,8 @@ use std::time::Duration;
 use providers::OperationKind;
 use serde_json::Value;
 
-use super::{audit, check_maintenance, parse_json, validate_id, Decision, Provisioning, Reply, RequestMeta};
-use super::{InstanceView, LastOperation};
+use super::domain::{audit, validate_id, Decision, Provisioning, Reply, RequestMeta};
+use super::views::{parse_json, InstanceView, LastOperation};
 use crate::catalog::{clip, Catalog, SchemaKind};
 use crate::db::models::{instance_state, Binding, Instance, Operation};
 use crate::db::{now_ms, DbConnection};
@@ -57,6 +57,18 @@ pub struct UpdateInput {
     pub maintenance_version: Option<String>,
     /// `accepts_incomplete=true`.
     pub accepts_incomplete: bool,
+}
+
+fn check_maintenance(requested: &Option<String>, plan: &providers::PlanDef) -> Result<()> {
+    match requested {
+        Some(v) if *v != plan.maintenance_info.version => Err(Error::MaintenanceInfoConflict(format!(
+            "maintenance_info.version {} does not match plan {} (version {})",
+            clip(v),
+            plan.name,
+            plan.maintenance_info.version
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn busy_instance(id: &str) -> String {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{audit, validate_id, Provisioning, Reply, RequestMeta};
+use super::domain::{audit, validate_id, Provisioning, Reply, RequestMeta};
 use crate::catalog::clip;
 use crate::db::models::{instance_state, Instance};
 use crate::error::{Error, Result};

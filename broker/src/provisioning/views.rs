@@ -3,10 +3,14 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::parse_json;
 use crate::crypto::Sealer;
 use crate::db::models::{op_state, Binding, Instance, Operation};
 use crate::error::{Error, Result};
+
+/// Stored JSON text as a value (`null` if it does not parse).
+pub(super) fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
 
 /// What the platform sees of an instance.
 #[derive(Debug, Clone, Serialize)]

@@ -134,6 +134,101 @@ impl Reaper {
     }
 }
 
+/// Runs `initdb` for a cluster in `data` whose superuser password is in `pwfile`.
+fn init_cluster(bin: &Path, data: &Path, pwfile: &Path, account: Option<(u32, u32)>) -> Result<()> {
+    let mut initdb = Command::new(bin.join("initdb"));
+    initdb
+        .arg("-D")
+        .arg(data)
+        .args([
+            "-U",
+            "postgres",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "-E",
+            "UTF8",
+        ])
+        .arg(format!("--pwfile={}", pwfile.display()))
+        .args(["--locale=C", "--no-sync"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some((uid, gid)) = account {
+        initdb.uid(uid).gid(gid);
+    }
+    let out = initdb.output().map_err(|e| Error::internal("running initdb", e))?;
+    if !out.status.success() {
+        return Err(Error::Internal(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
+}
+
+/// How one attempt to start postgres on a fresh port ended.
+enum Attempt {
+    /// Listening and ready.
+    Ready { port: u16, child: Child, reaper: Reaper },
+    /// Exited or never became ready; the next attempt takes another port.
+    Failed(String),
+}
+
+/// Starts `postgres` for the cluster in `data` on a free loopback port and waits until it is
+/// ready.
+fn start_postgres(bin: &Path, data: &Path, dir: &Path, account: Option<(u32, u32)>) -> Result<Attempt> {
+    let port = free_port()?;
+    let log = dir.join("postgres.log");
+    let logfile = std::fs::File::create(&log).map_err(|e| Error::internal("log file", e))?;
+    chown_tree(&log, account)?;
+    let mut cmd = Command::new(bin.join("postgres"));
+    cmd.arg("-D")
+        .arg(data)
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+        .arg("-c")
+        .arg(format!("unix_socket_directories={}", dir.display()))
+        .args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ])
+        .args(["-c", "max_connections=500", "-c", "shared_buffers=64MB"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(logfile)
+        .process_group(0);
+    if let Some((uid, gid)) = account {
+        cmd.uid(uid).gid(gid);
+    }
+    let mut child = cmd.spawn().map_err(|e| Error::internal("starting postgres", e))?;
+    let reaper = spawn_reaper(child.id(), "INT", dir)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            reaper.dismiss();
+            return Ok(Attempt::Failed(format!(
+                "postgres exited ({status}): {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )));
+        }
+        let ready = std::fs::read_to_string(&log)
+            .map(|l| l.contains("ready to accept connections"))
+            .unwrap_or(false);
+        if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(Attempt::Ready { port, child, reaper });
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            reaper.dismiss();
+            return Ok(Attempt::Failed("postgres did not become ready within 30 s".into()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// An ephemeral PostgreSQL cluster. Stopped and removed on drop.
 pub struct PostgresServer {
     dir: tempfile::TempDir,
@@ -160,94 +255,22 @@ impl PostgresServer {
         chown_tree(&pwfile, account)?;
         let data = dir.path().join("data");
 
-        let mut initdb = Command::new(bin.join("initdb"));
-        initdb
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "--auth-host=scram-sha-256",
-                "--auth-local=trust",
-                "-E",
-                "UTF8",
-            ])
-            .arg(format!("--pwfile={}", pwfile.display()))
-            .args(["--locale=C", "--no-sync"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some((uid, gid)) = account {
-            initdb.uid(uid).gid(gid);
-        }
-        let out = initdb.output().map_err(|e| Error::internal("running initdb", e))?;
-        if !out.status.success() {
-            return Err(Error::Internal(format!(
-                "initdb failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
+        init_cluster(&bin, &data, &pwfile, account)?;
         let _ = std::fs::remove_file(&pwfile);
 
         let mut last_error = String::new();
         for _ in 0..5 {
-            let port = free_port()?;
-            let log = dir.path().join("postgres.log");
-            let logfile = std::fs::File::create(&log).map_err(|e| Error::internal("log file", e))?;
-            chown_tree(&log, account)?;
-            let mut cmd = Command::new(bin.join("postgres"));
-            cmd.arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
-                .arg("-c")
-                .arg(format!("unix_socket_directories={}", dir.path().display()))
-                .args([
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                ])
-                .args(["-c", "max_connections=500", "-c", "shared_buffers=64MB"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(logfile)
-                .process_group(0);
-            if let Some((uid, gid)) = account {
-                cmd.uid(uid).gid(gid);
-            }
-            let mut child = cmd.spawn().map_err(|e| Error::internal("starting postgres", e))?;
-            let reaper = spawn_reaper(child.id(), "INT", dir.path())?;
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    reaper.dismiss();
-                    last_error = format!(
-                        "postgres exited ({status}): {}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                    break;
-                }
-                let ready = std::fs::read_to_string(&log)
-                    .map(|l| l.contains("ready to accept connections"))
-                    .unwrap_or(false);
-                if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            match start_postgres(&bin, &data, dir.path(), account)? {
+                Attempt::Ready { port, child, reaper } => {
                     return Ok(PostgresServer {
                         dir,
                         port,
                         password,
                         child: Some(child),
                         reaper: Some(reaper),
-                    });
+                    })
                 }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    reaper.dismiss();
-                    last_error = "postgres did not become ready within 30 s".into();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+                Attempt::Failed(why) => last_error = why,
             }
         }
         Err(Error::Internal(last_error))

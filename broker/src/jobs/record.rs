@@ -260,3 +260,25 @@ fn apply_failure(c: &mut DbConnection, op: &Operation, now: i64) -> Result<()> {
     }
     inst.save(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_callback_is_late_only_once_the_poll_token_deadline_passed() {
+        let mut op = Operation::new_leased(OperationKind::Provision, "i", None, "{}".into(), "owner", 10, 0);
+        assert!(!deadline_passed(&op, 1_000));
+        op.poll_token = Some(r#"{"deadline":500}"#.into());
+        assert!(!deadline_passed(&op, 499));
+        assert!(deadline_passed(&op, 500));
+    }
+
+    #[test]
+    fn a_transient_provider_error_is_a_retryable_failure() {
+        let result: Result<Outcome<Effect>, ProviderError> = Err(ProviderError::Transient("busy".into()));
+        assert!(matches!(Verdict::of(&result), Verdict::Failed { transient: true, .. }));
+        let pending: Result<Outcome<Effect>, ProviderError> = Ok(Outcome::Pending("t".into()));
+        assert!(matches!(Verdict::of(&pending), Verdict::Pending(t) if t == "t"));
+    }
+}

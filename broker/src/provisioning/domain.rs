@@ -242,3 +242,20 @@ impl Provisioning {
         Ok(reply.done_either_way())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_one_to_64_safe_characters_and_never_only_dots() {
+        assert!(validate_id("instance_id", "a-B_9.x").is_ok());
+        assert!(validate_id("instance_id", &"a".repeat(MAX_ID_LEN)).is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", &"a".repeat(MAX_ID_LEN + 1)] {
+            assert!(
+                matches!(validate_id("instance_id", bad), Err(Error::BadRequest(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

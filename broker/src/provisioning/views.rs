@@ -110,3 +110,29 @@ impl LastOperation {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(kind: &str, state: &str) -> Operation {
+        let kind = providers::OperationKind::parse(kind).unwrap();
+        let mut op = Operation::new_leased(kind, "i", None, "{}".into(), "owner", 10, 0);
+        op.state = state.to_string();
+        op
+    }
+
+    #[test]
+    fn usability_is_reported_only_after_a_failed_update_or_deprovision() {
+        let failed_update = LastOperation::of(&op("update", op_state::FAILED), true);
+        assert_eq!(failed_update.state, "failed");
+        assert_eq!(failed_update.instance_usable, Some(true));
+        assert_eq!(failed_update.update_repeatable, Some(true));
+        let failed_deprovision = LastOperation::of(&op("deprovision", op_state::FAILED), false);
+        assert_eq!(failed_deprovision.instance_usable, Some(false));
+        assert_eq!(failed_deprovision.update_repeatable, None);
+        let running = LastOperation::of(&op("provision", op_state::IN_PROGRESS), true);
+        assert_eq!(running.state, "in progress");
+        assert_eq!(running.instance_usable, None);
+    }
+}

@@ -11,6 +11,7 @@ use crate::catalog::clip;
 use crate::db::models::{App, Build, Release, Slug};
 use crate::db::now_ms;
 use crate::error::{log_if_internal, Error, Result};
+use crate::ids::AppId;
 use crate::platform::{find_app, insert_release, iso, latest_release, open_config, Actor, IdRef, NameRef};
 use crate::provisioning::audit;
 use crate::slugs::{self as archive, Unpacked};
@@ -182,7 +183,7 @@ impl Dynos {
         let name = format!("release.{version}");
         let status = self
             .launch(Launch {
-                app_id: &a.id,
+                app_id: &AppId::from(a.id.as_str()),
                 name: &name,
                 kind: "release",
                 process_type: "release",
@@ -246,7 +247,7 @@ impl Dynos {
             .run(move |c| {
                 let a = find_app(c, &app)?;
                 require_owner(&a, &actor)?;
-                let b = Build::find_of_app(c, &a.id, &id)?
+                let b = Build::find_of_app(c, &AppId::from(a.id.as_str()), &id)?
                     .ok_or_else(|| Error::NotFound(format!("build {} does not exist", clip(&id))))?;
                 Ok((a, b))
             })
@@ -262,7 +263,7 @@ impl Dynos {
             .db
             .run(move |c| {
                 let a = find_app(c, &app)?;
-                Slug::find_of_app(c, &a.id, &id)?
+                Slug::find_of_app(c, &AppId::from(a.id.as_str()), &id)?
                     .ok_or_else(|| Error::NotFound(format!("slug {} does not exist", clip(&id))))
             })
             .await?;

@@ -10,6 +10,7 @@ use crate::catalog::clip;
 use crate::db::models::{App, Release};
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
+use crate::ids::AppId;
 use crate::platform::{find_app, iso, latest_release, open_config, Actor, NameRef};
 use crate::provisioning::audit;
 
@@ -169,7 +170,7 @@ impl Dynos {
         let name = format!("run.{n}");
         let status = self
             .launch(Launch {
-                app_id: &a.id,
+                app_id: &AppId::from(a.id.as_str()),
                 name: &name,
                 kind: "run",
                 process_type: "run",

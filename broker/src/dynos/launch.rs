@@ -9,6 +9,7 @@ use tracing::warn;
 
 use crate::catalog::clip;
 use crate::error::{Error, Result};
+use crate::ids::AppId;
 
 use super::containers::{label, runtime_err};
 use super::manager::Dynos;
@@ -73,7 +74,8 @@ pub(super) fn free_port() -> Result<u16> {
 
 /// What a dyno is started with.
 pub(super) struct Launch<'a> {
-    pub(super) app_id: &'a str,
+    /// The app (typed, as the dyno name and the slug id are strings too).
+    pub(super) app_id: &'a AppId,
     /// `web.1`, `run.3`, `release.7`.
     pub(super) name: &'a str,
     /// `formation`, `run` or `release`.
@@ -95,7 +97,7 @@ impl Dynos {
     pub(super) async fn launch(&self, l: Launch<'_>) -> Result<ContainerStatus> {
         let rt = self.runtime()?;
         let mut labels = BTreeMap::from([
-            ("app".to_string(), l.app_id.to_string()),
+            ("app".to_string(), l.app_id.as_str().to_string()),
             ("dyno".into(), l.name.to_string()),
             ("type".into(), l.process_type.to_string()),
             ("kind".into(), l.kind.to_string()),
@@ -109,7 +111,7 @@ impl Dynos {
             labels.insert("ttl_ms".into(), t.to_string());
         }
         self.log(
-            l.app_id,
+            l.app_id.as_str(),
             "broker",
             l.name,
             format!("Starting process with command `{}`", l.command),

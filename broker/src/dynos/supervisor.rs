@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use crate::db::models::{App, Formation, Slug};
 use crate::db::now_ms;
 use crate::error::Result;
+use crate::ids::AppId;
 use crate::platform::{latest_release, open_config};
 use crate::slugs::ProcessTypes;
 
@@ -233,7 +234,7 @@ impl Dynos {
         let port = (spec.process_type == "web").then(free_port).transpose()?;
         let status = self
             .launch(Launch {
-                app_id: &d.app.id,
+                app_id: &AppId::from(d.app.id.as_str()),
                 name: &spec.name,
                 kind: "formation",
                 process_type: &spec.process_type,

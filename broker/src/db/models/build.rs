@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use crate::db::schema::builds;
 use crate::db::DbConnection;
 use crate::error::Result;
+use crate::ids::AppId;
 
 /// A build: an uploaded archive turned into a slug and (when it succeeds) a release.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -43,9 +44,9 @@ impl Build {
     }
 
     /// The app's build with this id, if any.
-    pub fn find_of_app(c: &mut DbConnection, app_id: &str, id: &str) -> Result<Option<Build>> {
+    pub fn find_of_app(c: &mut DbConnection, app_id: &AppId, id: &str) -> Result<Option<Build>> {
         Ok(builds::table
-            .filter(builds::app_id.eq(app_id).and(builds::id.eq(id)))
+            .filter(builds::app_id.eq(app_id.as_str()).and(builds::id.eq(id)))
             .select(Build::as_select())
             .first(c)
             .optional()?)

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use crate::db::schema::slugs;
 use crate::db::DbConnection;
 use crate::error::Result;
+use crate::ids::AppId;
 
 /// An app's code: an unpacked archive with its Procfile's process types.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -42,9 +43,9 @@ impl Slug {
     }
 
     /// The app's slug with this id, if any.
-    pub fn find_of_app(c: &mut DbConnection, app_id: &str, id: &str) -> Result<Option<Slug>> {
+    pub fn find_of_app(c: &mut DbConnection, app_id: &AppId, id: &str) -> Result<Option<Slug>> {
         Ok(slugs::table
-            .filter(slugs::app_id.eq(app_id).and(slugs::id.eq(id)))
+            .filter(slugs::app_id.eq(app_id.as_str()).and(slugs::id.eq(id)))
             .select(Slug::as_select())
             .first(c)
             .optional()?)

@@ -132,7 +132,7 @@ fn check_symlink(entry: &Path, target: &Path) -> Result<()> {
 pub fn unpack(archive: &[u8], dest: &Path, max_bytes: u64) -> Result<Unpacked> {
     let tmp = dest.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
     let result = unpack_into(archive, &tmp, max_bytes).and_then(|u| {
-        std::fs::rename(&tmp, dest).map_err(|e| Error::Internal(format!("moving the slug into place: {e}")))?;
+        std::fs::rename(&tmp, dest).map_err(|e| Error::internal("moving the slug into place", e))?;
         Ok(u)
     });
     if result.is_err() {
@@ -147,7 +147,7 @@ fn unpack_into(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<Unpacked> {
             "the build source must be a gzip-compressed tar archive (.tar.gz)".into(),
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("creating {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}", dir.display()), e))?;
     let bad_archive = |e: std::io::Error| Error::BadRequest(format!("the build source is not a valid .tar.gz: {e}"));
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
     // Modes keep their rwx bits but never setuid, setgid or sticky: a root broker must not leave

@@ -17,3 +17,21 @@ pub struct App {
     /// Last change (ms).
     pub updated_at: i64,
 }
+
+// added by dynos helper
+impl App {
+    /// The app with this id (not name), if it still exists.
+    pub fn by_id(c: &mut crate::db::DbConnection, id: &str) -> crate::error::Result<Option<App>> {
+        use crate::db::schema::apps;
+        Ok(apps::table.find(id).select(App::as_select()).first(c).optional()?)
+    }
+
+    /// The apps with these ids (those that exist).
+    pub fn with_ids(c: &mut crate::db::DbConnection, ids: Vec<String>) -> crate::error::Result<Vec<App>> {
+        use crate::db::schema::apps;
+        Ok(apps::table
+            .filter(apps::id.eq_any(ids))
+            .select(App::as_select())
+            .load(c)?)
+    }
+}

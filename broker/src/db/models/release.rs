@@ -27,3 +27,15 @@ pub struct Release {
     /// The slug (code) it runs; `None` before the first build.
     pub slug_id: Option<String>,
 }
+
+// added by dynos helper
+impl Release {
+    /// An app's release ids by version.
+    pub fn ids_by_version(c: &mut crate::db::DbConnection, app_id: &str) -> crate::error::Result<Vec<(i32, String)>> {
+        use crate::db::schema::releases;
+        Ok(releases::table
+            .filter(releases::app_id.eq(app_id))
+            .select((releases::version, releases::id))
+            .load(c)?)
+    }
+}

@@ -11,7 +11,7 @@ use super::names::{default_attachment_name, validate_attachment_name};
 use super::plans::requires;
 use super::releases::write_release;
 use super::views::{iso, AttachmentView, NameRef};
-use crate::catalog::clip;
+use crate::catalog::{clip, Catalog};
 use crate::crypto::Sealer;
 use crate::db::models::{Addon, AddonState, App, Attachment, AttachmentState, Instance, Release};
 use crate::db::{now_ms, DbConnection};
@@ -87,6 +87,55 @@ fn publish_attachment(
     }
     write_release(c, sealer, &current.app_id, description, &config, actor)?;
     Ok(true)
+}
+
+/// Inside one transaction: writes a new `pending` attachment of an add-on (by id or name) to
+/// an app, after checking that the add-on is provisioned, that its provider lets it be attached
+/// to this app, and that the name is free. Returns the add-on and the attachment.
+fn write_new_attachment(
+    c: &mut DbConnection,
+    catalog: &Catalog,
+    addon: &str,
+    app: &str,
+    name: Option<String>,
+    actor: &Actor,
+) -> Result<(Addon, Attachment)> {
+    let a = App::find(c, app)?;
+    let addon = Addon::find(c, addon)?;
+    if !addon.is(AddonState::Provisioned) {
+        return Err(Error::Unprocessable(format!(
+            "add-on {} is {}",
+            addon.name, addon.state
+        )));
+    }
+    let metadata = Instance::find(c, &addon.id)?
+        .and_then(|i| catalog.provider(&i.service_id).map(|p| p.service().metadata.clone()));
+    let attachable = requires(&metadata).is_none_or(|r| r.contains(&"attachable".to_string()));
+    if !attachable && a.id != addon.app_id {
+        return Err(Error::Unprocessable(format!(
+            "add-on {} cannot be attached to other apps: its provider does not allow it (no attachable)",
+            addon.name
+        )));
+    }
+    let name = name.unwrap_or_else(|| default_attachment_name(&addon.service, metadata.as_ref()));
+    let taken = Attachment::of_app(c, &a.id)?.iter().any(|x| x.name == name);
+    if taken {
+        return Err(Error::Conflict(format!(
+            "attachment name {name} is already used in app {}",
+            a.name
+        )));
+    }
+    let (addon_id, app_id) = (AddonId::from(addon.id.as_str()), AppId::from(a.id.as_str()));
+    let att = Attachment::pending(AttachmentId::random(), &addon_id, &app_id, name, now_ms());
+    att.insert(c)?;
+    audit(
+        c,
+        &actor.meta(),
+        "platform.attachment.create",
+        format!("attachment/{}", att.id),
+        json!({ "addon": addon.name, "app": a.name, "name": att.name }),
+    )?;
+    Ok((addon, att))
 }
 
 impl Platform {
@@ -210,46 +259,7 @@ impl Platform {
         let catalog = self.provisioning.catalog();
         let (addon_row, att) = self
             .db
-            .write(move |c| {
-                let a = App::find(c, &app)?;
-                let addon = Addon::find(c, &addon)?;
-                if !addon.is(AddonState::Provisioned) {
-                    return Err(Error::Unprocessable(format!(
-                        "add-on {} is {}",
-                        addon.name, addon.state
-                    )));
-                }
-                let metadata = Instance::find(c, &addon.id)?
-                    .and_then(|i| catalog.provider(&i.service_id).map(|p| p.service().metadata.clone()));
-                let attachable = requires(&metadata).is_none_or(|r| r.contains(&"attachable".to_string()));
-                if !attachable && a.id != addon.app_id {
-                    return Err(Error::Unprocessable(format!(
-                        "add-on {} cannot be attached to other apps: its provider does not allow it (no attachable)",
-                        addon.name
-                    )));
-                }
-                let name = name
-                    .clone()
-                    .unwrap_or_else(|| default_attachment_name(&addon.service, metadata.as_ref()));
-                let taken = Attachment::of_app(c, &a.id)?.iter().any(|x| x.name == name);
-                if taken {
-                    return Err(Error::Conflict(format!(
-                        "attachment name {name} is already used in app {}",
-                        a.name
-                    )));
-                }
-                let (addon_id, app_id) = (AddonId::from(addon.id.as_str()), AppId::from(a.id.as_str()));
-                let att = Attachment::pending(AttachmentId::random(), &addon_id, &app_id, name, now_ms());
-                att.insert(c)?;
-                audit(
-                    c,
-                    &actor2.meta(),
-                    "platform.attachment.create",
-                    format!("attachment/{}", att.id),
-                    json!({ "addon": addon.name, "app": a.name, "name": att.name }),
-                )?;
-                Ok((addon, att))
-            })
+            .write(move |c| write_new_attachment(c, &catalog, &addon, &app, name.clone(), &actor2))
             .await?;
         let id = att.id.clone();
         self.attach(&addon_row, att, actor).await?;

@@ -16,8 +16,10 @@
 //! vars too), `addons`, `attachments`, `audit`; `lifecycle` moves add-ons along after their
 //! requests (and runs the reconciler); `plans` maps add-ons onto the catalog; `names` holds the
 //! name rules; `views` the API's shapes; `domain` the [`Platform`] handle and its [`Actor`].
-//! The files depend on each other in that order downwards only (this module re-exports, so
-//! they name each other as `super::<file>::…`, never `super::…`).
+//! The files lean on each other in layers, never upwards: `apps` and `addons` on
+//! `lifecycle`; `lifecycle` on `attachments`; `attachments` on `releases` and `plans`; all of
+//! them on `names`, `views` and `domain`. This module only re-exports, so they name each other
+//! as `super::<file>::…`, never `super::…` (which would be an import cycle).
 
 mod addons;
 mod apps;

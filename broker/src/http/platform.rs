@@ -444,8 +444,10 @@ handler!(
             config: match b.config { None | Some(Value::Null) => json!({}), Some(v) => v },
             name: b.name,
         };
-        let (view, done) = state.platform.create_addon(path.into_inner(), req, &actor).await?;
-        Ok(if done { HttpResponse::Created().json(view) } else { HttpResponse::Accepted().json(view) })
+        Ok(match state.platform.create_addon(path.into_inner(), req, &actor).await? {
+            crate::platform::AddonCreated::Provisioned(view) => HttpResponse::Created().json(view),
+            crate::platform::AddonCreated::Provisioning(view) => HttpResponse::Accepted().json(view),
+        })
     }
 );
 

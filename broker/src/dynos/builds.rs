@@ -98,8 +98,7 @@ impl Dynos {
             .db
             .write(move |c| {
                 // The app may have been deleted while the archive unpacked.
-                App::get(c, &app_id)?
-                    .ok_or_else(|| Error::NotFound("the app was deleted during the build".into()))?;
+                App::get(c, &app_id)?.ok_or_else(|| Error::NotFound("the app was deleted during the build".into()))?;
                 Slug::insert(c, &slug)?;
                 Build::insert(c, &written)?;
                 audit(

@@ -22,8 +22,9 @@ use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::dynos::Dynos;
 use crate::error::{Error, Result};
-use crate::http::platform::{self, PlatformState};
-use crate::http::{admin, dynos, framework_errors, osb, provider, request_ids, topics};
+use crate::http::middleware::{framework_errors, request_ids};
+use crate::http::state::{OsbState, PlatformState};
+use crate::http::{admin, dynos, osb, platform, provider, topics};
 use crate::jobs::Jobs;
 use crate::marketplace::Marketplace;
 use crate::platform::Platform;
@@ -189,7 +190,7 @@ impl Application {
             dynos: dynos.clone(),
             marketplace: marketplace.clone(),
         });
-        let state = web::Data::new(osb::OsbState {
+        let state = web::Data::new(OsbState {
             provisioning,
             username: settings.osb.username.clone(),
             password: osb_password(&settings)?,

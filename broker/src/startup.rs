@@ -31,7 +31,20 @@ use crate::platform::Platform;
 use crate::provisioning::Provisioning;
 
 /// Largest request body accepted (1 MiB).
-const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
+
+/// Every route of the broker: the APIs, `/healthz`, and OSB's 404 for anything else. Build
+/// uploads may be up to `max_archive` bytes.
+pub fn routes(cfg: &mut web::ServiceConfig, max_archive: usize) {
+    osb::routes(cfg);
+    topics::routes(cfg);
+    platform::routes(cfg);
+    admin::routes(cfg);
+    provider::routes(cfg);
+    dynos::routes(cfg, max_archive);
+    cfg.route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+        .default_service(web::to(osb::no_route));
+}
 
 /// A built broker, bound to its port, not yet serving.
 pub struct Application {
@@ -203,14 +216,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(platform_state.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
-                .configure(osb::routes)
-                .configure(topics::routes)
-                .configure(platform::routes)
-                .configure(admin::routes)
-                .configure(provider::routes)
-                .configure(|cfg| dynos::routes(cfg, max_archive))
-                .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
-                .default_service(web::to(osb::no_route))
+                .configure(|cfg| routes(cfg, max_archive))
         })
         .disable_signals()
         .shutdown_timeout(10);

@@ -18,3 +18,6 @@ pub mod platform;
 pub mod provider;
 pub mod state;
 pub mod topics;
+
+#[cfg(test)]
+mod tests;

@@ -22,7 +22,16 @@ use crate::platform::Platform;
 use crate::provisioning::Provisioning;
 use crate::startup::{routes, MAX_BODY};
 
-async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>) {
+/// A scratch directory, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>, Scratch) {
     let dir = std::env::temp_dir().join(format!("broker-http-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = Db::connect(&format!("sqlite://{}", dir.join("broker.sqlite").display()), 2).unwrap();
@@ -63,7 +72,7 @@ async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>) {
         dynos,
         marketplace,
     };
-    (web::Data::new(osb), web::Data::new(state))
+    (web::Data::new(osb), web::Data::new(state), Scratch(dir))
 }
 
 fn keys() -> TokenKeys {
@@ -85,8 +94,8 @@ fn basic(user: &str, password: &str) -> (&'static str, String) {
 /// The broker's app, with its middleware and routes, on fresh state.
 macro_rules! service {
     () => {{
-        let (osb, platform) = states().await;
-        test::init_service(
+        let (osb, platform, scratch) = states().await;
+        let app = test::init_service(
             App::new()
                 .wrap(from_fn(framework_errors))
                 .wrap(from_fn(request_ids))
@@ -95,7 +104,8 @@ macro_rules! service {
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .configure(|cfg| routes(cfg, MAX_BODY)),
         )
-        .await
+        .await;
+        (app, scratch)
     }};
 }
 
@@ -116,7 +126,7 @@ macro_rules! call {
 
 #[actix_web::test]
 async fn the_platform_reads_the_body_then_authenticates_then_parses() {
-    let app = service!();
+    let (app, _scratch) = service!();
     let big = vec![b'x'; MAX_BODY + 1];
     let (status, _, body) = call!(app, test::TestRequest::post().uri("/apps").set_payload(big));
     assert_eq!(status, 413, "{body}");
@@ -161,7 +171,7 @@ async fn the_platform_reads_the_body_then_authenticates_then_parses() {
 
 #[actix_web::test]
 async fn admin_routes_need_the_admin_scope_and_check_their_queries() {
-    let app = service!();
+    let (app, _scratch) = service!();
     let req = test::TestRequest::get()
         .uri("/admin/audit")
         .insert_header(bearer(Scope::Platform));
@@ -191,7 +201,7 @@ async fn admin_routes_need_the_admin_scope_and_check_their_queries() {
 
 #[actix_web::test]
 async fn osb_checks_basic_auth_then_the_version_then_the_request() {
-    let app = service!();
+    let (app, _scratch) = service!();
     let res = test::call_service(&app, test::TestRequest::get().uri("/v2/catalog").to_request()).await;
     assert_eq!(res.status().as_u16(), 401);
     assert!(res.headers().contains_key("www-authenticate"));

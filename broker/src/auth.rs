@@ -114,7 +114,7 @@ impl TokenKeys {
             iss: ISSUER.to_string(),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| Error::Internal(format!("signing a token: {e}")))
+            .map_err(|e| Error::internal("signing a token", e))
     }
 
     /// Checks a token's signature, expiry and issuer; a 401 that says which check failed.

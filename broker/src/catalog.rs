@@ -109,7 +109,7 @@ impl Catalog {
             .map(|e| e.provider.service())
             .collect();
         let body = serde_json::to_vec(&json!({ "services": services }))
-            .map_err(|e| Error::Internal(format!("rendering the catalog: {e}")))?;
+            .map_err(|e| Error::internal("rendering the catalog", e))?;
         Ok(Catalog {
             providers,
             entries,

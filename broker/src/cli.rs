@@ -1,7 +1,7 @@
 //! The `broker` command line: `serve`, `dev`, `migrate`, `openapi`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use tracing::info;
@@ -108,7 +108,8 @@ pub fn main() -> std::process::ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("broker: {e}");
+            // The whole chain: an internal error's own text names only what was being done.
+            eprintln!("broker: {}", e.chain());
             std::process::ExitCode::FAILURE
         }
     }
@@ -165,7 +166,7 @@ async fn run(cli: Cli) -> Result<()> {
             let text = crate::openapi::render();
             match output {
                 Some(path) => {
-                    std::fs::write(&path, text).map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))
+                    std::fs::write(&path, text).map_err(|e| Error::internal(format!("writing {}", path.display()), e))
                 }
                 None => {
                     print!("{text}");
@@ -212,22 +213,67 @@ async fn serve(settings: Settings) -> Result<()> {
 async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
     let mut pg = tokio::task::spawn_blocking(PostgresServer::start)
         .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+        .map_err(|e| Error::internal("starting the dev postgres server", e))??;
     let redis = tokio::task::spawn_blocking(RedisServer::start)
         .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+        .map_err(|e| Error::internal("starting the dev redis server", e))??;
     let kafka = tokio::task::spawn_blocking(TansuServer::start)
         .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+        .map_err(|e| Error::internal("starting the dev kafka server", e))??;
     let temp = tempfile::Builder::new()
         .prefix("addon-broker-dev-")
         .tempdir()
-        .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+        .map_err(|e| Error::internal("temp dir", e))?;
     // Dynos run as an unprivileged user that must reach their directories under it.
     std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
-        .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+        .map_err(|e| Error::internal("temp dir", e))?;
+    let data_dir = data_dir.unwrap_or_else(|| temp.path().to_path_buf());
+    let settings = dev_settings(port, data_dir, &pg, &redis, &kafka);
+    let app = Application::build(settings.clone()).await?;
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let env = dev_env(&settings, &url)?;
+    println!("addon-broker dev is running (Ctrl-C stops it and everything it started)");
+    println!("  postgresql: 127.0.0.1:{} (ephemeral)", pg.port());
+    println!("  redis: 127.0.0.1:{} (ephemeral)", redis.port());
+    println!("  kafka (tansu): 127.0.0.1:{} (ephemeral)", kafka.port());
+    for line in env.lines() {
+        println!("  {line}");
+    }
+    if let Some(path) = &env_file {
+        write_env_file(path, &env)?;
+        println!("  wrote {}", path.display());
+    }
+    let _ = std::io::stdout().flush();
+    let handle = app.handle();
+    tokio::spawn(async move {
+        startup::shutdown_signal().await;
+        handle.stop(true).await;
+    });
+    let result = app.run_until_stopped().await;
+    // Stopping blocks (each server is waited for), so it runs off the async workers.
+    tokio::task::spawn_blocking(move || {
+        pg.stop();
+        drop(redis);
+        drop(kafka);
+    })
+    .await
+    .map_err(|e| Error::internal("stopping the dev servers", e))?;
+    drop(temp);
+    println!("addon-broker dev stopped");
+    result
+}
+
+/// The settings of a dev session: the given servers as backends, a fresh OSB password, and
+/// dynos that stop with the session.
+fn dev_settings(
+    port: u16,
+    data_dir: PathBuf,
+    pg: &PostgresServer,
+    redis: &RedisServer,
+    kafka: &TansuServer,
+) -> Settings {
     let mut settings = Settings {
-        data_dir: data_dir.unwrap_or_else(|| temp.path().to_path_buf()),
+        data_dir,
         ..Settings::default()
     };
     settings.server.listen = format!("127.0.0.1:{port}");
@@ -251,50 +297,29 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
         public_bootstrap_servers: None,
         replication_factor: 1,
     });
-    let app = Application::build(settings.clone()).await?;
-    let url = format!("http://127.0.0.1:{}", app.port());
-    let keys = TokenKeys::from_settings(&settings)?;
+    settings
+}
+
+/// The `KEY=value` lines a dev session prints: the URL, OSB credentials, and day-long tokens.
+fn dev_env(settings: &Settings, url: &str) -> Result<String> {
+    let keys = TokenKeys::from_settings(settings)?;
     let day = 86_400;
-    let env = format!(
+    Ok(format!(
         "BROKER_URL={url}\nBROKER_OSB_USER={}\nBROKER_OSB_PASSWORD={}\nBROKER_PLATFORM_TOKEN={}\nBROKER_ADMIN_TOKEN={}\n",
         settings.osb.username,
         settings.osb.password,
         keys.mint("dev-platform", Scope::Platform, day)?,
         keys.mint("dev-admin", Scope::Admin, day)?,
-    );
-    println!("addon-broker dev is running (Ctrl-C stops it and everything it started)");
-    println!("  postgresql: 127.0.0.1:{} (ephemeral)", pg.port());
-    println!("  redis: 127.0.0.1:{} (ephemeral)", redis.port());
-    println!("  kafka (tansu): 127.0.0.1:{} (ephemeral)", kafka.port());
-    for line in env.lines() {
-        println!("  {line}");
-    }
-    if let Some(path) = &env_file {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options
-            .open(path)
-            .and_then(|mut f| f.write_all(env.as_bytes()))
-            .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))?;
-        println!("  wrote {}", path.display());
-    }
-    let _ = std::io::stdout().flush();
-    let handle = app.handle();
-    tokio::spawn(async move {
-        startup::shutdown_signal().await;
-        handle.stop(true).await;
-    });
-    let result = app.run_until_stopped().await;
-    // Stopping blocks (each server is waited for), so it runs off the async workers.
-    tokio::task::spawn_blocking(move || {
-        pg.stop();
-        drop(redis);
-        drop(kafka);
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
-    drop(temp);
-    println!("addon-broker dev stopped");
-    result
+    ))
+}
+
+/// Writes the dev session's `KEY=value` lines to a private (0600) file.
+fn write_env_file(path: &Path, env: &str) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(env.as_bytes()))
+        .map_err(|e| Error::internal(format!("writing {}", path.display()), e))
 }

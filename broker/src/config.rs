@@ -387,7 +387,7 @@ impl Settings {
         let settings: Settings = builder
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|e| Error::Internal(format!("settings: {e}")))?;
+            .map_err(|e| Error::internal("settings", e))?;
         settings.validate()?;
         Ok(settings)
     }

@@ -35,15 +35,14 @@ impl Sealer {
     pub fn from_base64(key: &str) -> Result<Sealer> {
         let bytes = B64
             .decode(key.trim())
-            .map_err(|e| Error::Internal(format!("encryption key is not base64: {e}")))?;
+            .map_err(|e| Error::internal("encryption key is not base64", e))?;
         if bytes.len() != 32 {
             return Err(Error::Internal(format!(
                 "encryption key must be 32 bytes, got {}",
                 bytes.len()
             )));
         }
-        let cipher =
-            XChaCha20Poly1305::new_from_slice(&bytes).map_err(|e| Error::Internal(format!("encryption key: {e}")))?;
+        let cipher = XChaCha20Poly1305::new_from_slice(&bytes).map_err(|e| Error::internal("encryption key", e))?;
         Ok(Sealer { cipher })
     }
 
@@ -53,7 +52,7 @@ impl Sealer {
             let key = XChaCha20Poly1305::generate_key(&mut OsRng);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
-                    .map_err(|e| Error::Internal(format!("creating {}: {e}", parent.display())))?;
+                    .map_err(|e| Error::internal(format!("creating {}", parent.display()), e))?;
             }
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
@@ -61,13 +60,13 @@ impl Sealer {
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let mut file = options
                 .open(path)
-                .map_err(|e| Error::Internal(format!("creating key file {}: {e}", path.display())))?;
+                .map_err(|e| Error::internal(format!("creating key file {}", path.display()), e))?;
             file.write_all(B64.encode(key).as_bytes())
                 .and_then(|_| file.sync_all())
-                .map_err(|e| Error::Internal(format!("writing key file {}: {e}", path.display())))?;
+                .map_err(|e| Error::internal(format!("writing key file {}", path.display()), e))?;
         }
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Internal(format!("reading key file {}: {e}", path.display())))?;
+            .map_err(|e| Error::internal(format!("reading key file {}", path.display()), e))?;
         Sealer::from_base64(&text)
     }
 
@@ -115,7 +114,7 @@ pub fn private_file(path: &Path, make: impl FnOnce() -> String) -> Result<String
         return Ok(text.trim().to_string());
     }
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::Internal(format!("creating {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|e| Error::internal(format!("creating {}", parent.display()), e))?;
     }
     let value = make();
     let mut options = std::fs::OpenOptions::new();
@@ -125,13 +124,13 @@ pub fn private_file(path: &Path, make: impl FnOnce() -> String) -> Result<String
     options
         .open(path)
         .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))?;
+        .map_err(|e| Error::internal(format!("writing {}", path.display()), e))?;
     Ok(value)
 }
 
 /// Seals a provider-set config for the store.
 pub fn seal_instance_config(sealer: &Sealer, instance_id: &str, config: &providers::Credentials) -> Result<Vec<u8>> {
-    let plain = serde_json::to_vec(config).map_err(|e| Error::Internal(e.to_string()))?;
+    let plain = serde_json::to_vec(config).map_err(|e| Error::internal("encoding an instance config", e))?;
     sealer.seal(&plain, &format!("instance-config/{instance_id}"))
 }
 
@@ -141,7 +140,7 @@ pub fn open_instance_config(
     row: &crate::db::models::InstanceConfig,
 ) -> Result<providers::Credentials> {
     let plain = sealer.open(&row.config, &format!("instance-config/{}", row.instance_id))?;
-    serde_json::from_slice(&plain).map_err(|e| Error::Internal(format!("stored config: {e}")))
+    serde_json::from_slice(&plain).map_err(|e| Error::internal("stored config", e))
 }
 
 #[cfg(test)]

@@ -15,12 +15,11 @@ use crate::error::{Error, Result};
 
 /// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
 pub fn free_port() -> Result<u16> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Internal(format!("finding a free port: {e}")))?;
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::internal("finding a free port", e))?;
     listener
         .local_addr()
         .map(|a| a.port())
-        .map_err(|e| Error::Internal(format!("finding a free port: {e}")))
+        .map_err(|e| Error::internal("finding a free port", e))
 }
 
 /// Where ephemeral clusters live: `$ADDON_BROKER_SCRATCH`, else `/dev/shm` when it is a
@@ -55,7 +54,7 @@ fn service_account() -> Option<(u32, u32)> {
 fn chown_tree(path: &Path, ids: Option<(u32, u32)>) -> Result<()> {
     if let Some((uid, gid)) = ids {
         std::os::unix::fs::chown(path, Some(uid), Some(gid))
-            .map_err(|e| Error::Internal(format!("chown {}: {e}", path.display())))?;
+            .map_err(|e| Error::internal(format!("chown {}", path.display()), e))?;
     }
     Ok(())
 }
@@ -115,7 +114,7 @@ pub fn spawn_reaper(pid: u32, signal: &str, dir: &Path) -> Result<Reaper> {
         .process_group(0)
         .spawn()
         .map(|child| Reaper { pid: child.id() })
-        .map_err(|e| Error::Internal(format!("starting the reaper: {e}")))
+        .map_err(|e| Error::internal("starting the reaper", e))
 }
 
 /// A running reaper. Dismiss it once its server is stopped, so that it never signals a process
@@ -132,6 +131,101 @@ impl Reaper {
             nix::unistd::Pid::from_raw(self.pid as i32),
             nix::sys::signal::Signal::SIGKILL,
         );
+    }
+}
+
+/// Runs `initdb` for a cluster in `data` whose superuser password is in `pwfile`.
+fn init_cluster(bin: &Path, data: &Path, pwfile: &Path, account: Option<(u32, u32)>) -> Result<()> {
+    let mut initdb = Command::new(bin.join("initdb"));
+    initdb
+        .arg("-D")
+        .arg(data)
+        .args([
+            "-U",
+            "postgres",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "-E",
+            "UTF8",
+        ])
+        .arg(format!("--pwfile={}", pwfile.display()))
+        .args(["--locale=C", "--no-sync"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some((uid, gid)) = account {
+        initdb.uid(uid).gid(gid);
+    }
+    let out = initdb.output().map_err(|e| Error::internal("running initdb", e))?;
+    if !out.status.success() {
+        return Err(Error::Internal(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
+}
+
+/// How one attempt to start postgres on a fresh port ended.
+enum Attempt {
+    /// Listening and ready.
+    Ready { port: u16, child: Child, reaper: Reaper },
+    /// Exited or never became ready; the next attempt takes another port.
+    Failed(String),
+}
+
+/// Starts `postgres` for the cluster in `data` on a free loopback port and waits until it is
+/// ready.
+fn start_postgres(bin: &Path, data: &Path, dir: &Path, account: Option<(u32, u32)>) -> Result<Attempt> {
+    let port = free_port()?;
+    let log = dir.join("postgres.log");
+    let logfile = std::fs::File::create(&log).map_err(|e| Error::internal("log file", e))?;
+    chown_tree(&log, account)?;
+    let mut cmd = Command::new(bin.join("postgres"));
+    cmd.arg("-D")
+        .arg(data)
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+        .arg("-c")
+        .arg(format!("unix_socket_directories={}", dir.display()))
+        .args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ])
+        .args(["-c", "max_connections=500", "-c", "shared_buffers=64MB"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(logfile)
+        .process_group(0);
+    if let Some((uid, gid)) = account {
+        cmd.uid(uid).gid(gid);
+    }
+    let mut child = cmd.spawn().map_err(|e| Error::internal("starting postgres", e))?;
+    let reaper = spawn_reaper(child.id(), "INT", dir)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            reaper.dismiss();
+            return Ok(Attempt::Failed(format!(
+                "postgres exited ({status}): {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )));
+        }
+        let ready = std::fs::read_to_string(&log)
+            .map(|l| l.contains("ready to accept connections"))
+            .unwrap_or(false);
+        if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(Attempt::Ready { port, child, reaper });
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            reaper.dismiss();
+            return Ok(Attempt::Failed("postgres did not become ready within 30 s".into()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -153,106 +247,30 @@ impl PostgresServer {
         let dir = tempfile::Builder::new()
             .prefix("addon-broker-pg-")
             .tempdir_in(scratch_dir())
-            .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+            .map_err(|e| Error::internal("temp dir", e))?;
         chown_tree(dir.path(), account)?;
         let password = providers::names::random_password(24);
         let pwfile = dir.path().join("pwfile");
-        std::fs::write(&pwfile, &password).map_err(|e| Error::Internal(format!("pwfile: {e}")))?;
+        std::fs::write(&pwfile, &password).map_err(|e| Error::internal("pwfile", e))?;
         chown_tree(&pwfile, account)?;
         let data = dir.path().join("data");
 
-        let mut initdb = Command::new(bin.join("initdb"));
-        initdb
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "--auth-host=scram-sha-256",
-                "--auth-local=trust",
-                "-E",
-                "UTF8",
-            ])
-            .arg(format!("--pwfile={}", pwfile.display()))
-            .args(["--locale=C", "--no-sync"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some((uid, gid)) = account {
-            initdb.uid(uid).gid(gid);
-        }
-        let out = initdb
-            .output()
-            .map_err(|e| Error::Internal(format!("running initdb: {e}")))?;
-        if !out.status.success() {
-            return Err(Error::Internal(format!(
-                "initdb failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
+        init_cluster(&bin, &data, &pwfile, account)?;
         let _ = std::fs::remove_file(&pwfile);
 
         let mut last_error = String::new();
         for _ in 0..5 {
-            let port = free_port()?;
-            let log = dir.path().join("postgres.log");
-            let logfile = std::fs::File::create(&log).map_err(|e| Error::Internal(format!("log file: {e}")))?;
-            chown_tree(&log, account)?;
-            let mut cmd = Command::new(bin.join("postgres"));
-            cmd.arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
-                .arg("-c")
-                .arg(format!("unix_socket_directories={}", dir.path().display()))
-                .args([
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                ])
-                .args(["-c", "max_connections=500", "-c", "shared_buffers=64MB"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(logfile)
-                .process_group(0);
-            if let Some((uid, gid)) = account {
-                cmd.uid(uid).gid(gid);
-            }
-            let mut child = cmd
-                .spawn()
-                .map_err(|e| Error::Internal(format!("starting postgres: {e}")))?;
-            let reaper = spawn_reaper(child.id(), "INT", dir.path())?;
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    reaper.dismiss();
-                    last_error = format!(
-                        "postgres exited ({status}): {}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                    break;
-                }
-                let ready = std::fs::read_to_string(&log)
-                    .map(|l| l.contains("ready to accept connections"))
-                    .unwrap_or(false);
-                if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            match start_postgres(&bin, &data, dir.path(), account)? {
+                Attempt::Ready { port, child, reaper } => {
                     return Ok(PostgresServer {
                         dir,
                         port,
                         password,
                         child: Some(child),
                         reaper: Some(reaper),
-                    });
+                    })
                 }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    reaper.dismiss();
-                    last_error = "postgres did not become ready within 30 s".into();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+                Attempt::Failed(why) => last_error = why,
             }
         }
         Err(Error::Internal(last_error))
@@ -372,7 +390,7 @@ fn start_on_free_port(
             .stdout(Stdio::null())
             .process_group(0)
             .spawn()
-            .map_err(|e| Error::Internal(format!("starting {what}: {e}")))?;
+            .map_err(|e| Error::internal(format!("starting {what}"), e))?;
         let reaper = spawn_reaper(child.id(), "TERM", dir)?;
         match wait_for_port(&mut child, port, log, what) {
             Ok(()) => return Ok((child, port, reaper)),
@@ -420,14 +438,14 @@ impl RedisServer {
         let dir = tempfile::Builder::new()
             .prefix("addon-broker-redis-")
             .tempdir_in(scratch_dir())
-            .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+            .map_err(|e| Error::internal("temp dir", e))?;
         let password = providers::names::random_password(24);
         let acl = dir.path().join("users.acl");
         std::fs::write(
             &acl,
             format!("user default off nopass -@all\nuser admin on >{password} ~* &* +@all\n"),
         )
-        .map_err(|e| Error::Internal(format!("acl file: {e}")))?;
+        .map_err(|e| Error::internal("acl file", e))?;
         let log = dir.path().join("redis.log");
         let (child, port, reaper) = start_on_free_port(dir.path(), &log, "redis-server", |port| {
             let mut cmd = Command::new(&bin);
@@ -527,11 +545,11 @@ impl TansuServer {
         let dir = tempfile::Builder::new()
             .prefix("addon-broker-tansu-")
             .tempdir_in(scratch_dir())
-            .map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+            .map_err(|e| Error::internal("temp dir", e))?;
         let log = dir.path().join("tansu.log");
         let (child, port, reaper) = start_on_free_port(dir.path(), &log, "tansu", |port| {
             let url = format!("tcp://127.0.0.1:{port}");
-            let logfile = std::fs::File::create(&log).map_err(|e| Error::Internal(format!("log file: {e}")))?;
+            let logfile = std::fs::File::create(&log).map_err(|e| Error::internal("log file", e))?;
             let mut cmd = Command::new(&bin);
             cmd.arg("broker")
                 .args(["--listener-url", &url, "--advertised-listener-url", &url])

@@ -132,7 +132,7 @@ fn check_symlink(entry: &Path, target: &Path) -> Result<()> {
 pub fn unpack(archive: &[u8], dest: &Path, max_bytes: u64) -> Result<Unpacked> {
     let tmp = dest.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
     let result = unpack_into(archive, &tmp, max_bytes).and_then(|u| {
-        std::fs::rename(&tmp, dest).map_err(|e| Error::Internal(format!("moving the slug into place: {e}")))?;
+        std::fs::rename(&tmp, dest).map_err(|e| Error::internal("moving the slug into place", e))?;
         Ok(u)
     });
     if result.is_err() {
@@ -147,8 +147,7 @@ fn unpack_into(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<Unpacked> {
             "the build source must be a gzip-compressed tar archive (.tar.gz)".into(),
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("creating {}: {e}", dir.display())))?;
-    let bad_archive = |e: std::io::Error| Error::BadRequest(format!("the build source is not a valid .tar.gz: {e}"));
+    std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}", dir.display()), e))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
     // Modes keep their rwx bits but never setuid, setgid or sticky: a root broker must not leave
     // a tenant's setuid-root binary on the host.
@@ -169,30 +168,7 @@ fn unpack_into(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<Unpacked> {
         if path.as_os_str().is_empty() {
             continue; // "./" itself
         }
-        let kind = entry.header().entry_type();
-        match kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Directory => {}
-            tar::EntryType::Symlink => {
-                let target = entry
-                    .link_name()
-                    .map_err(bad_archive)?
-                    .ok_or_else(|| Error::BadRequest("archive symlink without a target".into()))?;
-                check_symlink(&path, &target)?;
-            }
-            tar::EntryType::Link => {
-                let target = entry
-                    .link_name()
-                    .map_err(bad_archive)?
-                    .ok_or_else(|| Error::BadRequest("archive hard link without a target".into()))?;
-                safe_relative(&target, "hard link")?;
-            }
-            other => {
-                return Err(Error::BadRequest(format!(
-                    "archive entry {:?} is a {other:?}; only files, directories and links are allowed",
-                    clip(&path.display().to_string())
-                )))
-            }
-        }
+        check_entry_kind(&mut entry, &path)?;
         size += entry.header().size().map_err(bad_archive)?;
         if size > max_bytes {
             return Err(Error::BadRequest(format!("the unpacked app exceeds {max_bytes} bytes")));
@@ -209,6 +185,49 @@ fn unpack_into(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<Unpacked> {
             )));
         }
     }
+    let process_types = parse_procfile(&read_procfile(dir)?)?;
+    Ok(Unpacked {
+        process_types,
+        size,
+        checksum: format!("SHA256:{}", hex::encode(Sha256::digest(archive))),
+    })
+}
+
+/// An archive that the tar reader cannot read.
+fn bad_archive(e: std::io::Error) -> Error {
+    Error::BadRequest(format!("the build source is not a valid .tar.gz: {e}"))
+}
+
+/// Refuses entries other than files, directories and links, and links that leave the app.
+fn check_entry_kind(entry: &mut tar::Entry<'_, impl std::io::Read>, path: &Path) -> Result<()> {
+    match entry.header().entry_type() {
+        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Directory => {}
+        tar::EntryType::Symlink => {
+            let target = entry
+                .link_name()
+                .map_err(bad_archive)?
+                .ok_or_else(|| Error::BadRequest("archive symlink without a target".into()))?;
+            check_symlink(path, &target)?;
+        }
+        tar::EntryType::Link => {
+            let target = entry
+                .link_name()
+                .map_err(bad_archive)?
+                .ok_or_else(|| Error::BadRequest("archive hard link without a target".into()))?;
+            safe_relative(&target, "hard link")?;
+        }
+        other => {
+            return Err(Error::BadRequest(format!(
+                "archive entry {:?} is a {other:?}; only files, directories and links are allowed",
+                clip(&path.display().to_string())
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// Reads `dir/Procfile`: only a regular file of at most 64 KiB of UTF-8.
+fn read_procfile(dir: &Path) -> Result<String> {
     // The Procfile is read from what was unpacked, and only when it is a regular file: never
     // through a symlink (which could point at a host file).
     let path = dir.join("Procfile");
@@ -221,14 +240,7 @@ fn unpack_into(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<Unpacked> {
     if meta.len() > 64 * 1024 {
         return Err(Error::BadRequest("the Procfile exceeds 64 KiB".into()));
     }
-    let procfile =
-        std::fs::read_to_string(&path).map_err(|_| Error::BadRequest("the Procfile is not UTF-8 text".into()))?;
-    let process_types = parse_procfile(&procfile)?;
-    Ok(Unpacked {
-        process_types,
-        size,
-        checksum: format!("SHA256:{}", hex::encode(Sha256::digest(archive))),
-    })
+    std::fs::read_to_string(&path).map_err(|_| Error::BadRequest("the Procfile is not UTF-8 text".into()))
 }
 
 #[cfg(test)]

@@ -22,15 +22,29 @@ use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::dynos::Dynos;
 use crate::error::{Error, Result};
-use crate::http::platform::{self, PlatformState};
-use crate::http::{admin, dynos, framework_errors, osb, provider, request_ids, topics};
+use crate::http::middleware::{framework_errors, request_ids};
+use crate::http::state::{OsbState, PlatformState};
+use crate::http::{admin, dynos, osb, platform, provider, topics};
 use crate::jobs::Jobs;
 use crate::marketplace::Marketplace;
 use crate::platform::Platform;
 use crate::provisioning::Provisioning;
 
 /// Largest request body accepted (1 MiB).
-const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
+
+/// Every route of the broker: the APIs, `/healthz`, and OSB's 404 for anything else. Build
+/// uploads may be up to `max_archive` bytes.
+pub fn routes(cfg: &mut web::ServiceConfig, max_archive: usize) {
+    osb::routes(cfg);
+    topics::routes(cfg);
+    platform::routes(cfg);
+    admin::routes(cfg);
+    provider::routes(cfg);
+    dynos::routes(cfg, max_archive);
+    cfg.route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+        .default_service(web::to(osb::no_route));
+}
 
 /// A built broker, bound to its port, not yet serving.
 pub struct Application {
@@ -189,7 +203,7 @@ impl Application {
             dynos: dynos.clone(),
             marketplace: marketplace.clone(),
         });
-        let state = web::Data::new(osb::OsbState {
+        let state = web::Data::new(OsbState {
             provisioning,
             username: settings.osb.username.clone(),
             password: osb_password(&settings)?,
@@ -202,14 +216,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(platform_state.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
-                .configure(osb::routes)
-                .configure(topics::routes)
-                .configure(platform::routes)
-                .configure(admin::routes)
-                .configure(provider::routes)
-                .configure(|cfg| dynos::routes(cfg, max_archive))
-                .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
-                .default_service(web::to(osb::no_route))
+                .configure(|cfg| routes(cfg, max_archive))
         })
         .disable_signals()
         .shutdown_timeout(10);

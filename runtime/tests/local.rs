@@ -136,7 +136,14 @@ async fn memory_and_process_limits_are_enforced_by_the_kernel() {
     let forks = "for i in $(seq 40); do (echo started; sleep 5) & done; wait";
     rt.start(spec("forks", &app, forks, SMALL)).await.unwrap();
     let exit = wait_exit(&rt, "forks").await;
-    let out = output(&rt, "forks").await;
+    // The shell may give up before the children it forked were scheduled; they still write to
+    // the output (they sleep 5 s after), so wait for two of them rather than read at once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out = output(&rt, "forks").await;
+    while out.matches("started").count() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        out = output(&rt, "forks").await;
+    }
     let running = out.matches("started").count();
     assert_ne!(exit.code, Some(0), "{out}");
     assert!(out.contains("fork"), "no fork failure reported: {out}");

@@ -299,7 +299,7 @@ impl ReferenceProvider {
             salt: salt.clone(),
             prefix: prefix.to_string(),
             seen: seen.clone(),
-            client: reqwest::Client::new(),
+            client: crate::api::http_client(),
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
@@ -331,7 +331,7 @@ impl ReferenceProvider {
             prefix: prefix.to_string(),
             url,
             seen,
-            client: reqwest::Client::new(),
+            client: crate::api::http_client(),
             handle,
         }
     }
@@ -395,25 +395,5 @@ impl ReferenceProvider {
     /// The config the provider gives `uuid`.
     pub fn config_for(&self, uuid: &str) -> BTreeMap<String, String> {
         config_of(&self.id, &self.prefix, uuid)
-    }
-
-    /// A direct, signed provision request (what the broker sends), for the benchmark's baseline.
-    pub async fn provision_directly(&self, uuid: &str) -> u16 {
-        let body = json!({
-            "uuid": uuid, "plan": "basic", "callback_url": format!("http://127.0.0.1:1/provider/addons/{uuid}"),
-            "name": uuid, "options": {}, "region": "us",
-        });
-        let bytes = serde_json::to_vec(&body).unwrap();
-        self.client
-            .post(format!("{}/heroku/resources", self.url))
-            .basic_auth(&self.id, Some(&self.password))
-            .header("x-addon-signature", signature(&self.password, now(), &bytes))
-            .header("content-type", "application/json")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
     }
 }

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use addon_broker_tests::{connect_with_uri, kafka, servers, unique, Options, Osb, PgInspector, TestApp};
+use addon_broker_tests::{connect_with_uri, kafka, redis_admin, servers, unique, Options, Osb, PgInspector, TestApp};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
@@ -116,14 +116,6 @@ impl Adapter for Postgres {
 }
 
 struct Redis;
-
-async fn redis_admin() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(servers().redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
 
 #[async_trait]
 impl Adapter for Redis {

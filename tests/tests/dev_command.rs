@@ -57,7 +57,7 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
         user: env["BROKER_OSB_USER"].to_string(),
         password: env["BROKER_OSB_PASSWORD"].to_string(),
         version: Some("2.17".into()),
-        client: reqwest::Client::new(),
+        client: addon_broker_tests::api::http_client(),
     };
     let catalog = osb.catalog().await;
     let names: Vec<&str> = catalog["services"]
@@ -72,7 +72,7 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
     let api = addon_broker_tests::Api {
         url: env["BROKER_URL"].to_string(),
         token: Some(env["BROKER_PLATFORM_TOKEN"].to_string()),
-        client: reqwest::Client::new(),
+        client: addon_broker_tests::api::http_client(),
     };
     let app = api.create_app().await;
     api.post(&format!("/apps/{app}/addons"), json!({ "plan": "redis:shared" }))

@@ -416,7 +416,7 @@ async fn forged_stale_and_replayed_signatures_and_foreign_add_ons_are_refused_an
         );
     }
     // Wrong basic auth with a valid signature.
-    let client = reqwest::Client::new();
+    let client = addon_broker_tests::api::http_client();
     let r = client
         .patch(&url)
         .basic_auth(&p.id, Some("wrong-password"))

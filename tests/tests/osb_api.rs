@@ -46,7 +46,7 @@ async fn requests_without_valid_basic_auth_get_401_before_anything_else() {
     // Auth is checked before the version: both wrong is 401, not 412.
     osb.version = Some("1.0".into());
     osb.get("/v2/catalog").await.expect(401);
-    let raw = reqwest::Client::new();
+    let raw = addon_broker_tests::api::http_client();
     for header in ["", "Bearer x", "Basic !!!", "Basic Zm9v"] {
         let r = raw
             .get(format!("{}/v2/catalog", app.url))

@@ -233,7 +233,7 @@ async fn config_var_changes_make_exactly_one_release_each_and_roll_back() {
     assert_eq!(bob_config.body, json!({ "FOO": null, "BAR": null }));
     // The bearer scheme is case-insensitive.
     let token = app.token("alice", Scope::Platform);
-    let r = reqwest::Client::new()
+    let r = addon_broker_tests::api::http_client()
         .get(format!("{}/apps/{name}/config-vars", app.url))
         .header("Authorization", format!("bearer {token}"))
         .send()
@@ -654,7 +654,7 @@ async fn oversized_bodies_and_wrong_methods_get_errors_in_the_api_format() {
     // Nothing was written.
     assert!(api.config(&name).await.is_empty());
 
-    let r = reqwest::Client::new()
+    let r = addon_broker_tests::api::http_client()
         .put(format!("{}/v2/service_instances/big-1", app.url))
         .basic_auth(&app.user, Some(&app.password))
         .header("X-Broker-API-Version", "2.17")

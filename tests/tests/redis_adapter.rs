@@ -3,17 +3,9 @@
 //! neighbour's keys stay.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use addon_broker_tests::{servers, unique, TestApp};
+use addon_broker_tests::{redis_admin, unique, TestApp};
 use providers::redis::key_prefix;
 use serde_json::json;
-
-async fn admin() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(servers().redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn unbind_cuts_open_sessions_of_the_binding() {
@@ -58,7 +50,7 @@ async fn deprovision_unlinks_every_key_of_the_prefix_in_batches_and_keeps_neighb
     let (a, b) = (unique("rmany"), unique("rkeep"));
     osb.provision(&a, &plan, json!({}), false).await.expect(201);
     osb.provision(&b, &plan, json!({}), false).await.expect(201);
-    let mut admin = admin().await;
+    let mut admin = redis_admin().await;
     let mut pipe = redis::pipe();
     for i in 0..2_500 {
         pipe.cmd("SET").arg(format!("{}k{i}", key_prefix(&a))).arg(i).ignore();

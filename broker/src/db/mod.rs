@@ -128,7 +128,7 @@ impl Db {
                         .mode(0o700)
                         .create(parent)
                         .map_err(|e| {
-                            Error::Internal(format!("creating the state directory {}: {e}", parent.display()))
+                            Error::internal(format!("creating the state directory {}", parent.display()), e)
                         })?;
                 }
             }
@@ -137,7 +137,7 @@ impl Db {
             // WAL (readers beside the one writer) is a property of the file: set it once,
             // before the pool opens its connections in parallel.
             let mut conn = diesel::SqliteConnection::establish(&address)
-                .map_err(|e| Error::Internal(format!("opening the state store: {e}")))?;
+                .map_err(|e| Error::internal("opening the state store", e))?;
             conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
         }
         let pool = Pool::builder()
@@ -147,7 +147,7 @@ impl Db {
             // would cost a round trip per query.
             .test_on_check_out(false)
             .build(ConnectionManager { backend, address })
-            .map_err(|e| Error::Internal(format!("opening the state store: {e}")))?;
+            .map_err(|e| Error::internal("opening the state store", e))?;
         Ok(Db {
             pool,
             backend,
@@ -173,7 +173,7 @@ impl Db {
                     result
                 }
             };
-            applied.map_err(|e| Error::Internal(format!("running migrations: {e}")))
+            applied.map_err(|e| Error::internal("running migrations", e))
         })
         .await
     }
@@ -186,13 +186,11 @@ impl Db {
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| Error::Internal(format!("state store connection: {e}")))?;
+            let mut conn = pool.get().map_err(|e| Error::internal("state store connection", e))?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| Error::Internal(format!("state store task: {e}")))?
+        .map_err(|e| Error::internal("state store task", e))?
     }
 
     /// Runs `f` in a serializable transaction: it sees a consistent state and its writes land

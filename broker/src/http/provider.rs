@@ -6,35 +6,37 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::platform::{body, caller, respond, ApiError, PlatformState};
-use super::RequestId;
-use crate::auth::Scope;
+use super::errors::ApiError;
+use super::extract::ProviderCaller;
+use super::input::json_body;
+use super::state::PlatformState;
 use crate::marketplace::{CallbackAction, ProviderView};
 
-handler!(
-    /// Submit a manifest with a provider-registration token (scope `provider`); the provider
-    /// starts `pending` until an admin approves it.
-    #[utoipa::path(post, path = "/provider/manifests", tag = "provider", request_body = Object,
-        responses((status = 201, body = ProviderView), (status = 401, body = ApiError), (status = 403, body = ApiError),
-                  (status = 409, body = ApiError), (status = 422, description = "Every problem, named by field", body = ApiError)),
-        security(("bearer" = [])))]
-    submit_manifest, Scope::Provider, |state, actor, _req, bytes, _p: ()| {
-        let b: Value = body(&bytes, false)?;
-        Ok(HttpResponse::Created().json(state.marketplace.register(b, true, actor.meta()).await?))
-    }
-);
+/// Submit a manifest with a provider-registration token (scope `provider`); the provider
+/// starts `pending` until an admin approves it.
+#[utoipa::path(post, path = "/provider/manifests", tag = "provider", request_body = Object,
+    responses((status = 201, body = ProviderView), (status = 401, body = ApiError), (status = 403, body = ApiError),
+              (status = 409, body = ApiError), (status = 422, description = "Every problem, named by field", body = ApiError)),
+    security(("bearer" = [])))]
+pub async fn submit_manifest(
+    caller: ProviderCaller,
+    state: web::Data<PlatformState>,
+) -> Result<HttpResponse, ApiError> {
+    let b: Value = json_body(&caller.body, false)?;
+    Ok(HttpResponse::Created().json(state.marketplace.register(b, true, caller.actor.meta()).await?))
+}
 
-/// Hands a callback to the domain and renders its answer.
+/// Hands a callback to the domain, which authenticates it (basic auth and signature, before
+/// reading anything), and renders its answer.
 async fn callback(
     req: HttpRequest,
     bytes: web::Bytes,
     path: web::Path<String>,
     state: web::Data<PlatformState>,
-    rid: RequestId,
     action: CallbackAction,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
     let header = |name: &str| req.headers().get(name).and_then(|h| h.to_str().ok());
-    let result = state
+    let answer = state
         .marketplace
         .callback(
             header(header::AUTHORIZATION.as_str()),
@@ -43,9 +45,8 @@ async fn callback(
             &path.into_inner(),
             action,
         )
-        .await
-        .map(|answer| HttpResponse::Ok().json(answer));
-    respond(result, &rid)
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// Set an add-on's config vars (`{"config": [{"name", "value"}]}` or `{"config": {NAME: value}}`;
@@ -63,9 +64,8 @@ pub async fn update_addon_config(
     bytes: web::Bytes,
     path: web::Path<String>,
     state: web::Data<PlatformState>,
-    rid: RequestId,
-) -> HttpResponse {
-    callback(req, bytes, path, state, rid, CallbackAction::Config).await
+) -> Result<HttpResponse, ApiError> {
+    callback(req, bytes, path, state, CallbackAction::Config).await
 }
 
 /// Mark an asynchronous provision done (its config set before, or in this body).
@@ -81,9 +81,8 @@ pub async fn addon_provisioned(
     bytes: web::Bytes,
     path: web::Path<String>,
     state: web::Data<PlatformState>,
-    rid: RequestId,
-) -> HttpResponse {
-    callback(req, bytes, path, state, rid, CallbackAction::Provisioned).await
+) -> Result<HttpResponse, ApiError> {
+    callback(req, bytes, path, state, CallbackAction::Provisioned).await
 }
 
 /// Mark an asynchronous deprovision done.
@@ -97,9 +96,8 @@ pub async fn addon_deprovisioned(
     bytes: web::Bytes,
     path: web::Path<String>,
     state: web::Data<PlatformState>,
-    rid: RequestId,
-) -> HttpResponse {
-    callback(req, bytes, path, state, rid, CallbackAction::Deprovisioned).await
+) -> Result<HttpResponse, ApiError> {
+    callback(req, bytes, path, state, CallbackAction::Deprovisioned).await
 }
 
 /// Mounts the provider routes.

@@ -5,14 +5,15 @@
 //! `PUT /v2/service_instances/{id}/topics/{name}` `{"partitions": 3, "retention_ms": 86400000}`,
 //! `GET` and `DELETE` of the same path, and `GET /v2/service_instances/{id}/topics`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::osb::{guard, osb_error, parse_body, OsbError, OsbState};
-use super::RequestId;
-use crate::error::Error;
+use super::errors::OsbError;
+use super::extract::{OsbCaller, OsbCallerWithBody};
+use super::input::osb_body;
+use super::state::OsbState;
 use crate::provisioning::Reply;
 
 /// Body of `PUT …/topics/{name}`; absent fields take the plan's defaults.
@@ -52,10 +53,6 @@ fn render(t: providers::TopicInfo) -> TopicResponse {
     }
 }
 
-fn respond(result: Result<HttpResponse, Error>, rid: &RequestId) -> HttpResponse {
-    result.unwrap_or_else(|e| osb_error(e, &rid.0))
-}
-
 /// Create a topic.
 #[utoipa::path(put, path = "/v2/service_instances/{instance_id}/topics/{topic}", tag = "osb-topics",
     params(("instance_id" = String, Path, description = "Instance id"),
@@ -72,35 +69,28 @@ fn respond(result: Result<HttpResponse, Error>, rid: &RequestId) -> HttpResponse
         (status = 422, description = "The instance is busy or not provisioned", body = OsbError)),
     security(("basic_auth" = [])))]
 pub async fn put_topic(
-    req: HttpRequest,
-    body: web::Bytes,
+    caller: OsbCallerWithBody,
     path: web::Path<(String, String)>,
     state: web::Data<OsbState>,
-    rid: RequestId,
-) -> HttpResponse {
-    let result = async {
-        let meta = guard(&req, &state, &rid)?;
-        let spec: TopicRequest = if body.iter().all(u8::is_ascii_whitespace) {
-            TopicRequest {
-                partitions: None,
-                retention_ms: None,
-            }
-        } else {
-            parse_body(&body)?
-        };
-        let (instance_id, name) = path.into_inner();
-        let reply = state
-            .provisioning
-            .put_topic(instance_id, name, spec.partitions, spec.retention_ms, meta)
-            .await?;
-        Ok(match reply {
-            Reply::Created(t) => HttpResponse::Created().json(render(t)),
-            Reply::Exists(t) => HttpResponse::Ok().json(render(t)),
-            Reply::Accepted(op) => HttpResponse::Accepted().json(json!({ "operation": op })),
-        })
-    }
-    .await;
-    respond(result, &rid)
+) -> Result<HttpResponse, OsbError> {
+    let spec: TopicRequest = if caller.body.iter().all(u8::is_ascii_whitespace) {
+        TopicRequest {
+            partitions: None,
+            retention_ms: None,
+        }
+    } else {
+        osb_body(&caller.body)?
+    };
+    let (instance_id, name) = path.into_inner();
+    let reply = state
+        .provisioning
+        .put_topic(instance_id, name, spec.partitions, spec.retention_ms, caller.meta)
+        .await?;
+    Ok(match reply {
+        Reply::Created(t) => HttpResponse::Created().json(render(t)),
+        Reply::Exists(t) => HttpResponse::Ok().json(render(t)),
+        Reply::Accepted(op) => HttpResponse::Accepted().json(json!({ "operation": op })),
+    })
 }
 
 /// Describe a topic.
@@ -113,19 +103,13 @@ pub async fn put_topic(
         (status = 404, description = "No such instance or topic", body = OsbError)),
     security(("basic_auth" = [])))]
 pub async fn get_topic(
-    req: HttpRequest,
+    _caller: OsbCaller,
     path: web::Path<(String, String)>,
     state: web::Data<OsbState>,
-    rid: RequestId,
-) -> HttpResponse {
-    let result = async {
-        guard(&req, &state, &rid)?;
-        let (instance_id, name) = path.into_inner();
-        let topic = state.provisioning.get_topic(instance_id, name).await?;
-        Ok(HttpResponse::Ok().json(render(topic)))
-    }
-    .await;
-    respond(result, &rid)
+) -> Result<HttpResponse, OsbError> {
+    let (instance_id, name) = path.into_inner();
+    let topic = state.provisioning.get_topic(instance_id, name).await?;
+    Ok(HttpResponse::Ok().json(render(topic)))
 }
 
 /// Delete a topic.
@@ -140,20 +124,13 @@ pub async fn get_topic(
         (status = 410, description = "No such topic", body = OsbError)),
     security(("basic_auth" = [])))]
 pub async fn delete_topic(
-    req: HttpRequest,
-    _body: web::Bytes,
+    caller: OsbCallerWithBody,
     path: web::Path<(String, String)>,
     state: web::Data<OsbState>,
-    rid: RequestId,
-) -> HttpResponse {
-    let result = async {
-        let meta = guard(&req, &state, &rid)?;
-        let (instance_id, name) = path.into_inner();
-        state.provisioning.delete_topic(instance_id, name, meta).await?;
-        Ok(HttpResponse::Ok().json(json!({})))
-    }
-    .await;
-    respond(result, &rid)
+) -> Result<HttpResponse, OsbError> {
+    let (instance_id, name) = path.into_inner();
+    state.provisioning.delete_topic(instance_id, name, caller.meta).await?;
+    Ok(HttpResponse::Ok().json(json!({})))
 }
 
 /// List an instance's topics.
@@ -165,20 +142,14 @@ pub async fn delete_topic(
         (status = 404, description = "No such instance", body = OsbError)),
     security(("basic_auth" = [])))]
 pub async fn list_topics(
-    req: HttpRequest,
+    _caller: OsbCaller,
     path: web::Path<String>,
     state: web::Data<OsbState>,
-    rid: RequestId,
-) -> HttpResponse {
-    let result = async {
-        guard(&req, &state, &rid)?;
-        let topics = state.provisioning.list_topics(path.into_inner()).await?;
-        Ok(HttpResponse::Ok().json(TopicListResponse {
-            topics: topics.into_iter().map(render).collect(),
-        }))
-    }
-    .await;
-    respond(result, &rid)
+) -> Result<HttpResponse, OsbError> {
+    let topics = state.provisioning.list_topics(path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(TopicListResponse {
+        topics: topics.into_iter().map(render).collect(),
+    }))
 }
 
 /// Mounts the topic routes.

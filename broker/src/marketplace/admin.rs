@@ -93,7 +93,7 @@ impl Marketplace {
             .db
             .run(move |c| {
                 let inst = Instance::find(c, &id)?;
-                let addon = Addon::of_instance(c, &id)?;
+                let addon = Addon::get(c, &id)?;
                 let live = Binding::live_of_instance(c, &id)?;
                 Ok((inst, addon, live))
             })

@@ -1,6 +1,11 @@
-//! Apps of the platform API.
+//! Apps of the platform API and their queries.
 
 use diesel::prelude::*;
+
+use crate::catalog::clip;
+use crate::db::schema::{apps, builds, formations, releases, slugs};
+use crate::db::DbConnection;
+use crate::error::{Error, Result};
 
 /// An app of the platform API.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -18,11 +23,63 @@ pub struct App {
     pub updated_at: i64,
 }
 
-// added by marketplace helper
 impl App {
+    /// An app by id or name; 404 when there is none.
+    pub fn find(conn: &mut DbConnection, id_or_name: &str) -> Result<App> {
+        apps::table
+            .filter(apps::id.eq(id_or_name).or(apps::name.eq(id_or_name)))
+            .select(App::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| Error::NotFound(format!("app {} does not exist", clip(id_or_name))))
+    }
+
+    /// An app by its id, if it exists.
+    pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<App>> {
+        Ok(apps::table.find(id).select(App::as_select()).first(conn).optional()?)
+    }
+
+    /// Every app, by name.
+    pub fn all(conn: &mut DbConnection) -> Result<Vec<App>> {
+        Ok(apps::table
+            .order(apps::name.asc())
+            .select(App::as_select())
+            .load(conn)?)
+    }
+
+    /// Inserts a new app row.
+    pub fn insert(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::insert_into(apps::table).values(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// Writes every column of this row.
+    pub fn save(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::update(apps::table.find(&self.id)).set(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// Deletes an app with the rows that belong to it alone: formations, builds, releases and
+    /// slugs. (Its add-ons and attachments must be gone already.)
+    pub fn delete(conn: &mut DbConnection, id: &str) -> Result<()> {
+        diesel::delete(formations::table.filter(formations::app_id.eq(id))).execute(conn)?;
+        diesel::delete(builds::table.filter(builds::app_id.eq(id))).execute(conn)?;
+        diesel::delete(releases::table.filter(releases::app_id.eq(id))).execute(conn)?;
+        diesel::delete(slugs::table.filter(slugs::app_id.eq(id))).execute(conn)?;
+        diesel::delete(apps::table.find(id)).execute(conn)?;
+        Ok(())
+    }
+
+    /// The apps with these ids (those that exist).
+    pub fn with_ids(conn: &mut DbConnection, ids: Vec<String>) -> Result<Vec<App>> {
+        Ok(apps::table
+            .filter(apps::id.eq_any(ids))
+            .select(App::as_select())
+            .load(conn)?)
+    }
+
     /// The id of the app named by its id or its name, if any.
-    pub fn resolve_id(conn: &mut crate::db::DbConnection, id_or_name: &str) -> crate::error::Result<Option<String>> {
-        use crate::db::schema::apps;
+    pub fn resolve_id(conn: &mut DbConnection, id_or_name: &str) -> Result<Option<String>> {
         Ok(apps::table
             .filter(apps::id.eq(id_or_name).or(apps::name.eq(id_or_name)))
             .select(apps::id)

@@ -41,4 +41,16 @@ impl AuditEntry {
             .select(AuditEntry::as_select())
             .load(conn)?)
     }
+
+    /// The latest `limit` entries, newest first, all or about one target.
+    pub fn latest(conn: &mut DbConnection, target: Option<&str>, limit: i64) -> Result<Vec<AuditEntry>> {
+        let mut q = audit_log::table.into_boxed();
+        if let Some(t) = target {
+            q = q.filter(audit_log::target.eq(t));
+        }
+        Ok(q.order(audit_log::at.desc())
+            .limit(limit)
+            .select(AuditEntry::as_select())
+            .load(conn)?)
+    }
 }

@@ -83,6 +83,24 @@ impl Binding {
         Ok(())
     }
 
+    /// Records `op_id` as the binding's running and latest operation.
+    pub fn begin_operation(&mut self, op_id: &str, now: i64) {
+        self.active_operation_id = Some(op_id.to_string());
+        self.last_operation_id = Some(op_id.to_string());
+        self.updated_at = now;
+    }
+
+    /// Clears the running operation (it finished).
+    pub fn end_operation(&mut self, now: i64) {
+        self.active_operation_id = None;
+        self.updated_at = now;
+    }
+
+    /// True unless the binding is an unbound tombstone.
+    pub fn is_live(&self) -> bool {
+        self.state != binding_state::UNBOUND
+    }
+
     /// True when a binding operation of this instance is in progress.
     pub fn any_in_progress(conn: &mut DbConnection, instance_id: &str) -> Result<bool> {
         let n: i64 = bindings::table

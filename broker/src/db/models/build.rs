@@ -2,9 +2,14 @@
 
 use diesel::prelude::*;
 
+use crate::db::schema::builds;
+use crate::db::DbConnection;
+use crate::error::Result;
+use crate::ids::AppId;
+
 /// A build: an uploaded archive turned into a slug and (when it succeeds) a release.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = crate::db::schema::builds)]
+#[diesel(table_name = builds)]
 pub struct Build {
     /// UUID.
     pub id: String,
@@ -24,4 +29,52 @@ pub struct Build {
     pub created_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
+}
+
+impl Build {
+    /// Records a new build.
+    pub fn insert(c: &mut DbConnection, build: &Build) -> Result<()> {
+        diesel::insert_into(builds::table).values(build).execute(c)?;
+        Ok(())
+    }
+
+    /// The build with this id.
+    pub fn get(c: &mut DbConnection, id: &str) -> Result<Build> {
+        Ok(builds::table.find(id).select(Build::as_select()).first(c)?)
+    }
+
+    /// The app's build with this id, if any.
+    pub fn find_of_app(c: &mut DbConnection, app_id: &AppId, id: &str) -> Result<Option<Build>> {
+        Ok(builds::table
+            .filter(builds::app_id.eq(app_id.as_str()).and(builds::id.eq(id)))
+            .select(Build::as_select())
+            .first(c)
+            .optional()?)
+    }
+
+    /// An app's builds, oldest first.
+    pub fn of_app(c: &mut DbConnection, app_id: &str) -> Result<Vec<Build>> {
+        Ok(builds::table
+            .filter(builds::app_id.eq(app_id))
+            .order(builds::created_at.asc())
+            .select(Build::as_select())
+            .load(c)?)
+    }
+
+    /// Writes every field of this build.
+    pub fn save(&self, c: &mut DbConnection) -> Result<()> {
+        diesel::update(builds::table.find(&self.id)).set(self).execute(c)?;
+        Ok(())
+    }
+
+    /// Marks every `pending` build as failed with this output; returns how many there were.
+    pub fn fail_pending(c: &mut DbConnection, output: &str, now: i64) -> Result<usize> {
+        Ok(diesel::update(builds::table.filter(builds::status.eq("pending")))
+            .set((
+                builds::status.eq("failed"),
+                builds::output.eq(output),
+                builds::updated_at.eq(now),
+            ))
+            .execute(c)?)
+    }
 }

@@ -77,6 +77,24 @@ impl Instance {
         Ok(())
     }
 
+    /// Records `op_id` as the instance's running and latest operation.
+    pub fn begin_operation(&mut self, op_id: &str, now: i64) {
+        self.active_operation_id = Some(op_id.to_string());
+        self.last_operation_id = Some(op_id.to_string());
+        self.updated_at = now;
+    }
+
+    /// Clears the running operation (it finished).
+    pub fn end_operation(&mut self, now: i64) {
+        self.active_operation_id = None;
+        self.updated_at = now;
+    }
+
+    /// True when provisioned and no operation is changing it.
+    pub fn is_idle_and_provisioned(&self) -> bool {
+        self.state == instance_state::PROVISIONED && self.active_operation_id.is_none()
+    }
+
     /// True when the instance exists for the platform (not deprovisioned).
     pub fn is_live(&self) -> bool {
         self.state != instance_state::DEPROVISIONED

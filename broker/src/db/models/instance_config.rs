@@ -40,3 +40,13 @@ impl InstanceConfig {
         Ok(())
     }
 }
+
+// added by provisioning helper
+impl InstanceConfig {
+    /// Deletes an instance's row, if any (its config dies with the instance).
+    pub fn delete(conn: &mut DbConnection, instance_id: &str) -> Result<()> {
+        use crate::db::schema::instance_configs::dsl;
+        diesel::delete(dsl::instance_configs.find(instance_id)).execute(conn)?;
+        Ok(())
+    }
+}

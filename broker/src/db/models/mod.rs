@@ -15,9 +15,9 @@ mod provider;
 mod release;
 mod slug;
 
-pub use addon::Addon;
+pub use addon::{Addon, AddonState};
 pub use app::App;
-pub use attachment::Attachment;
+pub use attachment::{Attachment, AttachmentState};
 pub use audit::AuditEntry;
 pub use binding::{binding_state, Binding};
 pub use build::Build;
@@ -27,5 +27,5 @@ pub use instance::{instance_state, Instance};
 pub use instance_config::InstanceConfig;
 pub use operation::{op_state, Operation};
 pub use provider::{AdminScope, MarketProvider, ProviderState};
-pub use release::Release;
+pub use release::{ConfigSealer, Release};
 pub use slug::Slug;

@@ -1,6 +1,7 @@
 //! The operation journal: one row per asynchronous provider call, claimed with a lease.
 
 use diesel::prelude::*;
+use providers::OperationKind;
 
 use crate::db::schema::operations;
 use crate::db::DbConnection;
@@ -54,6 +55,66 @@ pub struct Operation {
 }
 
 impl Operation {
+    /// A new in-progress operation, already leased to `lease_owner` until `lease_expires_at`:
+    /// the request that writes it runs it at once; if that broker dies first, the lease lapses
+    /// and any worker takes it over.
+    pub fn new_leased(
+        kind: OperationKind,
+        instance_id: &str,
+        binding_id: Option<&str>,
+        request: String,
+        lease_owner: &str,
+        lease_expires_at: i64,
+        now: i64,
+    ) -> Operation {
+        Operation {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: kind.as_str().to_string(),
+            instance_id: instance_id.to_string(),
+            binding_id: binding_id.map(str::to_string),
+            state: op_state::IN_PROGRESS.to_string(),
+            description: None,
+            request,
+            poll_token: None,
+            attempts: 1,
+            due_at: now,
+            lease_owner: Some(lease_owner.to_string()),
+            lease_expires_at: Some(lease_expires_at),
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        }
+    }
+
+    /// The kind as an enum; `None` for a kind this broker does not know.
+    pub fn kind(&self) -> Option<OperationKind> {
+        OperationKind::parse(&self.kind)
+    }
+
+    /// True when this operation is of `kind`.
+    pub fn is(&self, kind: OperationKind) -> bool {
+        self.kind == kind.as_str()
+    }
+
+    /// True while the operation has not finished.
+    pub fn is_in_progress(&self) -> bool {
+        self.state == op_state::IN_PROGRESS
+    }
+
+    /// Drops the lease (the outcome is about to be written).
+    pub fn release_lease(&mut self, now: i64) {
+        self.lease_owner = None;
+        self.lease_expires_at = None;
+        self.updated_at = now;
+    }
+
+    /// Marks the operation finished in `state` (see [`op_state`]) with a description.
+    pub fn finish(&mut self, state: &str, description: String, now: i64) {
+        self.state = state.to_string();
+        self.description = Some(description);
+        self.finished_at = Some(now);
+    }
+
     /// Finds an operation.
     pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Operation>> {
         Ok(operations::table

@@ -1,0 +1,344 @@
+//! Builds and slugs: an uploaded archive unpacked into a slug, its release phase, the release
+//! that runs it, and the collection of slug directories nobody needs.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::catalog::clip;
+use crate::db::models::{App, Build, Release, Slug};
+use crate::db::now_ms;
+use crate::error::{log_if_internal, Error, Result};
+use crate::ids::AppId;
+use crate::platform::{find_app, insert_release, iso, latest_release, open_config, Actor, IdRef, NameRef};
+use crate::provisioning::audit;
+use crate::slugs::{self as archive, Unpacked};
+
+use super::containers::{exit_of, runtime_err};
+use super::formation::sync_formation;
+use super::launch::{Launch, MAX_OUTPUT, SIZES};
+use super::manager::{require_owner, Dynos};
+use super::views::{BuildView, ReleaseRef, SlugView};
+
+/// Age after which a slug directory without a slug row is removed.
+const SLUG_GC_AGE: Duration = Duration::from_secs(600);
+
+impl Dynos {
+    /// Turns a `.tar.gz` of the app's source into a slug and, after the Procfile's `release`
+    /// command (if any) succeeds, a release that runs it. A bad archive is a 400 and leaves
+    /// nothing; a failing release phase makes a `failed` build and no release.
+    pub async fn build(&self, app: String, archive: Vec<u8>, actor: &Actor) -> Result<BuildView> {
+        let a = self.inner.db.run(move |c| find_app(c, &app)).await?;
+        require_owner(&a, actor)?;
+        let slug_id = uuid::Uuid::new_v4().to_string();
+        let dest = self.inner.slugs_dir.join(&slug_id);
+        let unpacked = self.unpack(archive, dest.clone()).await?;
+        let build = self.record_build(&a, &slug_id, &unpacked, actor).await;
+        let build = match build {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dest);
+                return Err(e);
+            }
+        };
+        let (ok, output) = match unpacked.process_types.get("release") {
+            None => (true, String::new()),
+            Some(command) => match self.release_phase(&a, &slug_id, command).await {
+                Ok(outcome) => outcome,
+                // The build is recorded as failed rather than left pending.
+                Err(e) => {
+                    log_if_internal(&e, &actor.request_id);
+                    let text = format!("the release phase could not run: {}\n", e.public_message());
+                    (false, text)
+                }
+            },
+        };
+        let done = self.finish_build(&a, build.id, ok, output, unpacked, actor).await?;
+        self.inner.wake.notify_one();
+        let releases = self.release_ids(&a.id).await?;
+        Ok(build_view(&a, done, &releases))
+    }
+
+    /// Unpacks an archive into `dest` (off the async threads).
+    async fn unpack(&self, archive: Vec<u8>, dest: PathBuf) -> Result<Unpacked> {
+        let dir = &self.inner.slugs_dir;
+        std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}", dir.display()), e))?;
+        let max = self.inner.settings.max_slug_bytes;
+        tokio::task::spawn_blocking(move || archive::unpack(&archive, &dest, max))
+            .await
+            .map_err(|e| Error::internal("unpacking", e))?
+    }
+
+    /// Writes the slug and a `pending` build of it.
+    async fn record_build(&self, a: &App, slug_id: &str, unpacked: &Unpacked, actor: &Actor) -> Result<Build> {
+        let now = now_ms();
+        let slug = Slug {
+            id: slug_id.to_string(),
+            app_id: a.id.clone(),
+            process_types: json!(unpacked.process_types).to_string(),
+            size: unpacked.size as i64,
+            checksum: unpacked.checksum.clone(),
+            created_at: now,
+        };
+        let build = Build {
+            id: uuid::Uuid::new_v4().to_string(),
+            app_id: a.id.clone(),
+            status: "pending".into(),
+            slug_id: Some(slug_id.to_string()),
+            release_version: None,
+            output: String::new(),
+            created_by: Some(actor.sub.clone()),
+            created_at: now,
+            updated_at: now,
+        };
+        let (meta, app_id, written) = (actor.meta(), a.id.clone(), build.clone());
+        self.inner
+            .db
+            .write(move |c| {
+                // The app may have been deleted while the archive unpacked.
+                App::get(c, &app_id)?.ok_or_else(|| Error::NotFound("the app was deleted during the build".into()))?;
+                Slug::insert(c, &slug)?;
+                Build::insert(c, &written)?;
+                audit(
+                    c,
+                    &meta,
+                    "platform.build.create",
+                    format!("app/{app_id}"),
+                    json!({ "build": written.id, "slug": slug.id }),
+                )
+            })
+            .await?;
+        Ok(build)
+    }
+
+    /// Records the build's outcome and, when it succeeded, the release that runs its slug with
+    /// the current config (the formation follows the slug's process types).
+    async fn finish_build(
+        &self,
+        a: &App,
+        build_id: String,
+        ok: bool,
+        output: String,
+        unpacked: Unpacked,
+        actor: &Actor,
+    ) -> Result<Build> {
+        let (sealer, actor, app_id) = (self.inner.sealer.clone(), actor.clone(), a.id.clone());
+        self.inner
+            .db
+            .write(move |c| {
+                let mut b = Build::get(c, &build_id)?;
+                b.output = output.clone();
+                b.updated_at = now_ms();
+                if ok {
+                    let config = latest_release(c, &app_id)?
+                        .map(|r| open_config(&sealer, &r))
+                        .transpose()?
+                        .unwrap_or_default();
+                    let short: String = unpacked
+                        .checksum
+                        .trim_start_matches("SHA256:")
+                        .chars()
+                        .take(7)
+                        .collect();
+                    let r = insert_release(
+                        c,
+                        &sealer,
+                        &app_id,
+                        format!("Deploy {short}"),
+                        &config,
+                        &actor,
+                        Some(b.slug_id.clone().unwrap_or_default()),
+                    )?;
+                    sync_formation(c, &app_id, &unpacked.process_types)?;
+                    b.status = "succeeded".into();
+                    b.release_version = Some(r.version);
+                } else {
+                    b.status = "failed".into();
+                }
+                b.save(c)?;
+                Ok(b)
+            })
+            .await
+    }
+
+    /// Runs the release phase of a new slug with the current config; `(succeeded, output)`.
+    async fn release_phase(&self, a: &App, slug_id: &str, command: &str) -> Result<(bool, String)> {
+        let rt = self.runtime()?.clone();
+        let (sealer, app_id) = (self.inner.sealer.clone(), a.id.clone());
+        let (version, config) = self
+            .inner
+            .db
+            .run(move |c| {
+                let r = latest_release(c, &app_id)?;
+                let version = r.as_ref().map_or(0, |r| r.version) + 1;
+                Ok((
+                    version,
+                    r.map(|r| open_config(&sealer, &r)).transpose()?.unwrap_or_default(),
+                ))
+            })
+            .await?;
+        let name = format!("release.{version}");
+        let status = self
+            .launch(Launch {
+                app_id: &AppId::from(a.id.as_str()),
+                name: &name,
+                kind: "release",
+                process_type: "release",
+                release: version,
+                size: SIZES[0],
+                command,
+                slug_id,
+                config,
+                port: None,
+                ttl_ms: None,
+            })
+            .await?;
+        let deadline = Instant::now() + Duration::from_millis(self.inner.settings.release_phase_timeout_ms);
+        let ended = self.wait_for_exit(&status.id, deadline).await;
+        let out = rt.output(&status.id, 0, MAX_OUTPUT).await.map_err(runtime_err);
+        // The container goes whatever happened; one left behind by an error here is collected
+        // by the supervision loop.
+        let _ = rt.remove(&status.id).await;
+        let (ended, out) = (ended?, out?);
+        let exit = exit_of(&ended).cloned();
+        let mut text = String::from_utf8_lossy(&out.bytes).into_owned();
+        let ok = exit.as_ref().is_some_and(|e| e.code == Some(0));
+        let verdict = match &exit {
+            _ if ok => "Release phase succeeded".to_string(),
+            Some(e) if !e.stopped => format!(
+                "Release phase failed (exit status {}); the previous release keeps running",
+                e.code.map_or("killed".into(), |c| c.to_string())
+            ),
+            _ => "Release phase timed out; the previous release keeps running".to_string(),
+        };
+        self.log(&a.id, "broker", &name, verdict.clone());
+        text.push_str(&verdict);
+        text.push('\n');
+        Ok((ok, text))
+    }
+
+    /// An app's builds, oldest first (their output can show what the release phase printed:
+    /// the app's owner and admins only).
+    pub async fn builds(&self, app: String, actor: &Actor) -> Result<Vec<BuildView>> {
+        let actor = actor.clone();
+        let (a, list) = self
+            .inner
+            .db
+            .run(move |c| {
+                let a = find_app(c, &app)?;
+                require_owner(&a, &actor)?;
+                let list = Build::of_app(c, &a.id)?;
+                Ok((a, list))
+            })
+            .await?;
+        let releases = self.release_ids(&a.id).await?;
+        Ok(list.into_iter().map(|b| build_view(&a, b, &releases)).collect())
+    }
+
+    /// One build (the app's owner and admins only).
+    pub async fn get_build(&self, app: String, id: String, actor: &Actor) -> Result<BuildView> {
+        let actor = actor.clone();
+        let (a, b) = self
+            .inner
+            .db
+            .run(move |c| {
+                let a = find_app(c, &app)?;
+                require_owner(&a, &actor)?;
+                let b = Build::find_of_app(c, &AppId::from(a.id.as_str()), &id)?
+                    .ok_or_else(|| Error::NotFound(format!("build {} does not exist", clip(&id))))?;
+                Ok((a, b))
+            })
+            .await?;
+        let releases = self.release_ids(&a.id).await?;
+        Ok(build_view(&a, b, &releases))
+    }
+
+    /// One slug.
+    pub async fn slug(&self, app: String, id: String) -> Result<SlugView> {
+        let s = self
+            .inner
+            .db
+            .run(move |c| {
+                let a = find_app(c, &app)?;
+                Slug::find_of_app(c, &AppId::from(a.id.as_str()), &id)?
+                    .ok_or_else(|| Error::NotFound(format!("slug {} does not exist", clip(&id))))
+            })
+            .await?;
+        Ok(SlugView {
+            process_types: s.commands(),
+            id: s.id,
+            size: s.size,
+            checksum: s.checksum,
+            created_at: iso(s.created_at),
+        })
+    }
+
+    /// Release ids of an app by version (views show `{id, version}` as Heroku does).
+    pub(super) async fn release_ids(&self, app_id: &str) -> Result<HashMap<i32, String>> {
+        let app_id = app_id.to_string();
+        self.inner
+            .db
+            .run(move |c| Ok(Release::ids_by_version(c, &app_id)?.into_iter().collect()))
+            .await
+    }
+
+    /// Removes slug directories that no slug row names (their app was deleted) and unpacks
+    /// that never finished, once they are `SLUG_GC_AGE` old (so that a build unpacking right
+    /// now, whose row is not written yet, is left alone). Returns how many went.
+    pub async fn collect_slugs(&self) -> Result<usize> {
+        let known: HashSet<String> = self.inner.db.run(Slug::all_ids).await?.into_iter().collect();
+        let dir = self.inner.slugs_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return 0;
+            };
+            let mut removed = 0;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= SLUG_GC_AGE);
+                if old && !known.contains(&name) && std::fs::remove_dir_all(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+            removed
+        })
+        .await
+        .map_err(|e| Error::internal("collecting slugs", e))
+    }
+
+    /// Marks builds left `pending` by a broker that died as failed.
+    pub async fn fail_interrupted_builds(&self) -> Result<usize> {
+        self.inner
+            .db
+            .write(|c| Build::fail_pending(c, "the broker restarted during this build; push again\n", now_ms()))
+            .await
+    }
+}
+
+/// A build as the API shows it.
+fn build_view(a: &App, b: Build, releases: &HashMap<i32, String>) -> BuildView {
+    let release = b.release_version.map(|v| ReleaseRef {
+        id: releases.get(&v).cloned(),
+        version: v,
+    });
+    BuildView {
+        id: b.id,
+        status: b.status,
+        slug: b.slug_id.map(|id| IdRef { id }),
+        release,
+        output: b.output,
+        app: NameRef {
+            id: a.id.clone(),
+            name: a.name.clone(),
+        },
+        created_at: iso(b.created_at),
+        updated_at: iso(b.updated_at),
+    }
+}

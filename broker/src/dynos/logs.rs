@@ -1,0 +1,119 @@
+//! Logs: each app's last lines in memory, live tails, and the supervisor's reading of the
+//! dynos' output into them.
+
+use std::collections::HashSet;
+
+use runtime::ContainerStatus;
+use tokio::sync::broadcast;
+
+use crate::db::models::App;
+use crate::db::now_ms;
+use crate::error::Result;
+use crate::platform::{find_app, Actor};
+
+use super::containers::label;
+use super::manager::{require_owner, Dynos};
+use super::plan::Supervision;
+use super::views::{LogLine, LogQuery};
+
+/// Lines of log kept per app (Heroku keeps 1,500).
+const LOG_LINES: usize = 1500;
+/// Longest log line; longer output without a newline is cut.
+const MAX_LINE: usize = 64 * 1024;
+
+impl Dynos {
+    /// Appends a line to an app's log and to live tails.
+    pub(super) fn log(&self, app_id: &str, source: &'static str, dyno: &str, text: String) {
+        let line = LogLine {
+            app_id: app_id.to_string(),
+            at_ms: now_ms(),
+            source,
+            dyno: dyno.to_string(),
+            text,
+        };
+        if let Ok(mut logs) = self.inner.logs.lock() {
+            let buf = logs.entry(app_id.to_string()).or_default();
+            if buf.len() >= LOG_LINES {
+                buf.pop_front();
+            }
+            buf.push_back(line.clone());
+        }
+        let _ = self.inner.log_tx.send(line);
+    }
+
+    /// The app's buffered log lines matching `query` and, for tails, a receiver of new lines.
+    pub async fn logs(
+        &self,
+        app: String,
+        query: &LogQuery,
+        tail: bool,
+        actor: &Actor,
+    ) -> Result<(App, Vec<String>, Option<broadcast::Receiver<LogLine>>)> {
+        let a = self.inner.db.run(move |c| find_app(c, &app)).await?;
+        require_owner(&a, actor)?;
+        // Subscribe before reading the buffer so that no line falls between the two.
+        let rx = tail.then(|| self.inner.log_tx.subscribe());
+        let n = query.lines.unwrap_or(100).min(LOG_LINES);
+        let lines = self
+            .inner
+            .logs
+            .lock()
+            .map(|logs| {
+                let buf: Vec<String> = logs
+                    .get(&a.id)
+                    .map(|b| b.iter().filter(|l| query.matches(l)).map(LogLine::render).collect())
+                    .unwrap_or_default();
+                buf[buf.len().saturating_sub(n)..].to_vec()
+            })
+            .unwrap_or_default();
+        Ok((a, lines, rx))
+    }
+
+    /// Reads new output of every container into the app logs.
+    pub(super) async fn collect_logs(&self, sup: &mut Supervision, list: &[ContainerStatus]) {
+        let Ok(rt) = self.runtime() else { return };
+        let first = !sup.first_tick_done;
+        for c in list {
+            let entry = sup.offsets.entry(c.id.clone()).or_insert((0, Vec::new()));
+            loop {
+                let Ok(out) = rt.output(&c.id, entry.0, 256 * 1024).await else {
+                    break;
+                };
+                if out.bytes.is_empty() {
+                    break;
+                }
+                entry.0 = out.next_offset;
+                if first {
+                    // Output from before this broker started was already published (or
+                    // missed); it stays readable through /output.
+                    continue;
+                }
+                entry.1.extend_from_slice(&out.bytes);
+                while let Some(pos) = entry.1.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = entry.1.drain(..=pos).collect();
+                    let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                    self.log(label(c, "app"), "app", label(c, "dyno"), text);
+                }
+                // Output without newlines is cut into lines of at most 64 KiB.
+                while entry.1.len() >= MAX_LINE {
+                    let line: Vec<u8> = entry.1.drain(..MAX_LINE).collect();
+                    self.log(
+                        label(c, "app"),
+                        "app",
+                        label(c, "dyno"),
+                        String::from_utf8_lossy(&line).into_owned(),
+                    );
+                }
+            }
+            // A container that ended flushes its last partial line.
+            if !c.running() && !entry.1.is_empty() {
+                let text = String::from_utf8_lossy(&entry.1).into_owned();
+                entry.1.clear();
+                self.log(label(c, "app"), "app", label(c, "dyno"), text);
+            }
+        }
+        let ids: HashSet<&String> = list.iter().map(|c| &c.id).collect();
+        sup.offsets.retain(|id, _| ids.contains(id));
+        sup.first_tick_done = true;
+    }
+}

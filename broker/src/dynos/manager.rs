@@ -1,0 +1,97 @@
+//! The [`Dynos`] handle and what all its parts share: the store, the runtime, the settings, the
+//! supervisor's memory and the log buffers. Its methods live with their resource (`builds.rs`,
+//! `formation.rs`, `dynos.rs`, `logs.rs`, `supervisor.rs`).
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runtime::Runtime;
+use tokio::sync::{broadcast, Mutex};
+
+use crate::config::RuntimeSettings;
+use crate::crypto::Sealer;
+use crate::db::models::App;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::platform::Actor;
+use crate::slugs::ProcessTypes;
+
+use super::plan::Supervision;
+use super::views::LogLine;
+
+pub(super) struct Inner {
+    pub(super) db: Db,
+    pub(super) sealer: Sealer,
+    pub(super) runtime: Option<Arc<dyn Runtime>>,
+    pub(super) settings: RuntimeSettings,
+    pub(super) slugs_dir: PathBuf,
+    pub(super) supervision: Mutex<Supervision>,
+    /// The last lines of each app's log, by app id.
+    pub(super) logs: std::sync::Mutex<HashMap<String, VecDeque<LogLine>>>,
+    pub(super) log_tx: broadcast::Sender<LogLine>,
+    /// Process types by slug id (slugs never change).
+    pub(super) slug_types: std::sync::Mutex<HashMap<String, ProcessTypes>>,
+    /// Wakes the supervision loop before its next tick (a formation change, a dyno that came
+    /// up, a stop that finished).
+    pub(super) wake: tokio::sync::Notify,
+}
+
+/// The dyno manager (cheap to clone).
+#[derive(Clone)]
+pub struct Dynos {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl Dynos {
+    /// The dyno manager over the store and a runtime (`None` when dynos are disabled).
+    pub fn new(
+        db: Db,
+        sealer: Sealer,
+        runtime: Option<Arc<dyn Runtime>>,
+        settings: RuntimeSettings,
+        slugs_dir: PathBuf,
+    ) -> Dynos {
+        let (log_tx, _) = broadcast::channel(4096);
+        Dynos {
+            inner: Arc::new(Inner {
+                db,
+                sealer,
+                runtime,
+                settings,
+                slugs_dir,
+                supervision: Mutex::new(Supervision::default()),
+                logs: std::sync::Mutex::new(HashMap::new()),
+                log_tx,
+                slug_types: std::sync::Mutex::new(HashMap::new()),
+                wake: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    /// The runtime, or a 422 when this broker runs no dynos.
+    pub(super) fn runtime(&self) -> Result<&Arc<dyn Runtime>> {
+        self.inner
+            .runtime
+            .as_ref()
+            .ok_or_else(|| Error::Unprocessable("this broker runs no dynos (runtime.backend is \"none\")".into()))
+    }
+
+    /// Time between SIGTERM and SIGKILL.
+    pub(super) fn grace(&self) -> Duration {
+        Duration::from_millis(self.inner.settings.stop_grace_ms)
+    }
+}
+
+/// Whether an actor may act on an app's code, dynos and logs (which expose its config).
+pub(super) fn require_owner(app: &App, actor: &Actor) -> Result<()> {
+    if actor.scope == crate::auth::Scope::Admin || actor.sub == app.owner {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "only the owner of app {} (or an admin) may do this",
+            app.name
+        )))
+    }
+}

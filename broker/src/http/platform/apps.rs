@@ -1,0 +1,119 @@
+//! Apps: create, list, show, rename, delete.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::http::errors::ApiError;
+use crate::http::extract::PlatformCaller;
+use crate::http::input::{json_body, query};
+use crate::http::paging::paginate;
+use crate::http::state::PlatformState;
+use crate::platform::AppView;
+
+/// Body of `POST /apps`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppCreateRequest {
+    /// `^[a-z][a-z0-9-]{2,29}$`; generated when absent.
+    pub name: Option<String>,
+}
+
+/// Body of `PATCH /apps/{app}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppUpdateRequest {
+    /// New name.
+    pub name: String,
+}
+
+/// Body of `DELETE /apps/{app}` (or `?confirm=`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppDeleteRequest {
+    /// The app's name, required when it has add-ons.
+    pub confirm: Option<String>,
+}
+
+/// Create an app.
+#[utoipa::path(post, path = "/apps", tag = "platform", request_body = AppCreateRequest,
+    responses((status = 201, body = AppView), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 409, description = "Name taken", body = ApiError)),
+    security(("bearer" = [])))]
+pub async fn create_app(caller: PlatformCaller, state: web::Data<PlatformState>) -> Result<HttpResponse, ApiError> {
+    let b: AppCreateRequest = json_body(&caller.body, true)?;
+    let app = state.platform.create_app(b.name, &caller.actor).await?;
+    Ok(HttpResponse::Created().json(app))
+}
+
+/// List apps (`Range: name ..; max=200`).
+#[utoipa::path(get, path = "/apps", tag = "platform",
+    responses((status = 200, body = Vec<AppView>), (status = 206, description = "A page; see Next-Range", body = Vec<AppView>)),
+    security(("bearer" = [])))]
+pub async fn list_apps(
+    _caller: PlatformCaller,
+    req: HttpRequest,
+    state: web::Data<PlatformState>,
+) -> Result<HttpResponse, ApiError> {
+    let apps = state.platform.list_apps().await?;
+    Ok(paginate(&req, apps, &["name", "id"], |a, f| {
+        if f == "id" {
+            a.id.clone()
+        } else {
+            a.name.clone()
+        }
+    })?)
+}
+
+/// An app, by id or name.
+#[utoipa::path(get, path = "/apps/{app}", tag = "platform", params(("app" = String, Path, description = "id or name")),
+    responses((status = 200, body = AppView), (status = 404, body = ApiError)), security(("bearer" = [])))]
+pub async fn get_app(
+    _caller: PlatformCaller,
+    path: web::Path<String>,
+    state: web::Data<PlatformState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.platform.get_app(path.into_inner()).await?))
+}
+
+/// Rename an app.
+#[utoipa::path(patch, path = "/apps/{app}", tag = "platform", params(("app" = String, Path, description = "id or name")),
+    request_body = AppUpdateRequest,
+    responses((status = 200, body = AppView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)),
+    security(("bearer" = [])))]
+pub async fn update_app(
+    caller: PlatformCaller,
+    path: web::Path<String>,
+    state: web::Data<PlatformState>,
+) -> Result<HttpResponse, ApiError> {
+    let b: AppUpdateRequest = json_body(&caller.body, false)?;
+    Ok(HttpResponse::Ok().json(
+        state
+            .platform
+            .rename_app(path.into_inner(), b.name, &caller.actor)
+            .await?,
+    ))
+}
+
+/// Delete an app; with add-ons, `confirm` must repeat its name.
+#[utoipa::path(delete, path = "/apps/{app}", tag = "platform",
+    params(("app" = String, Path, description = "id or name"), ("confirm" = Option<String>, Query, description = "the app's name")),
+    request_body = AppDeleteRequest,
+    responses((status = 200, body = AppView), (status = 404, body = ApiError), (status = 409, description = "Has add-ons; confirm", body = ApiError)),
+    security(("bearer" = [])))]
+pub async fn delete_app(
+    caller: PlatformCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<PlatformState>,
+) -> Result<HttpResponse, ApiError> {
+    let b: AppDeleteRequest = json_body(&caller.body, true)?;
+    let q = query(&req)?;
+    let confirm = b.confirm.or_else(|| q.get("confirm").cloned());
+    Ok(HttpResponse::Ok().json(
+        state
+            .platform
+            .delete_app(path.into_inner(), confirm, &caller.actor)
+            .await?,
+    ))
+}

@@ -1,0 +1,276 @@
+//! Config vars and releases: every config change is a new release, a sealed snapshot with the
+//! next version; the current config is the latest release's. Rollbacks are releases too.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::domain::{Actor, Platform};
+use super::names::validate_var_name;
+use super::views::{iso, IdRef, NameRef, ReleaseView};
+use crate::auth::Scope;
+use crate::catalog::clip;
+use crate::crypto::Sealer;
+use crate::db::models::{App, ConfigSealer, Release};
+use crate::db::DbConnection;
+use crate::error::{Error, Result};
+use crate::ids::AppId;
+use crate::provisioning::audit;
+
+impl ConfigSealer for Sealer {
+    fn seal_config(&self, plain: &[u8], context: &str) -> Result<Vec<u8>> {
+        self.seal(plain, context)
+    }
+
+    fn open_config(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>> {
+        self.open(sealed, context)
+    }
+}
+
+/// An app's latest release, if it has one.
+pub(crate) fn latest_release(c: &mut DbConnection, app_id: &str) -> Result<Option<Release>> {
+    Release::latest(c, app_id)
+}
+
+/// A release's config vars, unsealed.
+pub(crate) fn open_config(sealer: &Sealer, r: &Release) -> Result<BTreeMap<String, String>> {
+    r.open_config(sealer)
+}
+
+/// Writes the next release of an app with `config` and `slug_id`.
+pub(crate) fn insert_release(
+    c: &mut DbConnection,
+    sealer: &Sealer,
+    app_id: &str,
+    description: String,
+    config: &BTreeMap<String, String>,
+    actor: &Actor,
+    slug_id: Option<String>,
+) -> Result<Release> {
+    Release::write_next(
+        c,
+        sealer,
+        &AppId::from(app_id),
+        description,
+        config,
+        &actor.sub,
+        slug_id,
+    )
+}
+
+/// Writes the next release of an app with `config` and the current release's slug; the
+/// caller's transaction makes it atomic.
+pub(super) fn write_release(
+    c: &mut DbConnection,
+    sealer: &Sealer,
+    app_id: &str,
+    description: String,
+    config: &BTreeMap<String, String>,
+    actor: &Actor,
+) -> Result<Release> {
+    Release::write_next_same_slug(c, sealer, &AppId::from(app_id), description, config, &actor.sub)
+}
+
+/// An app, one of its releases (by id or version) and its latest version.
+fn find_release(c: &mut DbConnection, app: &str, id_or_version: &str) -> Result<(App, Release, i32)> {
+    let a = App::find(c, app)?;
+    let last = Release::latest(c, &a.id)?.map_or(0, |r| r.version);
+    let r = Release::find_in_app(c, &AppId::from(a.id.as_str()), id_or_version)?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "release {} of app {} does not exist",
+            clip(id_or_version),
+            a.name
+        ))
+    })?;
+    Ok((a, r, last))
+}
+
+/// Applies config var changes (`Some` sets, `None` unsets) to `config`; returns the names
+/// set and unset, leaving out changes that change nothing.
+fn apply_changes(
+    config: &mut BTreeMap<String, String>,
+    changes: &BTreeMap<String, Option<String>>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut set, mut unset) = (Vec::new(), Vec::new());
+    for (k, v) in changes {
+        match v {
+            Some(v) if config.get(k) != Some(v) => {
+                config.insert(k.clone(), v.clone());
+                set.push(k.clone());
+            }
+            None if config.remove(k).is_some() => unset.push(k.clone()),
+            _ => {}
+        }
+    }
+    (set, unset)
+}
+
+/// The release description of a config change (`Set A, B config vars; Unset C config vars`).
+fn change_description(set: &[String], unset: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !set.is_empty() {
+        parts.push(format!("Set {} config vars", set.join(", ")));
+    }
+    if !unset.is_empty() {
+        parts.push(format!("Unset {} config vars", unset.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// Whether `actor` sees the values of `app`'s config vars (its owner and admins do).
+fn reveals(app: &App, actor: &Actor) -> bool {
+    actor.scope == Scope::Admin || actor.sub == app.owner
+}
+
+impl Platform {
+    /// The app's current config vars: values for the app's owner and admins, `null` for
+    /// others (as in releases).
+    pub async fn config_vars(&self, app: String, actor: &Actor) -> Result<BTreeMap<String, Option<String>>> {
+        let sealer = self.sealer.clone();
+        let (a, config) = self
+            .db
+            .run(move |c| {
+                let a = App::find(c, &app)?;
+                let config = Release::current_config(c, &sealer, &a.id)?.1;
+                Ok((a, config))
+            })
+            .await?;
+        let reveal = reveals(&a, actor);
+        Ok(config.into_iter().map(|(k, v)| (k, reveal.then_some(v))).collect())
+    }
+
+    /// Sets (`"value"`) and unsets (`null`) config vars; one release when anything changed,
+    /// none otherwise. Returns the config after the change.
+    pub async fn patch_config_vars(
+        &self,
+        app: String,
+        changes: BTreeMap<String, Option<String>>,
+        actor: &Actor,
+    ) -> Result<BTreeMap<String, String>> {
+        for (name, value) in &changes {
+            validate_var_name(name)?;
+            if value.as_deref().is_some_and(|v| v.contains('\0')) {
+                return Err(Error::BadRequest(format!("config var {name} contains a NUL byte")));
+            }
+        }
+        let (sealer, actor) = (self.sealer.clone(), actor.clone());
+        self.db
+            .write(move |c| {
+                let a = App::find(c, &app)?;
+                let (_, mut config) = Release::current_config(c, &sealer, &a.id)?;
+                let (set, unset) = apply_changes(&mut config, &changes);
+                if set.is_empty() && unset.is_empty() {
+                    return Ok(config);
+                }
+                write_release(c, &sealer, &a.id, change_description(&set, &unset), &config, &actor)?;
+                audit(
+                    c,
+                    &actor.meta(),
+                    "platform.config_vars.update",
+                    format!("app/{}", a.id),
+                    json!({ "set": set, "unset": unset }),
+                )?;
+                Ok(config)
+            })
+            .await
+    }
+
+    fn release_view(&self, app: &App, r: &Release, current: bool, reveal: bool) -> Result<ReleaseView> {
+        let config = r.open_config(&self.sealer)?;
+        Ok(ReleaseView {
+            id: r.id.clone(),
+            version: r.version,
+            description: r.description.clone(),
+            addon_plan_names: serde_json::from_str(&r.addon_plan_names).unwrap_or_default(),
+            config_vars: config.into_iter().map(|(k, v)| (k, reveal.then_some(v))).collect(),
+            current,
+            status: r.status.clone(),
+            created_at: iso(r.created_at),
+            app: NameRef {
+                id: app.id.clone(),
+                name: app.name.clone(),
+            },
+            slug: r.slug_id.clone().map(|id| IdRef { id }),
+        })
+    }
+
+    /// An app's releases, oldest first.
+    pub async fn releases(&self, app: String, actor: &Actor) -> Result<Vec<ReleaseView>> {
+        let (a, list) = self
+            .db
+            .run(move |c| {
+                let a = App::find(c, &app)?;
+                let list = Release::of_app(c, &a.id)?;
+                Ok((a, list))
+            })
+            .await?;
+        let last = list.last().map(|r| r.version);
+        let reveal = reveals(&a, actor);
+        list.iter()
+            .map(|r| self.release_view(&a, r, Some(r.version) == last, reveal))
+            .collect()
+    }
+
+    /// One release, by id or version.
+    pub async fn release(&self, app: String, id_or_version: String, actor: &Actor) -> Result<ReleaseView> {
+        let (a, r, last) = self.db.run(move |c| find_release(c, &app, &id_or_version)).await?;
+        self.release_view(&a, &r, r.version == last, reveals(&a, actor))
+    }
+
+    /// Rolls config vars back to a release's, as a new release.
+    pub async fn rollback(&self, app: String, release: String, actor: &Actor) -> Result<ReleaseView> {
+        let (sealer, actor2) = (self.sealer.clone(), actor.clone());
+        let (a, r) = self
+            .db
+            .write(move |c| {
+                let (a, target, _) = find_release(c, &app, &release)?;
+                let config = target.open_config(&sealer)?;
+                // A rollback restores the target's code as well as its config vars.
+                let r = insert_release(
+                    c,
+                    &sealer,
+                    &a.id,
+                    format!("Rollback to v{}", target.version),
+                    &config,
+                    &actor2,
+                    target.slug_id.clone(),
+                )?;
+                audit(
+                    c,
+                    &actor2.meta(),
+                    "platform.release.rollback",
+                    format!("app/{}", a.id),
+                    json!({ "to": target.version, "version": r.version }),
+                )?;
+                Ok((a, r))
+            })
+            .await?;
+        self.release_view(&a, &r, true, reveals(&a, actor))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_real_changes_are_released() {
+        let mut config = BTreeMap::from([("A".to_string(), "1".to_string()), ("B".to_string(), "2".to_string())]);
+        let changes = BTreeMap::from([
+            ("A".to_string(), Some("1".to_string())),
+            ("B".to_string(), None),
+            ("C".to_string(), Some("3".to_string())),
+            ("D".to_string(), None),
+        ]);
+        let (set, unset) = apply_changes(&mut config, &changes);
+        assert_eq!(
+            (set.as_slice(), unset.as_slice()),
+            (&["C".to_string()][..], &["B".to_string()][..])
+        );
+        assert_eq!(
+            change_description(&set, &unset),
+            "Set C config vars; Unset B config vars"
+        );
+        assert_eq!(change_description(&[], &unset), "Unset B config vars");
+    }
+}

@@ -1,0 +1,130 @@
+//! What the platform API returns: the view types of its resources.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// ISO 8601 UTC (`2026-11-26T07:00:00Z`).
+pub fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// A reference to a named resource.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NameRef {
+    /// UUID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// An app.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AppView {
+    /// UUID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Token subject that created it.
+    pub owner: String,
+    /// ISO 8601 UTC.
+    pub created_at: String,
+    /// ISO 8601 UTC.
+    pub updated_at: String,
+}
+
+/// A slug reference.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IdRef {
+    /// UUID.
+    pub id: String,
+}
+
+/// A release.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReleaseView {
+    /// UUID.
+    pub id: String,
+    /// 1, 2, 3 …
+    pub version: i32,
+    /// What changed.
+    pub description: String,
+    /// `service:plan` of the add-ons attached at that release.
+    pub addon_plan_names: Vec<String>,
+    /// The config snapshot: values for the app's owner and admins, `null` values for others.
+    pub config_vars: BTreeMap<String, Option<String>>,
+    /// Whether this is the app's latest release.
+    pub current: bool,
+    /// `succeeded`.
+    pub status: String,
+    /// ISO 8601 UTC.
+    pub created_at: String,
+    /// The app.
+    pub app: NameRef,
+    /// The slug (code) it runs; `null` before the first build.
+    pub slug: Option<IdRef>,
+}
+
+/// An add-on.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AddonView {
+    /// UUID (also the OSB instance id).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// The owning app.
+    pub app: NameRef,
+    /// `service:plan`.
+    pub plan: String,
+    /// Service name.
+    pub service: String,
+    /// `provisioning`, `provisioned`, `deprovisioning` or `failed`.
+    pub state: String,
+    /// Config vars the add-on's attachments set (names only).
+    pub config_vars: Vec<String>,
+    /// ISO 8601 UTC.
+    pub created_at: String,
+    /// ISO 8601 UTC.
+    pub updated_at: String,
+}
+
+/// An attachment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttachmentView {
+    /// UUID (also the OSB binding id).
+    pub id: String,
+    /// Config var prefix.
+    pub name: String,
+    /// The add-on.
+    pub addon: NameRef,
+    /// The app.
+    pub app: NameRef,
+    /// `pending`, `attached` or `detaching`.
+    pub state: String,
+    /// ISO 8601 UTC.
+    pub created_at: String,
+}
+
+/// An audit log entry.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditView {
+    /// Entry id.
+    pub id: String,
+    /// ISO 8601 UTC.
+    pub at: String,
+    /// Request id.
+    pub request_id: Option<String>,
+    /// Who (token subject or OSB originating identity).
+    pub actor: Option<String>,
+    /// What (`platform.app.create` …).
+    pub action: String,
+    /// On what (`app/<id>` …).
+    pub target: String,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub detail: Value,
+}

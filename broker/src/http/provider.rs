@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::errors::ApiError;
-use super::extract::ProviderCaller;
+use super::extract::{basic_credentials, ProviderCaller};
 use super::input::json_body;
 use super::state::PlatformState;
 use crate::marketplace::{CallbackAction, ProviderView};
@@ -39,7 +39,7 @@ async fn callback(
     let answer = state
         .marketplace
         .callback(
-            header(header::AUTHORIZATION.as_str()),
+            header(header::AUTHORIZATION.as_str()).and_then(basic_credentials),
             header(providers::signing::SIGNATURE_HEADER),
             &bytes,
             &path.into_inner(),

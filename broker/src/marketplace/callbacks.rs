@@ -63,24 +63,13 @@ impl Marketplace {
     /// used once. Returns the partner's id and manifest.
     pub async fn authenticate(
         &self,
-        authorization: Option<&str>,
+        credentials: Option<(String, String)>,
         signature: Option<&str>,
         body: &[u8],
     ) -> Result<Manifest> {
-        use base64::Engine;
         let unauthorized =
             || Error::Unauthorized("callbacks need basic auth with the provider's id and password".into());
-        let encoded = authorization
-            .and_then(|h| h.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-            .map(|(_, v)| v.trim())
-            .ok_or_else(unauthorized)?;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(unauthorized)?;
-        let (id, password) = decoded.split_once(':').ok_or_else(unauthorized)?;
+        let (id, password) = credentials.ok_or_else(unauthorized)?;
         let pid = id.to_string();
         let row = self
             .inner
@@ -114,13 +103,13 @@ impl Marketplace {
     /// first (nothing is read before), then the action on the partner's own add-on.
     pub async fn callback(
         &self,
-        authorization: Option<&str>,
+        credentials: Option<(String, String)>,
         signature: Option<&str>,
         body: &[u8],
         uuid: &str,
         action: CallbackAction,
     ) -> Result<Value> {
-        let manifest = self.authenticate(authorization, signature, body).await?;
+        let manifest = self.authenticate(credentials, signature, body).await?;
         let parsed = || -> Result<Value> {
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(json!({}));

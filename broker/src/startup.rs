@@ -130,6 +130,66 @@ pub fn open_db(settings: &Settings) -> Result<Db> {
     Db::connect(&settings.database_url(), settings.database.pool_size)
 }
 
+/// The key that seals secrets at rest: from the settings, else the key file (made once).
+fn open_sealer(settings: &Settings) -> Result<Sealer> {
+    if settings.crypto.key.is_empty() {
+        Sealer::from_key_file(&settings.key_file())
+    } else {
+        Sealer::from_base64(&settings.crypto.key)
+    }
+}
+
+/// Binds the listener; returns it, its port and the URL partners call back on (the configured
+/// public URL, else this listener's).
+fn bind(settings: &Settings) -> Result<(TcpListener, u16, String)> {
+    let listener = TcpListener::bind(&settings.server.listen)
+        .map_err(|e| Error::internal(format!("listening on {}", settings.server.listen), e))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Error::internal("reading the bound address", e))?;
+    let port = address.port();
+    let public_url = if settings.marketplace.public_url.is_empty() {
+        let host = if address.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            address.ip().to_string()
+        };
+        format!("http://{host}:{port}")
+    } else {
+        settings.marketplace.public_url.clone()
+    };
+    Ok((listener, port, public_url))
+}
+
+/// The HTTP server on `listener`, not yet running.
+fn serve(
+    settings: &Settings,
+    listener: TcpListener,
+    osb_state: OsbState,
+    platform_state: PlatformState,
+) -> Result<actix_web::dev::Server> {
+    let max_archive = settings.runtime.max_archive_bytes;
+    let (osb_state, platform_state) = (web::Data::new(osb_state), web::Data::new(platform_state));
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(framework_errors))
+            .wrap(from_fn(request_ids))
+            .app_data(osb_state.clone())
+            .app_data(platform_state.clone())
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .configure(|cfg| routes(cfg, max_archive))
+    })
+    .disable_signals()
+    .shutdown_timeout(10);
+    if settings.server.workers > 0 {
+        server = server.workers(settings.server.workers);
+    }
+    Ok(server
+        .listen(listener)
+        .map_err(|e| Error::internal("listening", e))?
+        .run())
+}
+
 impl Application {
     /// Opens the store (migrating it unless told not to), loads the key, builds the providers
     /// and binds the listener.
@@ -139,11 +199,7 @@ impl Application {
             let applied = db.migrate().await?;
             info!(applied, "migrations applied");
         }
-        let sealer = if settings.crypto.key.is_empty() {
-            Sealer::from_key_file(&settings.key_file())?
-        } else {
-            Sealer::from_base64(&settings.crypto.key)?
-        };
+        let sealer = open_sealer(&settings)?;
         let builtins = build_providers(&settings)?;
         let catalog = CatalogHandle::new(Catalog::new(builtins.clone())?);
         let jobs = Jobs::new(db.clone(), catalog.clone(), sealer.clone(), settings.jobs.clone());
@@ -154,35 +210,20 @@ impl Application {
             sealer.clone(),
             Duration::from_millis(settings.osb.sync_timeout_ms),
         );
-        let runtime = dyno_runtime(&settings)?;
         let dynos = Dynos::new(
             db.clone(),
             sealer.clone(),
-            runtime,
+            dyno_runtime(&settings)?,
             settings.runtime.clone(),
             settings.data_dir.join("slugs"),
         );
-        let max_archive = settings.runtime.max_archive_bytes;
         let platform = Platform::new(
             db.clone(),
             provisioning.clone(),
             sealer.clone(),
             Duration::from_millis(settings.platform.create_wait_ms),
         );
-        let listener = TcpListener::bind(&settings.server.listen)
-            .map_err(|e| Error::Internal(format!("listening on {}: {e}", settings.server.listen)))?;
-        let address = listener.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
-        let port = address.port();
-        let public_url = if settings.marketplace.public_url.is_empty() {
-            let host = if address.ip().is_unspecified() {
-                "127.0.0.1".to_string()
-            } else {
-                address.ip().to_string()
-            };
-            format!("http://{host}:{port}")
-        } else {
-            settings.marketplace.public_url.clone()
-        };
+        let (listener, port, public_url) = bind(&settings)?;
         let marketplace = Marketplace::new(
             db,
             sealer,
@@ -196,37 +237,19 @@ impl Application {
             // A provider row that cannot be read must not keep the built-in services down.
             warn!(error = %e, "registered providers could not be loaded; serving the built-in services only");
         }
-        let reconcile_every = Duration::from_millis(settings.platform.reconcile_interval_ms.max(50));
-        let platform_state = web::Data::new(PlatformState {
+        let platform_state = PlatformState {
             platform: platform.clone(),
             keys: TokenKeys::from_settings(&settings)?,
             dynos: dynos.clone(),
             marketplace: marketplace.clone(),
-        });
-        let state = web::Data::new(OsbState {
+        };
+        let osb_state = OsbState {
             provisioning,
             username: settings.osb.username.clone(),
             password: osb_password(&settings)?,
             retry_after_secs: settings.osb.retry_after_secs,
-        });
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(framework_errors))
-                .wrap(from_fn(request_ids))
-                .app_data(state.clone())
-                .app_data(platform_state.clone())
-                .app_data(web::PayloadConfig::new(MAX_BODY))
-                .configure(|cfg| routes(cfg, max_archive))
-        })
-        .disable_signals()
-        .shutdown_timeout(10);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        let server = server
-            .listen(listener)
-            .map_err(|e| Error::Internal(format!("listening: {e}")))?
-            .run();
+        };
+        let server = serve(&settings, listener, osb_state, platform_state)?;
         Ok(Application {
             port,
             server,
@@ -234,7 +257,7 @@ impl Application {
             platform,
             dynos,
             marketplace,
-            reconcile_every,
+            reconcile_every: Duration::from_millis(settings.platform.reconcile_interval_ms.max(50)),
         })
     }
 

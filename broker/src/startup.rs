@@ -77,7 +77,7 @@ pub fn build_providers(settings: &Settings) -> Result<Vec<Arc<dyn Provider>>> {
             public_port: pg.public_port,
             pool_size: pg.pool_size,
         })
-        .map_err(|e| Error::Internal(format!("postgresql provider: {e}")))?;
+        .map_err(|e| Error::internal("postgresql provider", e))?;
         list.push(Arc::new(provider));
     }
     if let Some(r) = &settings.providers.redis {
@@ -86,7 +86,7 @@ pub fn build_providers(settings: &Settings) -> Result<Vec<Arc<dyn Provider>>> {
             public_host: r.public_host.clone(),
             public_port: r.public_port,
         })
-        .map_err(|e| Error::Internal(format!("redis provider: {e}")))?;
+        .map_err(|e| Error::internal("redis provider", e))?;
         list.push(Arc::new(provider));
     }
     if let Some(k) = &settings.providers.kafka {
@@ -95,7 +95,7 @@ pub fn build_providers(settings: &Settings) -> Result<Vec<Arc<dyn Provider>>> {
             public_bootstrap_servers: k.public_bootstrap_servers.clone(),
             replication_factor: k.replication_factor,
         })
-        .map_err(|e| Error::Internal(format!("kafka provider: {e}")))?;
+        .map_err(|e| Error::internal("kafka provider", e))?;
         list.push(Arc::new(provider));
     }
     Ok(list)
@@ -290,7 +290,7 @@ impl Application {
         );
         let supervisor = tokio::spawn(self.dynos.clone().run(stopped(stop_rx.clone())));
         let refresher = tokio::spawn(self.marketplace.clone().run_refresher(stopped(stop_rx)));
-        let result = self.server.await.map_err(|e| Error::Internal(format!("server: {e}")));
+        let result = self.server.await.map_err(|e| Error::internal("server", e));
         let _ = stop_tx.send(true);
         let _ = workers.await;
         let _ = reconciler.await;

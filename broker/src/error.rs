@@ -79,8 +79,13 @@ impl Error {
         let mut text = self.to_string();
         let mut cause = std::error::Error::source(self);
         while let Some(c) = cause {
-            text.push_str(": ");
-            text.push_str(&c.to_string());
+            // A variant whose message already shows its source (`state store: {0}`) is not
+            // repeated.
+            let part = c.to_string();
+            if !text.ends_with(&part) {
+                text.push_str(": ");
+                text.push_str(&part);
+            }
             cause = c.source();
         }
         text
@@ -163,5 +168,11 @@ mod tests {
         assert_eq!(err.chain(), "reading the key file: no such file");
         assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!err.public_message().contains("no such file"));
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let err = Error::Db(diesel::result::Error::NotFound);
+        assert_eq!(err.chain(), "state store: Record not found");
     }
 }

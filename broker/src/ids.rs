@@ -1,5 +1,6 @@
 //! Id newtypes: the ids of different entities are all UUID strings, so a function that takes two
-//! of them takes two distinct types and the compiler catches a swap.
+//! of them takes two distinct types and the compiler catches a swap. `AppRef` and `AddonRef` are
+//! what people type (an id or a name), for the same reason.
 
 use std::fmt;
 
@@ -91,6 +92,15 @@ id_type!(
 id_type!(
     /// A registered third-party provider's id (its slug).
     ProviderId
+);
+
+id_type!(
+    /// What a request names an app by: its id or its name (resolved by `App::find`).
+    AppRef
+);
+id_type!(
+    /// What a request names an add-on by: its id or its name (resolved by `Addon::find`).
+    AddonRef
 );
 
 #[cfg(test)]

@@ -235,7 +235,7 @@ impl Application {
         )?;
         if let Err(e) = marketplace.rebuild().await {
             // A provider row that cannot be read must not keep the built-in services down.
-            warn!(error = %e, "registered providers could not be loaded; serving the built-in services only");
+            warn!(error = %e.chain(), "registered providers could not be loaded; serving the built-in services only");
         }
         let platform_state = PlatformState {
             platform: platform.clone(),

@@ -34,7 +34,7 @@ impl Dynos {
         match self.fail_interrupted_builds().await {
             Ok(n) if n > 0 => info!(builds = n, "marked builds interrupted by a restart as failed"),
             Ok(_) => {}
-            Err(e) => warn!(error = %e, "checking interrupted builds"),
+            Err(e) => warn!(error = %e.chain(), "checking interrupted builds"),
         }
         let every = Duration::from_millis(self.inner.settings.tick_ms.max(10));
         tokio::pin!(shutdown);
@@ -45,11 +45,11 @@ impl Dynos {
                 match self.collect_slugs().await {
                     Ok(n) if n > 0 => info!(slugs = n, "removed slug directories of deleted apps"),
                     Ok(_) => {}
-                    Err(e) => warn!(error = %e, "collecting slugs"),
+                    Err(e) => warn!(error = %e.chain(), "collecting slugs"),
                 }
             }
             if let Err(e) = self.tick().await {
-                warn!(error = %e, "dyno supervision");
+                warn!(error = %e.chain(), "dyno supervision");
             }
             let next = {
                 let mut sup = self.inner.supervision.lock().await;
@@ -136,7 +136,7 @@ impl Dynos {
                 Action::Start(spec, retire) => {
                     let Some(d) = d else { continue };
                     if let Err(e) = self.start_slot(sup, d, &spec).await {
-                        warn!(app = %app_id, dyno = %spec.name, error = %e, "starting a dyno failed");
+                        warn!(app = %app_id, dyno = %spec.name, error = %e.chain(), "starting a dyno failed");
                         let text = format!("Starting failed: {}", e.public_message());
                         self.log(app_id, "broker", &spec.name, text);
                         let slot = sup.slots.entry((app_id.to_string(), spec.name)).or_default();
@@ -148,7 +148,7 @@ impl Dynos {
                 Action::Replace(spec) => {
                     let Some(d) = d else { continue };
                     if let Err(e) = self.start_slot(sup, d, &spec).await {
-                        warn!(app = %app_id, dyno = %spec.name, error = %e, "starting a replacement failed");
+                        warn!(app = %app_id, dyno = %spec.name, error = %e.chain(), "starting a replacement failed");
                     }
                 }
                 Action::WakeAt(at) => sup.wake_by(at),

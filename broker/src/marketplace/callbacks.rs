@@ -245,7 +245,7 @@ impl Marketplace {
                 request_id: uuid::Uuid::new_v4().to_string(),
             };
             if let Err(e) = platform.advance_addon(&id, &actor).await {
-                tracing::debug!(addon = %id, error = %e, "attaching after a provision callback; the reconciler retries");
+                tracing::debug!(addon = %id, error = %e.chain(), "attaching after a provision callback; the reconciler retries");
             }
         });
         Ok("provisioned")

@@ -106,7 +106,7 @@ impl Marketplace {
             let (adapters, left_out) = match self.adapters(row) {
                 Ok(a) => a,
                 Err(e) => {
-                    tracing::warn!(provider = %row.id, error = %e, "a provider could not be loaded; left out");
+                    tracing::warn!(provider = %row.id, error = %e.chain(), "a provider could not be loaded; left out");
                     skipped.insert(row.id.clone(), vec![format!("not loaded: {}", e.public_message())]);
                     continue;
                 }
@@ -123,7 +123,7 @@ impl Marketplace {
                     skipped.insert(row.id.clone(), left_out);
                 }
                 Err(e) => {
-                    tracing::warn!(provider = %row.id, error = %e, "a provider clashes with the catalog; left out");
+                    tracing::warn!(provider = %row.id, error = %e.chain(), "a provider clashes with the catalog; left out");
                     skipped.insert(row.id.clone(), vec![format!("not loaded: {}", e.public_message())]);
                 }
             }
@@ -172,7 +172,7 @@ impl Marketplace {
                 _ = tokio::time::sleep(every) => {}
             }
             if let Err(e) = self.refresh_if_changed().await {
-                tracing::warn!(error = %e, "refreshing the provider catalog failed");
+                tracing::warn!(error = %e.chain(), "refreshing the provider catalog failed");
             }
         }
     }

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::{find_provider, Marketplace, Spec};
 use crate::db::models::Instance;
 use crate::error::{Error, Result};
+use crate::ids::{AddonRef, AppRef};
 use crate::platform::{iso, Actor};
 use crate::provisioning::audit;
 
@@ -33,7 +34,7 @@ pub struct SsoView {
 
 impl Marketplace {
     /// A single sign-on into an add-on's partner dashboard, for the app's owner (or an admin).
-    pub async fn sso(&self, app: String, addon: String, actor: &Actor) -> Result<SsoView> {
+    pub async fn sso(&self, app: AppRef, addon: AddonRef, actor: &Actor) -> Result<SsoView> {
         let (addon_row, app_row) = self.inner.platform.addon_of_app(app, addon).await?;
         if actor.scope != crate::auth::Scope::Admin && actor.sub != app_row.owner {
             return Err(Error::Forbidden(format!(

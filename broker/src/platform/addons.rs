@@ -15,7 +15,7 @@ use crate::catalog::clip;
 use crate::db::models::{Addon, AddonState, App, Attachment, Instance};
 use crate::db::{now_ms, DbConnection};
 use crate::error::{Error, Result};
-use crate::ids::{AddonId, AppId, AttachmentId};
+use crate::ids::{AddonId, AddonRef, AppId, AppRef, AttachmentId};
 use crate::provisioning::{audit, UpdateInput};
 
 /// A request to create an add-on.
@@ -213,7 +213,7 @@ impl Platform {
                     return Err(e);
                 }
                 // The instance exists: the reconciler carries the add-on on (202).
-                tracing::warn!(addon = %addon_id, error = %e, "provisioning an add-on goes on in the background");
+                tracing::warn!(addon = %addon_id, error = %e.chain(), "provisioning an add-on goes on in the background");
                 Ok(())
             }
         }
@@ -224,7 +224,7 @@ impl Platform {
         if let Err(e) = self.advance_addon(addon_id.as_str(), actor).await {
             // Provisioned but not yet attached: the reconciler retries, and the caller gets
             // 202 rather than an error that would make it create a second add-on.
-            tracing::warn!(addon = %addon_id, error = %e, "attaching an add-on goes on in the background");
+            tracing::warn!(addon = %addon_id, error = %e.chain(), "attaching an add-on goes on in the background");
         }
         let id = addon_id.to_string();
         let view = self
@@ -242,16 +242,16 @@ impl Platform {
     }
 
     /// An add-on of an app (owned or attached) with the app.
-    pub async fn addon_of_app(&self, app: String, addon: String) -> Result<(Addon, App)> {
+    pub async fn addon_of_app(&self, app: AppRef, addon: AddonRef) -> Result<(Addon, App)> {
         self.db
             .run(move |c| {
-                let a = App::find(c, &app)?;
-                let found = Addon::find(c, &addon)?;
+                let a = App::find(c, app.as_str())?;
+                let found = Addon::find(c, addon.as_str())?;
                 let attached = Attachment::of_app(c, &a.id)?.iter().any(|x| x.addon_id == found.id);
                 if found.app_id != a.id && !attached {
                     return Err(Error::NotFound(format!(
                         "add-on {} is not attached to app {}",
-                        clip(&addon),
+                        clip(addon.as_str()),
                         a.name
                     )));
                 }
@@ -279,11 +279,11 @@ impl Platform {
     }
 
     /// One add-on of an app, by id or name.
-    pub async fn get_addon(&self, app: String, addon: String) -> Result<AddonView> {
+    pub async fn get_addon(&self, app: AppRef, addon: AddonRef) -> Result<AddonView> {
         self.db
             .run(move |c| {
-                let a = App::find(c, &app)?;
-                let addon = Addon::find(c, &addon)?;
+                let a = App::find(c, app.as_str())?;
+                let addon = Addon::find(c, addon.as_str())?;
                 let attached = Attachment::of_addon(c, &addon.id)?.iter().any(|x| x.app_id == a.id);
                 if addon.app_id != a.id && !attached {
                     return Err(Error::NotFound(format!(
@@ -297,9 +297,9 @@ impl Platform {
     }
 
     /// An add-on of the app that owns it: 422 when the app only has it attached.
-    async fn owned_addon(&self, app: String, addon: String) -> Result<AddonView> {
+    async fn owned_addon(&self, app: AppRef, addon: AddonRef) -> Result<AddonView> {
         let view = self.get_addon(app.clone(), addon).await?;
-        if view.app.id != app && view.app.name != app {
+        if view.app.id != app.as_str() && view.app.name != app.as_str() {
             return Err(Error::Unprocessable(format!(
                 "add-on {} belongs to app {}; change or destroy it there",
                 view.name, view.app.name
@@ -309,7 +309,7 @@ impl Platform {
     }
 
     /// Changes an add-on's plan (same service).
-    pub async fn change_plan(&self, app: String, addon: String, plan: String, actor: &Actor) -> Result<AddonView> {
+    pub async fn change_plan(&self, app: AppRef, addon: AddonRef, plan: String, actor: &Actor) -> Result<AddonView> {
         let resolved = self.resolve_plan(&plan)?;
         let current = self.owned_addon(app, addon).await?;
         if current.service != resolved.service {
@@ -348,7 +348,7 @@ impl Platform {
     }
 
     /// Destroys an add-on of the app that owns it.
-    pub async fn delete_addon(&self, app: String, addon: String, actor: &Actor) -> Result<AddonView> {
+    pub async fn delete_addon(&self, app: AppRef, addon: AddonRef, actor: &Actor) -> Result<AddonView> {
         let view = self.owned_addon(app, addon).await?;
         let id = view.id.clone();
         let addon = self.db.run(move |c| Addon::find(c, &id)).await?;

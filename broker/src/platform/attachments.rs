@@ -16,7 +16,7 @@ use crate::crypto::Sealer;
 use crate::db::models::{Addon, AddonState, App, Attachment, AttachmentState, Instance, Release};
 use crate::db::{now_ms, DbConnection};
 use crate::error::{Error, Result};
-use crate::ids::{AddonId, AppId, AttachmentId};
+use crate::ids::{AddonId, AddonRef, AppId, AppRef, AttachmentId};
 use crate::provisioning::{audit, BindInput, Reply};
 
 /// The view of an attachment (names of its add-on and app looked up).
@@ -247,8 +247,8 @@ impl Platform {
     /// Attaches an existing add-on to an app with its own binding.
     pub async fn create_attachment(
         &self,
-        addon: String,
-        app: String,
+        addon: AddonRef,
+        app: AppRef,
         name: Option<String>,
         actor: &Actor,
     ) -> Result<AttachmentView> {
@@ -259,7 +259,7 @@ impl Platform {
         let catalog = self.provisioning.catalog();
         let (addon_row, att) = self
             .db
-            .write(move |c| write_new_attachment(c, &catalog, &addon, &app, name.clone(), &actor2))
+            .write(move |c| write_new_attachment(c, &catalog, addon.as_str(), app.as_str(), name.clone(), &actor2))
             .await?;
         let id = att.id.clone();
         self.attach(&addon_row, att, actor).await?;

@@ -262,18 +262,18 @@ impl Platform {
             .await?;
         for id in advancing {
             if let Err(e) = self.advance_addon(&id, &actor).await {
-                tracing::warn!(addon = %id, error = %e, "advancing an add-on failed; will retry");
+                tracing::warn!(addon = %id, error = %e.chain(), "advancing an add-on failed; will retry");
             }
         }
         for att in detaching {
             if let Err(e) = self.detach_group(vec![att.clone()], &actor).await {
-                tracing::warn!(attachment = %att.id, error = %e, "detaching failed; will retry");
+                tracing::warn!(attachment = %att.id, error = %e.chain(), "detaching failed; will retry");
             }
         }
         for addon in destroying {
             let id = addon.id.clone();
             if let Err(e) = self.destroy_addon(addon, &actor).await {
-                tracing::warn!(addon = %id, error = %e, "destroying an add-on failed; will retry");
+                tracing::warn!(addon = %id, error = %e.chain(), "destroying an add-on failed; will retry");
             }
         }
         Ok(())
@@ -284,7 +284,7 @@ impl Platform {
         tokio::pin!(shutdown);
         loop {
             if let Err(e) = self.reconcile().await {
-                tracing::warn!(error = %e, "reconciling the platform failed");
+                tracing::warn!(error = %e.chain(), "reconciling the platform failed");
             }
             tokio::select! {
                 _ = &mut shutdown => return,

@@ -123,7 +123,7 @@ pub async fn get_addon(
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
     let (app, addon) = path.into_inner();
-    Ok(HttpResponse::Ok().json(state.platform.get_addon(app, addon).await?))
+    Ok(HttpResponse::Ok().json(state.platform.get_addon(app.into(), addon.into()).await?))
 }
 
 /// Change an add-on's plan.
@@ -139,7 +139,12 @@ pub async fn update_addon(
 ) -> Result<HttpResponse, ApiError> {
     let b: AddonUpdateRequest = json_body(&caller.body, false)?;
     let (app, addon) = path.into_inner();
-    Ok(HttpResponse::Ok().json(state.platform.change_plan(app, addon, b.plan, &caller.actor).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .platform
+            .change_plan(app.into(), addon.into(), b.plan, &caller.actor)
+            .await?,
+    ))
 }
 
 /// Destroy an add-on: detach everywhere (one release per app), unbind, deprovision.
@@ -152,7 +157,12 @@ pub async fn delete_addon(
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
     let (app, addon) = path.into_inner();
-    Ok(HttpResponse::Ok().json(state.platform.delete_addon(app, addon, &caller.actor).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .platform
+            .delete_addon(app.into(), addon.into(), &caller.actor)
+            .await?,
+    ))
 }
 
 /// Single sign-on into a third-party add-on's dashboard: POST `params` to `action` (or open
@@ -168,5 +178,5 @@ pub async fn addon_sso(
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
     let (app, addon) = path.into_inner();
-    Ok(HttpResponse::Ok().json(state.marketplace.sso(app, addon, &caller.actor).await?))
+    Ok(HttpResponse::Ok().json(state.marketplace.sso(app.into(), addon.into(), &caller.actor).await?))
 }

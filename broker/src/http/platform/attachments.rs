@@ -35,7 +35,7 @@ pub async fn create_attachment(
     let b: AttachmentCreateRequest = json_body(&caller.body, false)?;
     let view = state
         .platform
-        .create_attachment(b.addon, b.app, b.name, &caller.actor)
+        .create_attachment(b.addon.into(), b.app.into(), b.name, &caller.actor)
         .await?;
     Ok(HttpResponse::Created().json(view))
 }

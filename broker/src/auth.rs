@@ -64,6 +64,8 @@ pub struct Claims {
     pub exp: i64,
     /// Always [`ISSUER`].
     pub iss: String,
+    /// The token's id: its record in the state store, which says whether it was revoked.
+    pub jti: String,
 }
 
 /// Signs and checks tokens. `Debug` never shows the key.
@@ -103,15 +105,17 @@ impl TokenKeys {
         TokenKeys::from_secret(secret.as_bytes())
     }
 
-    /// A token for `sub` with `scope`, valid for `ttl_secs`.
-    pub fn mint(&self, sub: &str, scope: Scope, ttl_secs: i64) -> Result<String> {
-        let now = chrono::Utc::now().timestamp();
+    /// A signed token with id `jti` for `sub` with `scope`, valid from `iat` until `exp`
+    /// (seconds since the epoch). Only [`Access::issue`](crate::access::Access::issue), which
+    /// records it first, should call this: the broker refuses tokens it has no record of.
+    pub fn mint(&self, jti: &str, sub: &str, scope: Scope, iat: i64, exp: i64) -> Result<String> {
         let claims = Claims {
             sub: sub.to_string(),
             scope,
-            iat: now,
-            exp: now + ttl_secs,
+            iat,
+            exp,
             iss: ISSUER.to_string(),
+            jti: jti.to_string(),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::internal("signing a token", e))
@@ -132,7 +136,7 @@ impl TokenKeys {
                     K::InvalidIssuer => "the token was not issued by this broker",
                     K::InvalidAlgorithm => "the token must be signed with HS256",
                     K::Json(_) | K::MissingRequiredClaim(_) => {
-                        "the token's claims are not valid (sub, scope, exp, iss)"
+                        "the token's claims are not valid (sub, scope, exp, iss, jti)"
                     }
                     _ => "the token is malformed",
                 };
@@ -169,12 +173,17 @@ mod tests {
         TokenKeys::from_secret(&[7u8; 32]).unwrap()
     }
 
+    fn mint(k: &TokenKeys, sub: &str, scope: Scope, ttl: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        k.mint("id-1", sub, scope, now, now + ttl).unwrap()
+    }
+
     #[test]
     fn a_minted_token_verifies_and_carries_its_scope() {
         let k = keys();
-        let t = k.mint("alice", Scope::Platform, 60).unwrap();
+        let t = mint(&k, "alice", Scope::Platform, 60);
         let c = authorize(Some(&format!("Bearer {t}")), &k, Scope::Platform).unwrap();
-        assert_eq!(c.sub, "alice");
+        assert_eq!((c.sub.as_str(), c.jti.as_str()), ("alice", "id-1"));
         assert!(matches!(
             authorize(Some(&format!("Bearer {t}")), &k, Scope::Admin),
             Err(Error::Forbidden(_))
@@ -184,11 +193,8 @@ mod tests {
     #[test]
     fn expired_malformed_and_foreign_tokens_are_401() {
         let k = keys();
-        let expired = k.mint("a", Scope::Admin, -10).unwrap();
-        let other = TokenKeys::from_secret(&[8u8; 32])
-            .unwrap()
-            .mint("a", Scope::Admin, 60)
-            .unwrap();
+        let expired = mint(&k, "a", Scope::Admin, -10);
+        let other = mint(&TokenKeys::from_secret(&[8u8; 32]).unwrap(), "a", Scope::Admin, 60);
         for (header, why) in [
             (format!("Bearer {expired}"), "expired"),
             (format!("Bearer {other}"), "signature"),

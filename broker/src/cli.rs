@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use tracing::info;
 
+use crate::access::Access;
 use crate::auth::{Scope, TokenKeys};
 use crate::config::{KafkaProviderSettings, PostgresProviderSettings, RedisProviderSettings, Settings};
 use crate::devservers::{PostgresServer, RedisServer, TansuServer};
@@ -70,6 +71,9 @@ enum Command {
         /// Who the token speaks for (`sub`).
         #[arg(long, default_value = "operator")]
         sub: String,
+        /// What the token is for (shown by `GET /account/tokens`).
+        #[arg(long, default_value = "made by broker token")]
+        description: String,
         /// TOML settings file (the key comes from `auth.jwt_secret` or `<data_dir>/jwt-secret`).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -153,13 +157,20 @@ async fn run(cli: Cli) -> Result<()> {
             scope,
             ttl,
             sub,
+            description,
             config,
         } => {
             let settings = Settings::load(config.as_deref())?;
             let scope = Scope::parse(&scope)
                 .ok_or_else(|| Error::Internal(format!("--scope must be platform, admin or provider, not {scope}")))?;
             let ttl = parse_ttl(&ttl)?;
-            println!("{}", TokenKeys::from_settings(&settings)?.mint(&sub, scope, ttl)?);
+            // The token is recorded in the state store first: the broker refuses unrecorded ones.
+            let db = startup::open_db(&settings)?;
+            if settings.database.migrate_on_start {
+                db.migrate().await?;
+            }
+            let access = Access::new(db, TokenKeys::from_settings(&settings)?);
+            println!("{}", access.issue(&sub, scope, ttl, description, None).await?.token);
             Ok(())
         }
         Command::Openapi { output } => {
@@ -231,7 +242,7 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
     let settings = dev_settings(port, data_dir, &pg, &redis, &kafka);
     let app = Application::build(settings.clone()).await?;
     let url = format!("http://127.0.0.1:{}", app.port());
-    let env = dev_env(&settings, &url)?;
+    let env = dev_env(&settings, app.access(), &url).await?;
     println!("addon-broker dev is running (Ctrl-C stops it and everything it started)");
     println!("  postgresql: 127.0.0.1:{} (ephemeral)", pg.port());
     println!("  redis: 127.0.0.1:{} (ephemeral)", redis.port());
@@ -301,15 +312,18 @@ fn dev_settings(
 }
 
 /// The `KEY=value` lines a dev session prints: the URL, OSB credentials, and day-long tokens.
-fn dev_env(settings: &Settings, url: &str) -> Result<String> {
-    let keys = TokenKeys::from_settings(settings)?;
+async fn dev_env(settings: &Settings, access: &Access, url: &str) -> Result<String> {
     let day = 86_400;
+    let token = |sub: &'static str, scope| async move {
+        let issued = access.issue(sub, scope, day, "broker dev session".into(), None).await?;
+        Ok::<_, Error>(issued.token)
+    };
     Ok(format!(
         "BROKER_URL={url}\nBROKER_OSB_USER={}\nBROKER_OSB_PASSWORD={}\nBROKER_PLATFORM_TOKEN={}\nBROKER_ADMIN_TOKEN={}\n",
         settings.osb.username,
         settings.osb.password,
-        keys.mint("dev-platform", Scope::Platform, day)?,
-        keys.mint("dev-admin", Scope::Admin, day)?,
+        token("dev-platform", Scope::Platform).await?,
+        token("dev-admin", Scope::Admin).await?,
     ))
 }
 

@@ -66,6 +66,17 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// True when a write failed on a unique index (a name that is taken).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            Error::Db(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+
     /// An internal failure while doing `context`, keeping `source` as its cause.
     pub fn internal(context: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
         Error::InternalWith {

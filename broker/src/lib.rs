@@ -3,6 +3,7 @@
 //! Layers point one way: [`http`] → [`provisioning`] → [`db`], [`jobs`] and the `providers`
 //! crate. See `ARCHITECTURE.md`.
 
+pub mod access;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
@@ -19,5 +20,6 @@ pub mod marketplace;
 pub mod openapi;
 pub mod platform;
 pub mod provisioning;
+pub mod shapes;
 pub mod slugs;
 pub mod startup;

@@ -4,6 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::http::access::{account, collaborators, teams};
 use crate::http::dynos::{builds, dynos, formation, logs};
 use crate::http::osb::{bindings, catalog, common, instances};
 use crate::http::platform::{addons, apps, attachments, config_vars, releases, services};
@@ -80,6 +81,23 @@ use crate::http::{admin, errors, provider, topics};
         dynos::stop_dyno,
         dynos::dyno_output,
         logs::app_logs,
+        account::get_account,
+        account::list_tokens,
+        account::create_token,
+        account::get_token,
+        account::revoke_token,
+        account::admin_list_tokens,
+        account::admin_revoke_token,
+        teams::create_team,
+        teams::list_teams,
+        teams::get_team,
+        teams::delete_team,
+        teams::list_members,
+        teams::put_member,
+        teams::remove_member,
+        collaborators::list_collaborators,
+        collaborators::add_collaborator,
+        collaborators::remove_collaborator,
     ),
     components(schemas(
         errors::OsbError,
@@ -127,12 +145,23 @@ use crate::http::{admin, errors, provider, topics};
         crate::marketplace::AdminInstanceView,
         crate::marketplace::AdminOperationView,
         crate::marketplace::SsoView,
+        crate::access::AccountView,
+        crate::access::TokenView,
+        crate::access::NewToken,
+        crate::access::PersonRef,
+        crate::access::TeamView,
+        crate::access::NewTeam,
+        crate::access::TeamMemberView,
+        crate::access::TeamMemberChange,
+        crate::access::CollaboratorView,
+        crate::access::NewCollaborator,
     )),
     modifiers(&Security),
     tags((name = "osb", description = "Open Service Broker API v2.17 (basic auth)"),
          (name = "osb-topics", description = "Extension: topics of messaging instances (basic auth)"),
-         (name = "platform", description = "Platform API, Heroku's shapes (bearer token, scope platform or admin)"),
-         (name = "dynos", description = "Platform API: builds, formation, dynos and logs (bearer token; changes, runs and logs need the app's owner or an admin)"),
+         (name = "platform", description = "Platform API, Heroku's shapes (bearer token, scope platform or admin). Every app-scoped route needs access to the app: its owner, a collaborator, a member of the team that owns it, or an admin token. Without access the answer is the 404 of an app that does not exist; deleting, renaming and transferring an app and managing its access need its owner (or a team admin): 403 otherwise."),
+         (name = "access", description = "Accounts, revocable tokens, teams and collaborators (bearer token). Every token is recorded; a revoked one gets 401 from the next request on, on every replica."),
+         (name = "dynos", description = "Platform API: builds, formation, dynos and logs (bearer token; the same access rule as the platform tag)"),
          (name = "admin", description = "Admin API: providers, instances, operations (bearer token, scope admin)"),
          (name = "provider", description = "For third-party providers. Manifests: bearer token of scope provider. Callbacks: basic auth id:password and X-Addon-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(password, \"<t>.<body>\")>, within 5 minutes of the broker's clock, each signature accepted once. The broker signs its own calls to providers (POST {base_url}, PUT/DELETE {base_url}/{uuid}) the same way.")),
 )]

@@ -15,6 +15,7 @@ use runtime::local::{LocalConfig, LocalRuntime};
 use runtime::Runtime;
 use tracing::{info, warn};
 
+use crate::access::Access;
 use crate::auth::TokenKeys;
 use crate::catalog::{Catalog, CatalogHandle};
 use crate::config::Settings;
@@ -24,7 +25,7 @@ use crate::dynos::Dynos;
 use crate::error::{Error, Result};
 use crate::http::middleware::{framework_errors, request_ids};
 use crate::http::state::{OsbState, PlatformState};
-use crate::http::{admin, dynos, osb, platform, provider, topics};
+use crate::http::{access, admin, dynos, osb, platform, provider, topics};
 use crate::jobs::Jobs;
 use crate::marketplace::Marketplace;
 use crate::platform::Platform;
@@ -39,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_archive: usize) {
     osb::routes(cfg);
     topics::routes(cfg);
     platform::routes(cfg);
+    access::routes(cfg);
     admin::routes(cfg);
     provider::routes(cfg);
     dynos::routes(cfg, max_archive);
@@ -54,6 +56,7 @@ pub struct Application {
     platform: Platform,
     dynos: Dynos,
     marketplace: Marketplace,
+    access: Access,
     reconcile_every: Duration,
 }
 
@@ -225,7 +228,7 @@ impl Application {
         );
         let (listener, port, public_url) = bind(&settings)?;
         let marketplace = Marketplace::new(
-            db,
+            db.clone(),
             sealer,
             catalog,
             builtins,
@@ -237,9 +240,10 @@ impl Application {
             // A provider row that cannot be read must not keep the built-in services down.
             warn!(error = %e.chain(), "registered providers could not be loaded; serving the built-in services only");
         }
+        let access = Access::new(db.clone(), TokenKeys::from_settings(&settings)?);
         let platform_state = PlatformState {
             platform: platform.clone(),
-            keys: TokenKeys::from_settings(&settings)?,
+            access: access.clone(),
             dynos: dynos.clone(),
             marketplace: marketplace.clone(),
         };
@@ -257,6 +261,7 @@ impl Application {
             platform,
             dynos,
             marketplace,
+            access,
             reconcile_every: Duration::from_millis(settings.platform.reconcile_interval_ms.max(50)),
         })
     }
@@ -264,6 +269,11 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The access domain (to issue tokens for a dev session).
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// The dyno manager.

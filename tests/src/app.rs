@@ -242,6 +242,35 @@ impl TestApp {
         app
     }
 
+    /// A second broker process on the same state store and keys, in a directory of its own
+    /// (so that its log and slugs are its own): a replica behind the same load balancer.
+    pub fn replica(&self) -> TestApp {
+        let dir = tempfile::Builder::new()
+            .prefix("addon-broker-replica-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
+        let config = std::fs::read_to_string(self.dir.path().join("broker.toml")).unwrap();
+        let config = config.replace(
+            &format!("data_dir = \"{}\"", self.dir.path().display()),
+            &format!("data_dir = \"{}\"", dir.path().display()),
+        );
+        std::fs::write(dir.path().join("broker.toml"), config).unwrap();
+        // The key that seals secrets at rest must be the same on every replica.
+        std::fs::copy(self.dir.path().join("secret.key"), dir.path().join("secret.key")).unwrap();
+        let mut app = TestApp {
+            url: String::new(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            state_url: self.state_url.clone(),
+            dir,
+            child: None,
+            reapers: Vec::new(),
+        };
+        app.start();
+        app
+    }
+
     /// The broker's temporary directory (state, key file, log).
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -320,12 +349,24 @@ impl TestApp {
         }
     }
 
-    /// A bearer token for `sub` with `scope`, signed with the broker's key.
+    /// A new bearer token for `sub` with `scope`, made as an operator makes one: by
+    /// `broker token` on the broker's settings, which records it in the state store.
     pub fn token(&self, sub: &str, scope: broker::auth::Scope) -> String {
-        broker::auth::TokenKeys::from_secret(JWT_SECRET.as_bytes())
-            .unwrap()
-            .mint(sub, scope, 3600)
-            .unwrap()
+        let out = Command::new(broker_bin())
+            .arg("token")
+            .arg("--config")
+            .arg(self.dir.path().join("broker.toml"))
+            .args(["--scope", scope.as_str(), "--sub", sub, "--ttl", "2h"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running broker token");
+        assert!(
+            out.status.success(),
+            "broker token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
     /// A platform API client for `sub` with `scope`.

@@ -6,6 +6,7 @@
 //! prefixes derived from them) and never assumes a server, a cgroup or the environment to itself.
 //! Run one suite with `cargo test -p addon-broker-tests osb_api::`.
 
+mod access;
 mod conformance;
 mod crash_resume;
 mod dev_command;

@@ -80,6 +80,7 @@ diesel::table! {
         owner -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        team_id -> Nullable<Text>,
     }
 }
 
@@ -199,3 +200,50 @@ diesel::allow_tables_to_appear_in_same_query!(instances, addons);
 diesel::allow_tables_to_appear_in_same_query!(instances, apps);
 diesel::allow_tables_to_appear_in_same_query!(operations, addons);
 diesel::allow_tables_to_appear_in_same_query!(operations, apps);
+
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        name -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    team_members (id) {
+        id -> Text,
+        team_id -> Text,
+        person -> Text,
+        role -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    collaborators (id) {
+        id -> Text,
+        app_id -> Text,
+        person -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tokens (id) {
+        id -> Text,
+        person -> Text,
+        scope -> Text,
+        description -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(apps, teams, team_members, collaborators);

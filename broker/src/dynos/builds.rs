@@ -7,19 +7,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::access::{app_for, Role};
 use crate::catalog::clip;
 use crate::db::models::{App, Build, Release, Slug};
 use crate::db::now_ms;
 use crate::error::{log_if_internal, Error, Result};
 use crate::ids::AppId;
-use crate::platform::{find_app, insert_release, iso, latest_release, open_config, Actor, IdRef, NameRef};
+use crate::platform::{insert_release, iso, latest_release, open_config, Actor, IdRef, NameRef};
 use crate::provisioning::audit;
 use crate::slugs::{self as archive, Unpacked};
 
 use super::containers::{exit_of, runtime_err};
 use super::formation::sync_formation;
 use super::launch::{Launch, MAX_OUTPUT, SIZES};
-use super::manager::{require_owner, Dynos};
+use super::manager::Dynos;
 use super::views::{BuildView, ReleaseRef, SlugView};
 
 /// Age after which a slug directory without a slug row is removed.
@@ -30,8 +31,7 @@ impl Dynos {
     /// command (if any) succeeds, a release that runs it. A bad archive is a 400 and leaves
     /// nothing; a failing release phase makes a `failed` build and no release.
     pub async fn build(&self, app: String, archive: Vec<u8>, actor: &Actor) -> Result<BuildView> {
-        let a = self.inner.db.run(move |c| find_app(c, &app)).await?;
-        require_owner(&a, actor)?;
+        let a = self.app_for(app, actor).await?;
         let slug_id = uuid::Uuid::new_v4().to_string();
         let dest = self.inner.slugs_dir.join(&slug_id);
         let unpacked = self.unpack(archive, dest.clone()).await?;
@@ -227,8 +227,7 @@ impl Dynos {
             .inner
             .db
             .run(move |c| {
-                let a = find_app(c, &app)?;
-                require_owner(&a, &actor)?;
+                let a = app_for(c, &app, &actor, Role::Collaborator)?;
                 let list = Build::of_app(c, &a.id)?;
                 Ok((a, list))
             })
@@ -244,8 +243,7 @@ impl Dynos {
             .inner
             .db
             .run(move |c| {
-                let a = find_app(c, &app)?;
-                require_owner(&a, &actor)?;
+                let a = app_for(c, &app, &actor, Role::Collaborator)?;
                 let b = Build::find_of_app(c, &AppId::from(a.id.as_str()), &id)?
                     .ok_or_else(|| Error::NotFound(format!("build {} does not exist", clip(&id))))?;
                 Ok((a, b))
@@ -256,12 +254,13 @@ impl Dynos {
     }
 
     /// One slug.
-    pub async fn slug(&self, app: String, id: String) -> Result<SlugView> {
+    pub async fn slug(&self, app: String, id: String, actor: &Actor) -> Result<SlugView> {
+        let actor = actor.clone();
         let s = self
             .inner
             .db
             .run(move |c| {
-                let a = find_app(c, &app)?;
+                let a = app_for(c, &app, &actor, Role::Collaborator)?;
                 Slug::find_of_app(c, &AppId::from(a.id.as_str()), &id)?
                     .ok_or_else(|| Error::NotFound(format!("slug {} does not exist", clip(&id))))
             })

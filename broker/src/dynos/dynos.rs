@@ -6,24 +6,25 @@ use std::time::{Duration, Instant};
 use runtime::ContainerStatus;
 use serde_json::json;
 
+use crate::access::{app_for, Role};
 use crate::catalog::clip;
 use crate::db::models::{App, Release};
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
 use crate::ids::AppId;
-use crate::platform::{find_app, iso, latest_release, open_config, Actor, NameRef};
+use crate::platform::{iso, latest_release, open_config, Actor, NameRef};
 use crate::provisioning::audit;
 
 use super::containers::{dyno_order, exit_of, label, port_of, release_of, runtime_err};
 use super::launch::{size, Launch, MAX_OUTPUT, SIZES};
-use super::manager::{require_owner, Dynos};
+use super::manager::Dynos;
 use super::plan::Supervision;
 use super::views::{DynoView, OutputView, ReleaseRef, RunRequest};
 
 impl Dynos {
-    async fn app_and_containers(&self, app: String) -> Result<(App, Vec<ContainerStatus>)> {
+    async fn app_and_containers(&self, app: String, actor: &Actor) -> Result<(App, Vec<ContainerStatus>)> {
         let rt = self.runtime()?.clone();
-        let a = self.inner.db.run(move |c| find_app(c, &app)).await?;
+        let a = self.app_for(app, actor).await?;
         let list = rt
             .list()
             .await
@@ -35,8 +36,8 @@ impl Dynos {
     }
 
     /// An app's dynos.
-    pub async fn list(&self, app: String) -> Result<Vec<DynoView>> {
-        let (a, list) = self.app_and_containers(app).await?;
+    pub async fn list(&self, app: String, actor: &Actor) -> Result<Vec<DynoView>> {
+        let (a, list) = self.app_and_containers(app, actor).await?;
         let releases = self.release_ids(&a.id).await?;
         let sup = self.inner.supervision.lock().await;
         let mut views: Vec<DynoView> = current(&list, &sup.stopping)
@@ -47,8 +48,8 @@ impl Dynos {
         Ok(views)
     }
 
-    async fn find_dyno(&self, app: String, dyno: &str) -> Result<(App, ContainerStatus)> {
-        let (a, list) = self.app_and_containers(app).await?;
+    async fn find_dyno(&self, app: String, dyno: &str, actor: &Actor) -> Result<(App, ContainerStatus)> {
+        let (a, list) = self.app_and_containers(app, actor).await?;
         let sup = self.inner.supervision.lock().await;
         current(&list, &sup.stopping)
             .into_iter()
@@ -58,8 +59,8 @@ impl Dynos {
     }
 
     /// One dyno, by name or id.
-    pub async fn get(&self, app: String, dyno: String) -> Result<DynoView> {
-        let (a, c) = self.find_dyno(app, &dyno).await?;
+    pub async fn get(&self, app: String, dyno: String, actor: &Actor) -> Result<DynoView> {
+        let (a, c) = self.find_dyno(app, &dyno, actor).await?;
         let releases = self.release_ids(&a.id).await?;
         let sup = self.inner.supervision.lock().await;
         Ok(dyno_view(&a, &c, &sup, &releases))
@@ -68,8 +69,7 @@ impl Dynos {
     /// Restarts one dyno (or, with `None`, all of the app's formation dynos): they are stopped
     /// and the dyno manager starts them again at once.
     pub async fn restart(&self, app: String, dyno: Option<String>, actor: &Actor) -> Result<()> {
-        let (a, list) = self.app_and_containers(app).await?;
-        require_owner(&a, actor)?;
+        let (a, list) = self.app_and_containers(app, actor).await?;
         let mut sup = self.inner.supervision.lock().await;
         let targets: Vec<ContainerStatus> = current(&list, &sup.stopping)
             .into_iter()
@@ -93,8 +93,7 @@ impl Dynos {
     /// Stops a dyno. A formation dyno comes back (the formation still wants it), as on Heroku;
     /// a one-off dyno stays down.
     pub async fn stop(&self, app: String, dyno: String, actor: &Actor) -> Result<()> {
-        let (a, c) = self.find_dyno(app, &dyno).await?;
-        require_owner(&a, actor)?;
+        let (_, c) = self.find_dyno(app, &dyno, actor).await?;
         let mut sup = self.inner.supervision.lock().await;
         self.stop_in_background(&mut sup, &c, "stop");
         Ok(())
@@ -110,8 +109,7 @@ impl Dynos {
             .inner
             .db
             .run(move |c| {
-                let a = find_app(c, &app)?;
-                require_owner(&a, &actor2)?;
+                let a = app_for(c, &app, &actor2, Role::Collaborator)?;
                 let r = latest_release(c, &a.id)?;
                 let r = r.filter(|r| r.slug_id.is_some()).ok_or_else(|| {
                     Error::Unprocessable(format!("app {} has no code yet; push a build first", a.name))
@@ -190,8 +188,7 @@ impl Dynos {
 
     /// A dyno's output (the first MiB), its state and exit code.
     pub async fn output(&self, app: String, dyno: String, actor: &Actor) -> Result<OutputView> {
-        let (a, c) = self.find_dyno(app, &dyno).await?;
-        require_owner(&a, actor)?;
+        let (a, c) = self.find_dyno(app, &dyno, actor).await?;
         let out = self
             .runtime()?
             .output(&c.id, 0, MAX_OUTPUT)

@@ -3,25 +3,27 @@
 
 use serde_json::json;
 
+use crate::access::{app_for, Role};
 use crate::catalog::clip;
 use crate::db::models::{App, Formation, Slug};
 use crate::db::{now_ms, DbConnection};
 use crate::error::{Error, Result};
-use crate::platform::{find_app, iso, latest_release, Actor, NameRef};
+use crate::platform::{iso, latest_release, Actor, NameRef};
 use crate::provisioning::audit;
 use crate::slugs::{self as archive, ProcessTypes};
 
 use super::containers::type_order;
 use super::launch::{size, SIZES};
-use super::manager::{require_owner, Dynos};
+use super::manager::Dynos;
 use super::views::{FormationUpdate, FormationView};
 
 impl Dynos {
-    async fn formation_rows(&self, app: String) -> Result<(App, Vec<Formation>, ProcessTypes)> {
+    async fn formation_rows(&self, app: String, actor: &Actor) -> Result<(App, Vec<Formation>, ProcessTypes)> {
+        let actor = actor.clone();
         self.inner
             .db
             .run(move |c| {
-                let a = find_app(c, &app)?;
+                let a = app_for(c, &app, &actor, Role::Collaborator)?;
                 let rows = Formation::of_app(c, &a.id)?;
                 let types = current_types(c, &a.id)?;
                 Ok((a, rows, types))
@@ -30,15 +32,15 @@ impl Dynos {
     }
 
     /// An app's formation, `web` first.
-    pub async fn formation(&self, app: String) -> Result<Vec<FormationView>> {
-        let (a, mut rows, types) = self.formation_rows(app).await?;
+    pub async fn formation(&self, app: String, actor: &Actor) -> Result<Vec<FormationView>> {
+        let (a, mut rows, types) = self.formation_rows(app, actor).await?;
         rows.sort_by_key(|f| type_order(&f.process_type));
         Ok(rows.into_iter().map(|f| formation_view(&a, f, &types)).collect())
     }
 
     /// One process type's formation.
-    pub async fn formation_of(&self, app: String, process_type: String) -> Result<FormationView> {
-        let (a, rows, types) = self.formation_rows(app).await?;
+    pub async fn formation_of(&self, app: String, process_type: String, actor: &Actor) -> Result<FormationView> {
+        let (a, rows, types) = self.formation_rows(app, actor).await?;
         rows.into_iter()
             .find(|f| f.process_type == process_type)
             .map(|f| formation_view(&a, f, &types))
@@ -65,8 +67,7 @@ impl Dynos {
             .inner
             .db
             .write(move |c| {
-                let a = find_app(c, &app)?;
-                require_owner(&a, &actor2)?;
+                let a = app_for(c, &app, &actor2, Role::Collaborator)?;
                 let types = current_types(c, &a.id)?;
                 let changed = apply_updates(c, &a, &updates)?;
                 audit(

@@ -9,10 +9,10 @@ use tokio::sync::broadcast;
 use crate::db::models::App;
 use crate::db::now_ms;
 use crate::error::Result;
-use crate::platform::{find_app, Actor};
+use crate::platform::Actor;
 
 use super::containers::label;
-use super::manager::{require_owner, Dynos};
+use super::manager::Dynos;
 use super::plan::Supervision;
 use super::views::{LogLine, LogQuery};
 
@@ -49,8 +49,7 @@ impl Dynos {
         tail: bool,
         actor: &Actor,
     ) -> Result<(App, Vec<String>, Option<broadcast::Receiver<LogLine>>)> {
-        let a = self.inner.db.run(move |c| find_app(c, &app)).await?;
-        require_owner(&a, actor)?;
+        let a = self.app_for(app, actor).await?;
         // Subscribe before reading the buffer so that no line falls between the two.
         let rx = tail.then(|| self.inner.log_tx.subscribe());
         let n = query.lines.unwrap_or(100).min(LOG_LINES);

@@ -10,6 +10,7 @@ use std::time::Duration;
 use runtime::Runtime;
 use tokio::sync::{broadcast, Mutex};
 
+use crate::access::{app_for, Role};
 use crate::config::RuntimeSettings;
 use crate::crypto::Sealer;
 use crate::db::models::App;
@@ -84,14 +85,14 @@ impl Dynos {
     }
 }
 
-/// Whether an actor may act on an app's code, dynos and logs (which expose its config).
-pub(super) fn require_owner(app: &App, actor: &Actor) -> Result<()> {
-    if actor.scope == crate::auth::Scope::Admin || actor.sub == app.owner {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(format!(
-            "only the owner of app {} (or an admin) may do this",
-            app.name
-        )))
+impl Dynos {
+    /// The app named by id or name, when the caller may use it (404 otherwise, as for an app
+    /// that does not exist).
+    pub(super) async fn app_for(&self, app: String, actor: &Actor) -> Result<App> {
+        let actor = actor.clone();
+        self.inner
+            .db
+            .run(move |c| app_for(c, &app, &actor, Role::Collaborator))
+            .await
     }
 }

@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::errors::{ApiError, OsbError};
 use super::state::{OsbState, PlatformState};
-use crate::auth::{authorize, Scope};
+use crate::auth::Scope;
 use crate::catalog::clip;
 use crate::error::Error;
 use crate::platform::Actor;
@@ -103,13 +103,30 @@ pub type AdminCaller = Caller<AdminScope>;
 /// A provider submitting its manifest.
 pub type ProviderCaller = Caller<ProviderScope>;
 
-fn bearer(req: &HttpRequest, needed: Scope) -> Result<Actor, Error> {
+/// The caller behind the request's bearer token (checked against its record), and an audit
+/// entry when an admin token acts on an app-scoped route.
+async fn bearer(req: &HttpRequest, needed: Scope) -> Result<Actor, Error> {
     let state = req
         .app_data::<web::Data<PlatformState>>()
         .ok_or_else(|| Error::Internal("the platform state is not registered".into()))?;
     let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-    let claims = authorize(header, &state.keys, needed)?;
-    Ok(Actor::new(claims, RequestId::of(req).0))
+    let actor = state.access.authenticate(header, needed, RequestId::of(req).0).await?;
+    if actor.is_admin() && app_scoped(req) {
+        state
+            .access
+            .audit_admin_use(&actor, req.method().as_str(), req.path())
+            .await?;
+    }
+    Ok(actor)
+}
+
+/// Whether a request is on an app-scoped route (apps and what belongs to them, add-ons and
+/// attachments), where an admin token's use is audited.
+fn app_scoped(req: &HttpRequest) -> bool {
+    let pattern = req.match_pattern().unwrap_or_default();
+    ["/apps", "/addons", "/addon-attachments"]
+        .iter()
+        .any(|p| pattern == *p || pattern.starts_with(&format!("{p}/")))
 }
 
 impl<S: NeededScope + 'static> FromRequest for Caller<S> {
@@ -121,7 +138,7 @@ impl<S: NeededScope + 'static> FromRequest for Caller<S> {
         let req = req.clone();
         Box::pin(async move {
             let body = body.await?;
-            let actor = bearer(&req, S::SCOPE).map_err(ApiError::from)?;
+            let actor = bearer(&req, S::SCOPE).await.map_err(ApiError::from)?;
             Ok(Caller {
                 actor,
                 body,

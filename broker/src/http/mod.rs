@@ -6,6 +6,7 @@
 //! This module only declares its children: shared pieces live in their own files, so that no
 //! child imports from a parent that imports from it.
 
+pub mod access;
 pub mod admin;
 pub mod dynos;
 pub mod errors;

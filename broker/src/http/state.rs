@@ -1,7 +1,7 @@
 //! What the handlers share, registered once as actix app data: the platform side's state
 //! (platform, admin and provider APIs, dynos) and the OSB side's.
 
-use crate::auth::TokenKeys;
+use crate::access::Access;
 use crate::platform::Platform;
 use crate::provisioning::Provisioning;
 
@@ -9,8 +9,9 @@ use crate::provisioning::Provisioning;
 pub struct PlatformState {
     /// The platform domain.
     pub platform: Platform,
-    /// Token keys.
-    pub keys: TokenKeys,
+    /// Accounts, teams, collaborators and the recorded tokens every bearer token is checked
+    /// against.
+    pub access: Access,
     /// The dyno manager.
     pub dynos: crate::dynos::Dynos,
     /// Third-party providers.

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::middleware::{framework_errors, request_ids};
 use super::state::{OsbState, PlatformState};
+use crate::access::Access;
 use crate::auth::{Scope, TokenKeys};
 use crate::catalog::{Catalog, CatalogHandle};
 use crate::config::Settings;
@@ -22,8 +23,8 @@ use crate::platform::Platform;
 use crate::provisioning::Provisioning;
 use crate::startup::{routes, MAX_BODY};
 
-/// A scratch directory, removed when dropped.
-struct Scratch(std::path::PathBuf);
+/// A scratch directory, removed when dropped, and the access domain over its store.
+struct Scratch(std::path::PathBuf, Access);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -51,7 +52,7 @@ async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>, Scratch) {
     );
     let platform = Platform::new(db.clone(), provisioning.clone(), sealer.clone(), wait);
     let marketplace = Marketplace::new(
-        db,
+        db.clone(),
         sealer,
         catalog,
         Vec::new(),
@@ -66,24 +67,24 @@ async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>, Scratch) {
         password: "secret".into(),
         retry_after_secs: 1,
     };
+    let access = Access::new(db, keys());
     let state = PlatformState {
         platform,
-        keys: keys(),
+        access: access.clone(),
         dynos,
         marketplace,
     };
-    (web::Data::new(osb), web::Data::new(state), Scratch(dir))
+    (web::Data::new(osb), web::Data::new(state), Scratch(dir, access))
 }
 
 fn keys() -> TokenKeys {
     TokenKeys::from_secret(&[7u8; 32]).unwrap()
 }
 
-fn bearer(scope: Scope) -> (&'static str, String) {
-    (
-        "authorization",
-        format!("Bearer {}", keys().mint("alice", scope, 60).unwrap()),
-    )
+/// An `Authorization` header with a recorded token of `scope` for alice.
+async fn bearer(scratch: &Scratch, scope: Scope) -> (&'static str, String) {
+    let issued = scratch.1.issue("alice", scope, 60, String::new(), None).await.unwrap();
+    ("authorization", format!("Bearer {}", issued.token))
 }
 
 fn basic(user: &str, password: &str) -> (&'static str, String) {
@@ -126,7 +127,7 @@ macro_rules! call {
 
 #[actix_web::test]
 async fn the_platform_reads_the_body_then_authenticates_then_parses() {
-    let (app, _scratch) = service!();
+    let (app, scratch) = service!();
     let big = vec![b'x'; MAX_BODY + 1];
     let (status, _, body) = call!(app, test::TestRequest::post().uri("/apps").set_payload(big));
     assert_eq!(status, 413, "{body}");
@@ -146,7 +147,7 @@ async fn the_platform_reads_the_body_then_authenticates_then_parses() {
 
     let req = test::TestRequest::post()
         .uri("/apps")
-        .insert_header(bearer(Scope::Platform))
+        .insert_header(bearer(&scratch, Scope::Platform).await)
         .set_payload("{");
     let (status, rid, body) = call!(app, req);
     assert_eq!(status, 400, "{body}");
@@ -159,38 +160,38 @@ async fn the_platform_reads_the_body_then_authenticates_then_parses() {
 
     let req = test::TestRequest::post()
         .uri("/apps")
-        .insert_header(bearer(Scope::Platform));
+        .insert_header(bearer(&scratch, Scope::Platform).await);
     let (status, _, body) = call!(app, req);
     assert_eq!(status, 201, "{body}");
     let req = test::TestRequest::get()
         .uri("/apps")
-        .insert_header(bearer(Scope::Admin));
+        .insert_header(bearer(&scratch, Scope::Admin).await);
     let (status, _, body) = call!(app, req);
     assert_eq!((status, body.as_array().map(Vec::len)), (200, Some(1)), "{body}");
 }
 
 #[actix_web::test]
 async fn admin_routes_need_the_admin_scope_and_check_their_queries() {
-    let (app, _scratch) = service!();
+    let (app, scratch) = service!();
     let req = test::TestRequest::get()
         .uri("/admin/audit")
-        .insert_header(bearer(Scope::Platform));
+        .insert_header(bearer(&scratch, Scope::Platform).await);
     let (status, _, body) = call!(app, req);
     assert_eq!((status, body["id"].as_str()), (403, Some("forbidden")), "{body}");
     let req = test::TestRequest::get()
         .uri("/admin/instances?colour=red")
-        .insert_header(bearer(Scope::Admin));
+        .insert_header(bearer(&scratch, Scope::Admin).await);
     let (status, _, body) = call!(app, req);
     assert_eq!(status, 400);
     assert_eq!(body["message"], "unknown filter colour; use state, provider, app");
     let req = test::TestRequest::delete()
         .uri("/admin/providers/p?force=maybe")
-        .insert_header(bearer(Scope::Admin));
+        .insert_header(bearer(&scratch, Scope::Admin).await);
     let (_, _, body) = call!(app, req);
     assert_eq!(body["message"], "force must be true or false, not maybe");
     let req = test::TestRequest::put()
         .uri("/apps")
-        .insert_header(bearer(Scope::Admin));
+        .insert_header(bearer(&scratch, Scope::Admin).await);
     let (status, _, body) = call!(app, req);
     assert_eq!(
         (status, body["id"].as_str()),

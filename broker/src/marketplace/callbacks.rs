@@ -164,11 +164,11 @@ impl Marketplace {
         check_changes(&manifest.api, &changes)?;
         let api = manifest.api.clone();
         let (sealer, id) = (self.inner.sealer.clone(), inst.id.clone());
-        let actor = Actor {
-            sub: format!("provider:{}", manifest.id),
-            scope: crate::auth::Scope::Provider,
-            request_id: uuid::Uuid::new_v4().to_string(),
-        };
+        let actor = Actor::internal(
+            format!("provider:{}", manifest.id),
+            crate::auth::Scope::Provider,
+            uuid::Uuid::new_v4().to_string(),
+        );
         let platform = self.inner.platform.clone();
         let provider_id = manifest.id.clone();
         self.inner
@@ -239,11 +239,11 @@ impl Marketplace {
         // Attach at once rather than at the reconciler's next pass.
         let (platform, id) = (self.inner.platform.clone(), uuid.to_string());
         tokio::spawn(async move {
-            let actor = Actor {
-                sub: "provider-callback".into(),
-                scope: crate::auth::Scope::Admin,
-                request_id: uuid::Uuid::new_v4().to_string(),
-            };
+            let actor = Actor::internal(
+                "provider-callback",
+                crate::auth::Scope::Admin,
+                uuid::Uuid::new_v4().to_string(),
+            );
             if let Err(e) = platform.advance_addon(&id, &actor).await {
                 tracing::debug!(addon = %id, error = %e.chain(), "attaching after a provision callback; the reconciler retries");
             }

@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use super::domain::{unique_violation, Actor, Platform};
+use super::domain::{Actor, Platform};
 use super::lifecycle::provision_input;
 use super::names::{lower_random, new_attachment_name, validate_addon_name, validate_attachment_name};
 use super::plans::{requires, ResolvedPlan};
 use super::views::{iso, AddonView, NameRef};
+use crate::access::{app_for, visible_apps, Role};
 use crate::catalog::clip;
 use crate::db::models::{Addon, AddonState, App, Attachment, Instance};
 use crate::db::{now_ms, DbConnection};
@@ -94,7 +95,7 @@ fn check_new_addon(req: &NewAddon) -> Result<()> {
 /// (`pending`), after the one-per-app rule and the attachment name checks. Returns the app and
 /// the add-on's name.
 fn write_new_addon(c: &mut DbConnection, d: &AddonDraft, actor: &Actor) -> Result<(App, String)> {
-    let a = App::find(c, &d.app)?;
+    let a = app_for(c, &d.app, actor, Role::Collaborator)?;
     if d.one_per_app && Addon::count_unfailed_of_service(c, &a.id, &d.service)? > 0 {
         return Err(Error::Unprocessable(format!(
             "app {} already has a {} add-on, and its provider allows one per app (no many_per_app)",
@@ -144,6 +145,7 @@ impl Platform {
     /// [`AddonCreated::Provisioned`] when it is provisioned now; [`AddonCreated::Provisioning`]
     /// when provisioning goes on (the config vars arrive in a later release).
     pub async fn create_addon(&self, app: String, req: NewAddon, actor: &Actor) -> Result<AddonCreated> {
+        self.app_access(&app, actor, Role::Collaborator).await?;
         let ResolvedPlan {
             service_id,
             plan_id,
@@ -171,7 +173,7 @@ impl Platform {
             .write(move |c| write_new_addon(c, &draft, &actor2))
             .await
             .map_err(|e| {
-                if unique_violation(&e) {
+                if e.is_unique_violation() {
                     Error::Conflict("that add-on name is taken".into())
                 } else {
                     e
@@ -241,11 +243,12 @@ impl Platform {
         }
     }
 
-    /// An add-on of an app (owned or attached) with the app.
-    pub async fn addon_of_app(&self, app: AppRef, addon: AddonRef) -> Result<(Addon, App)> {
+    /// An add-on of an app the caller may use (owned or attached) with the app.
+    pub async fn addon_of_app(&self, app: AppRef, addon: AddonRef, actor: &Actor) -> Result<(Addon, App)> {
+        let actor = actor.clone();
         self.db
             .run(move |c| {
-                let a = App::find(c, app.as_str())?;
+                let a = app_for(c, app.as_str(), &actor, Role::Collaborator)?;
                 let found = Addon::find(c, addon.as_str())?;
                 let attached = Attachment::of_app(c, &a.id)?.iter().any(|x| x.addon_id == found.id);
                 if found.app_id != a.id && !attached {
@@ -260,14 +263,19 @@ impl Platform {
             .await
     }
 
-    /// Add-ons, all or an app's (owned or attached).
-    pub async fn list_addons(&self, app: Option<String>) -> Result<Vec<AddonView>> {
+    /// Add-ons: those of every app the caller may use, or one app's (owned or attached).
+    pub async fn list_addons(&self, app: Option<String>, actor: &Actor) -> Result<Vec<AddonView>> {
+        let actor = actor.clone();
         self.db
             .run(move |c| {
                 let list = match app {
-                    None => Addon::all(c)?,
+                    None if actor.is_admin() => Addon::all(c)?,
+                    None => {
+                        let ids: Vec<String> = visible_apps(c, &actor)?.into_iter().map(|a| a.id).collect();
+                        Addon::of_apps(c, &ids)?
+                    }
                     Some(app) => {
-                        let a = App::find(c, &app)?;
+                        let a = app_for(c, &app, &actor, Role::Collaborator)?;
                         let attached: Vec<String> =
                             Attachment::of_app(c, &a.id)?.into_iter().map(|x| x.addon_id).collect();
                         Addon::owned_or_listed(c, &a.id, &attached)?
@@ -278,11 +286,12 @@ impl Platform {
             .await
     }
 
-    /// One add-on of an app, by id or name.
-    pub async fn get_addon(&self, app: AppRef, addon: AddonRef) -> Result<AddonView> {
+    /// One add-on of an app the caller may use, by id or name.
+    pub async fn get_addon(&self, app: AppRef, addon: AddonRef, actor: &Actor) -> Result<AddonView> {
+        let actor = actor.clone();
         self.db
             .run(move |c| {
-                let a = App::find(c, app.as_str())?;
+                let a = app_for(c, app.as_str(), &actor, Role::Collaborator)?;
                 let addon = Addon::find(c, addon.as_str())?;
                 let attached = Attachment::of_addon(c, &addon.id)?.iter().any(|x| x.app_id == a.id);
                 if addon.app_id != a.id && !attached {
@@ -297,8 +306,8 @@ impl Platform {
     }
 
     /// An add-on of the app that owns it: 422 when the app only has it attached.
-    async fn owned_addon(&self, app: AppRef, addon: AddonRef) -> Result<AddonView> {
-        let view = self.get_addon(app.clone(), addon).await?;
+    async fn owned_addon(&self, app: AppRef, addon: AddonRef, actor: &Actor) -> Result<AddonView> {
+        let view = self.get_addon(app.clone(), addon, actor).await?;
         if view.app.id != app.as_str() && view.app.name != app.as_str() {
             return Err(Error::Unprocessable(format!(
                 "add-on {} belongs to app {}; change or destroy it there",
@@ -310,8 +319,9 @@ impl Platform {
 
     /// Changes an add-on's plan (same service).
     pub async fn change_plan(&self, app: AppRef, addon: AddonRef, plan: String, actor: &Actor) -> Result<AddonView> {
+        self.app_access(app.as_str(), actor, Role::Collaborator).await?;
         let resolved = self.resolve_plan(&plan)?;
-        let current = self.owned_addon(app, addon).await?;
+        let current = self.owned_addon(app, addon, actor).await?;
         if current.service != resolved.service {
             return Err(Error::Unprocessable(format!(
                 "add-on {} is a {} add-on; it cannot move to {}",
@@ -349,7 +359,7 @@ impl Platform {
 
     /// Destroys an add-on of the app that owns it.
     pub async fn delete_addon(&self, app: AppRef, addon: AddonRef, actor: &Actor) -> Result<AddonView> {
-        let view = self.owned_addon(app, addon).await?;
+        let view = self.owned_addon(app, addon, actor).await?;
         let id = view.id.clone();
         let addon = self.db.run(move |c| Addon::find(c, &id)).await?;
         self.destroy_addon(addon, actor).await?;

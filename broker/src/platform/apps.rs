@@ -1,38 +1,50 @@
-//! Apps: create (with the first release), list, show, rename, delete (destroying the app's own
-//! add-ons and detaching others' from it).
+//! Apps: create (with the first release; personal or a team's), list what the caller may see,
+//! show, update (rename, transfer), delete (destroying the app's own add-ons and detaching
+//! others' from it). Reads need access to the app; updates and deletion need its owner.
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::domain::{unique_violation, Actor, Platform};
+use super::domain::{Actor, Platform};
 use super::names::{lower_random, validate_app_name};
 use super::releases::write_release;
-use super::views::{iso, AppView};
-use crate::db::models::{Addon, App, Attachment};
+use super::views::{iso, AppView, NameRef};
+use crate::access::{app_for, team_for, transfer, visible_apps, Role, Transfer};
+use crate::db::models::{Addon, App, Attachment, Team};
 use crate::db::{now_ms, DbConnection};
 use crate::error::{Error, Result};
 use crate::ids::AppId;
 use crate::provisioning::audit;
 
-/// An app by id or name; 404 when there is none.
-pub(crate) fn find_app(c: &mut DbConnection, id_or_name: &str) -> Result<App> {
-    App::find(c, id_or_name)
+/// What `PATCH /apps/{app}` changes: any of the name and the owner (a person or a team).
+#[derive(Debug, Clone, Default)]
+pub struct AppChange {
+    /// New name.
+    pub name: Option<String>,
+    /// Transfer to this person or team.
+    pub to: Option<Transfer>,
 }
 
-fn app_view(app: &App) -> AppView {
-    AppView {
+pub(super) fn app_view(c: &mut DbConnection, app: &App) -> Result<AppView> {
+    let team = match &app.team_id {
+        Some(id) => Team::get(c, id)?.map(|t| NameRef { id: t.id, name: t.name }),
+        None => None,
+    };
+    Ok(AppView {
         id: app.id.clone(),
         name: app.name.clone(),
         owner: app.owner.clone(),
+        team,
         created_at: iso(app.created_at),
         updated_at: iso(app.updated_at),
-    }
+    })
 }
 
 impl Platform {
-    /// Creates an app (and its first release, with no config vars).
-    pub async fn create_app(&self, name: Option<String>, actor: &Actor) -> Result<AppView> {
+    /// Creates an app (and its first release, with no config vars), the caller's or, with
+    /// `team`, a team's they belong to.
+    pub async fn create_app(&self, name: Option<String>, team: Option<String>, actor: &Actor) -> Result<AppView> {
         let generated = name.is_none();
         let name = name.unwrap_or_else(|| format!("app-{}", lower_random(8)));
         validate_app_name(&name)?;
@@ -40,6 +52,10 @@ impl Platform {
         let result = self
             .db
             .write(move |c| {
+                let team_id = match &team {
+                    Some(t) => Some(team_for(c, t, &actor2)?.0.id),
+                    None => None,
+                };
                 let now = now_ms();
                 let app = App {
                     id: AppId::random().into_string(),
@@ -47,76 +63,86 @@ impl Platform {
                     owner: actor2.sub.clone(),
                     created_at: now,
                     updated_at: now,
+                    team_id,
                 };
                 app.insert(c)?;
                 write_release(c, &sealer, &app.id, "Initial release".into(), &BTreeMap::new(), &actor2)?;
+                let detail = json!({ "name": app.name, "team": app.team_id });
                 audit(
                     c,
                     &actor2.meta(),
                     "platform.app.create",
                     format!("app/{}", app.id),
-                    json!({ "name": app.name }),
+                    detail,
                 )?;
-                Ok(app)
+                app_view(c, &app)
             })
             .await;
         match result {
-            Ok(app) => Ok(app_view(&app)),
-            Err(e) if unique_violation(&e) && !generated => Err(Error::Conflict("that app name is taken".into())),
-            Err(e) => Err(e),
+            Err(e) if e.is_unique_violation() && !generated => Err(Error::Conflict("that app name is taken".into())),
+            other => other,
         }
     }
 
-    /// Lists apps, by name.
-    pub async fn list_apps(&self) -> Result<Vec<AppView>> {
-        let apps = self.db.run(App::all).await?;
-        Ok(apps.iter().map(app_view).collect())
+    /// The apps the caller may see, by name.
+    pub async fn list_apps(&self, actor: &Actor) -> Result<Vec<AppView>> {
+        let actor = actor.clone();
+        self.db
+            .run(move |c| visible_apps(c, &actor)?.iter().map(|a| app_view(c, a)).collect())
+            .await
     }
 
     /// One app, by id or name.
-    pub async fn get_app(&self, app: String) -> Result<AppView> {
-        let app = self.db.run(move |c| App::find(c, &app)).await?;
-        Ok(app_view(&app))
+    pub async fn get_app(&self, app: String, actor: &Actor) -> Result<AppView> {
+        let actor = actor.clone();
+        self.db
+            .run(move |c| {
+                let a = app_for(c, &app, &actor, Role::Collaborator)?;
+                app_view(c, &a)
+            })
+            .await
     }
 
-    /// Renames an app.
-    pub async fn rename_app(&self, app: String, name: String, actor: &Actor) -> Result<AppView> {
-        validate_app_name(&name)?;
+    /// Renames and/or transfers an app (its owner only), in one transaction.
+    pub async fn update_app(&self, app: String, change: AppChange, actor: &Actor) -> Result<AppView> {
+        if let Some(name) = &change.name {
+            validate_app_name(name)?;
+        }
         let actor = actor.clone();
         let result = self
             .db
             .write(move |c| {
-                let mut a = App::find(c, &app)?;
-                a.name = name.clone();
-                a.updated_at = now_ms();
-                a.save(c)?;
-                audit(
-                    c,
-                    &actor.meta(),
-                    "platform.app.rename",
-                    format!("app/{}", a.id),
-                    json!({ "name": a.name }),
-                )?;
-                Ok(a)
+                let mut a = app_for(c, &app, &actor, Role::Owner)?;
+                if let Some(to) = &change.to {
+                    transfer(c, &mut a, to, &actor)?;
+                }
+                if let Some(name) = &change.name {
+                    a.name = name.clone();
+                    a.updated_at = now_ms();
+                    a.save(c)?;
+                }
+                let detail = json!({ "name": a.name, "owner": a.owner, "team": a.team_id });
+                audit(c, &actor.meta(), "platform.app.update", format!("app/{}", a.id), detail)?;
+                app_view(c, &a)
             })
             .await;
         match result {
-            Ok(a) => Ok(app_view(&a)),
-            Err(e) if unique_violation(&e) => Err(Error::Conflict("that app name is taken".into())),
-            Err(e) => Err(e),
+            Err(e) if e.is_unique_violation() => Err(Error::Conflict("that app name is taken".into())),
+            other => other,
         }
     }
 
-    /// Deletes an app. With add-ons attached, `confirm` must repeat the app's name; then its
-    /// own add-ons are destroyed and other apps' add-ons detached from it.
+    /// Deletes an app (its owner only). With add-ons attached, `confirm` must repeat the app's
+    /// name; then its own add-ons are destroyed and other apps' add-ons detached from it.
     pub async fn delete_app(&self, app: String, confirm: Option<String>, actor: &Actor) -> Result<AppView> {
-        let (a, own, attached) = self
+        let actor2 = actor.clone();
+        let (view, a, own, attached) = self
             .db
             .run(move |c| {
-                let a = App::find(c, &app)?;
+                let a = app_for(c, &app, &actor2, Role::Owner)?;
                 let own = Addon::owned_by(c, &a.id)?;
                 let attached = Attachment::of_app(c, &a.id)?;
-                Ok((a, own, attached))
+                Ok((app_view(c, &a)?, a, own, attached))
             })
             .await?;
         if (!own.is_empty() || !attached.is_empty()) && confirm.as_deref() != Some(a.name.as_str()) {
@@ -150,6 +176,6 @@ impl Platform {
                 audit(c, &actor2.meta(), "platform.app.delete", format!("app/{id}"), json!({}))
             })
             .await?;
-        Ok(app_view(&a))
+        Ok(view)
     }
 }

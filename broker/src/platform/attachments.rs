@@ -11,6 +11,7 @@ use super::names::{default_attachment_name, validate_attachment_name};
 use super::plans::requires;
 use super::releases::write_release;
 use super::views::{iso, AttachmentView, NameRef};
+use crate::access::{app_for, role_of, Role};
 use crate::catalog::{clip, Catalog};
 use crate::crypto::Sealer;
 use crate::db::models::{Addon, AddonState, App, Attachment, AttachmentState, Instance, Release};
@@ -100,8 +101,18 @@ fn write_new_attachment(
     name: Option<String>,
     actor: &Actor,
 ) -> Result<(Addon, Attachment)> {
-    let a = App::find(c, app)?;
-    let addon = Addon::find(c, addon)?;
+    let a = app_for(c, app, actor, Role::Collaborator)?;
+    let addon_ref = addon;
+    let addon = Addon::find(c, addon_ref)?;
+    // Attaching needs access to the add-on's own app too: another tenant's add-on is as
+    // unknown as one that does not exist.
+    let visible = match App::get(c, &addon.app_id)? {
+        Some(owner) => role_of(c, &owner, actor)?.is_some(),
+        None => false,
+    };
+    if !visible {
+        return Err(Error::NotFound(format!("add-on {} does not exist", clip(addon_ref))));
+    }
     if !addon.is(AddonState::Provisioned) {
         return Err(Error::Unprocessable(format!(
             "add-on {} is {}",
@@ -273,10 +284,11 @@ impl Platform {
     }
 
     /// An app's attachments.
-    pub async fn list_attachments(&self, app: String) -> Result<Vec<AttachmentView>> {
+    pub async fn list_attachments(&self, app: String, actor: &Actor) -> Result<Vec<AttachmentView>> {
+        let actor = actor.clone();
         self.db
             .run(move |c| {
-                let a = App::find(c, &app)?;
+                let a = app_for(c, &app, &actor, Role::Collaborator)?;
                 let mut list = Attachment::of_app(c, &a.id)?;
                 list.sort_by(|x, y| x.name.cmp(&y.name));
                 list.iter().map(|x| attachment_view(c, x)).collect()
@@ -287,11 +299,17 @@ impl Platform {
     /// Detaches one attachment: unbinds it (its credentials stop working) and removes its vars.
     pub async fn delete_attachment(&self, id: String, actor: &Actor) -> Result<AttachmentView> {
         let att = {
-            let id = id.clone();
+            let (id, actor) = (id.clone(), actor.clone());
             self.db
                 .run(move |c| {
-                    Attachment::get(c, &id)?
-                        .ok_or_else(|| Error::NotFound(format!("attachment {} does not exist", clip(&id))))
+                    let missing = || Error::NotFound(format!("attachment {} does not exist", clip(&id)));
+                    let att = Attachment::get(c, &id)?.ok_or_else(missing)?;
+                    // Detaching needs access to the app it is attached to; without it, the
+                    // attachment is as unknown as one that does not exist.
+                    match app_for(c, &att.app_id, &actor, Role::Collaborator) {
+                        Err(Error::NotFound(_)) => Err(missing()),
+                        other => other.map(|_| att),
+                    }
                 })
                 .await?
         };

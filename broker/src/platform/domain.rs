@@ -3,40 +3,13 @@
 
 use std::time::Duration;
 
-use crate::auth::{Claims, Scope};
+pub use crate::access::Actor;
+use crate::access::{app_for, Role};
 use crate::crypto::Sealer;
+use crate::db::models::App;
 use crate::db::Db;
-use crate::error::Error;
-use crate::provisioning::{Provisioning, RequestMeta};
-
-/// Who is calling, from a verified token.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// Token subject.
-    pub sub: String,
-    /// Token scope.
-    pub scope: Scope,
-    /// Request id, for the audit log.
-    pub request_id: String,
-}
-
-impl Actor {
-    /// The caller of a request with these claims.
-    pub fn new(claims: Claims, request_id: String) -> Actor {
-        Actor {
-            sub: claims.sub,
-            scope: claims.scope,
-            request_id,
-        }
-    }
-
-    pub(crate) fn meta(&self) -> RequestMeta {
-        RequestMeta {
-            request_id: Some(self.request_id.clone()),
-            actor: Some(self.sub.clone()),
-        }
-    }
-}
+use crate::error::Result;
+use crate::provisioning::Provisioning;
 
 /// The platform domain.
 #[derive(Clone)]
@@ -58,19 +31,15 @@ impl Platform {
         }
     }
 
+    /// The app, when the caller's role on it is at least `role`: checked before anything else
+    /// of a request is, so that a stranger learns nothing, not even that their plan is wrong.
+    pub(super) async fn app_access(&self, app: &str, actor: &Actor, role: Role) -> Result<App> {
+        let (app, actor) = (app.to_string(), actor.clone());
+        self.db.run(move |c| app_for(c, &app, &actor, role)).await
+    }
+
     /// The provisioning domain.
     pub fn provisioning(&self) -> &Provisioning {
         &self.provisioning
     }
-}
-
-/// True when a write failed on a unique index (a name that is taken).
-pub(super) fn unique_violation(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Db(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _
-        ))
-    )
 }

@@ -242,11 +242,7 @@ impl Platform {
     /// Finishes what requests or a crashed broker left half-way: pending attachments of
     /// provisioned add-ons, failed provisions, detaching attachments, deprovisioning add-ons.
     pub async fn reconcile(&self) -> Result<()> {
-        let actor = Actor {
-            sub: "reconciler".into(),
-            scope: Scope::Admin,
-            request_id: "reconciler".into(),
-        };
+        let actor = Actor::internal("reconciler", Scope::Admin, "reconciler".into());
         let (advancing, detaching, destroying) = self
             .db
             .run(|c| {

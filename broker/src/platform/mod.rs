@@ -33,7 +33,7 @@ mod releases;
 mod views;
 
 pub use addons::{AddonCreated, NewAddon};
-pub(crate) use apps::find_app;
+pub use apps::AppChange;
 pub use domain::{Actor, Platform};
 pub use names::{validate_app_name, validate_var_name};
 pub(crate) use releases::{insert_release, latest_release, open_config};

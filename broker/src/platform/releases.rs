@@ -8,7 +8,7 @@ use serde_json::json;
 use super::domain::{Actor, Platform};
 use super::names::validate_var_name;
 use super::views::{iso, IdRef, NameRef, ReleaseView};
-use crate::auth::Scope;
+use crate::access::{app_for, Role};
 use crate::catalog::clip;
 use crate::crypto::Sealer;
 use crate::db::models::{App, ConfigSealer, Release};
@@ -71,9 +71,9 @@ pub(super) fn write_release(
     Release::write_next_same_slug(c, sealer, &AppId::from(app_id), description, config, &actor.sub)
 }
 
-/// An app, one of its releases (by id or version) and its latest version.
-fn find_release(c: &mut DbConnection, app: &str, id_or_version: &str) -> Result<(App, Release, i32)> {
-    let a = App::find(c, app)?;
+/// An app the caller may use, one of its releases (by id or version) and its latest version.
+fn find_release(c: &mut DbConnection, app: &str, id_or_version: &str, actor: &Actor) -> Result<(App, Release, i32)> {
+    let a = app_for(c, app, actor, Role::Collaborator)?;
     let last = Release::latest(c, &a.id)?.map_or(0, |r| r.version);
     let r = Release::find_in_app(c, &AppId::from(a.id.as_str()), id_or_version)?.ok_or_else(|| {
         Error::NotFound(format!(
@@ -117,26 +117,16 @@ fn change_description(set: &[String], unset: &[String]) -> String {
     parts.join("; ")
 }
 
-/// Whether `actor` sees the values of `app`'s config vars (its owner and admins do).
-fn reveals(app: &App, actor: &Actor) -> bool {
-    actor.scope == Scope::Admin || actor.sub == app.owner
-}
-
 impl Platform {
-    /// The app's current config vars: values for the app's owner and admins, `null` for
-    /// others (as in releases).
-    pub async fn config_vars(&self, app: String, actor: &Actor) -> Result<BTreeMap<String, Option<String>>> {
-        let sealer = self.sealer.clone();
-        let (a, config) = self
-            .db
+    /// The app's current config vars.
+    pub async fn config_vars(&self, app: String, actor: &Actor) -> Result<BTreeMap<String, String>> {
+        let (sealer, actor) = (self.sealer.clone(), actor.clone());
+        self.db
             .run(move |c| {
-                let a = App::find(c, &app)?;
-                let config = Release::current_config(c, &sealer, &a.id)?.1;
-                Ok((a, config))
+                let a = app_for(c, &app, &actor, Role::Collaborator)?;
+                Ok(Release::current_config(c, &sealer, &a.id)?.1)
             })
-            .await?;
-        let reveal = reveals(&a, actor);
-        Ok(config.into_iter().map(|(k, v)| (k, reveal.then_some(v))).collect())
+            .await
     }
 
     /// Sets (`"value"`) and unsets (`null`) config vars; one release when anything changed,
@@ -156,7 +146,7 @@ impl Platform {
         let (sealer, actor) = (self.sealer.clone(), actor.clone());
         self.db
             .write(move |c| {
-                let a = App::find(c, &app)?;
+                let a = app_for(c, &app, &actor, Role::Collaborator)?;
                 let (_, mut config) = Release::current_config(c, &sealer, &a.id)?;
                 let (set, unset) = apply_changes(&mut config, &changes);
                 if set.is_empty() && unset.is_empty() {
@@ -175,14 +165,14 @@ impl Platform {
             .await
     }
 
-    fn release_view(&self, app: &App, r: &Release, current: bool, reveal: bool) -> Result<ReleaseView> {
+    fn release_view(&self, app: &App, r: &Release, current: bool) -> Result<ReleaseView> {
         let config = r.open_config(&self.sealer)?;
         Ok(ReleaseView {
             id: r.id.clone(),
             version: r.version,
             description: r.description.clone(),
             addon_plan_names: serde_json::from_str(&r.addon_plan_names).unwrap_or_default(),
-            config_vars: config.into_iter().map(|(k, v)| (k, reveal.then_some(v))).collect(),
+            config_vars: config,
             current,
             status: r.status.clone(),
             created_at: iso(r.created_at),
@@ -196,25 +186,29 @@ impl Platform {
 
     /// An app's releases, oldest first.
     pub async fn releases(&self, app: String, actor: &Actor) -> Result<Vec<ReleaseView>> {
+        let actor = actor.clone();
         let (a, list) = self
             .db
             .run(move |c| {
-                let a = App::find(c, &app)?;
+                let a = app_for(c, &app, &actor, Role::Collaborator)?;
                 let list = Release::of_app(c, &a.id)?;
                 Ok((a, list))
             })
             .await?;
         let last = list.last().map(|r| r.version);
-        let reveal = reveals(&a, actor);
         list.iter()
-            .map(|r| self.release_view(&a, r, Some(r.version) == last, reveal))
+            .map(|r| self.release_view(&a, r, Some(r.version) == last))
             .collect()
     }
 
     /// One release, by id or version.
     pub async fn release(&self, app: String, id_or_version: String, actor: &Actor) -> Result<ReleaseView> {
-        let (a, r, last) = self.db.run(move |c| find_release(c, &app, &id_or_version)).await?;
-        self.release_view(&a, &r, r.version == last, reveals(&a, actor))
+        let actor = actor.clone();
+        let (a, r, last) = self
+            .db
+            .run(move |c| find_release(c, &app, &id_or_version, &actor))
+            .await?;
+        self.release_view(&a, &r, r.version == last)
     }
 
     /// Rolls config vars back to a release's, as a new release.
@@ -223,7 +217,7 @@ impl Platform {
         let (a, r) = self
             .db
             .write(move |c| {
-                let (a, target, _) = find_release(c, &app, &release)?;
+                let (a, target, _) = find_release(c, &app, &release, &actor2)?;
                 let config = target.open_config(&sealer)?;
                 // A rollback restores the target's code as well as its config vars.
                 let r = insert_release(
@@ -245,7 +239,7 @@ impl Platform {
                 Ok((a, r))
             })
             .await?;
-        self.release_view(&a, &r, true, reveals(&a, actor))
+        self.release_view(&a, &r, true)
     }
 }
 

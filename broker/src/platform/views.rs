@@ -6,21 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// ISO 8601 UTC (`2026-11-26T07:00:00Z`).
-pub fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
-
-/// A reference to a named resource.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct NameRef {
-    /// UUID.
-    pub id: String,
-    /// Name.
-    pub name: String,
-}
+pub use crate::shapes::{iso, IdRef, NameRef};
 
 /// An app.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -29,19 +15,15 @@ pub struct AppView {
     pub id: String,
     /// Name.
     pub name: String,
-    /// Token subject that created it.
+    /// The person who owns it (for a team's app: who created it there).
     pub owner: String,
+    /// The team that owns it, if one does: its admins act as owners, its members as
+    /// collaborators.
+    pub team: Option<NameRef>,
     /// ISO 8601 UTC.
     pub created_at: String,
     /// ISO 8601 UTC.
     pub updated_at: String,
-}
-
-/// A slug reference.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct IdRef {
-    /// UUID.
-    pub id: String,
 }
 
 /// A release.
@@ -55,8 +37,8 @@ pub struct ReleaseView {
     pub description: String,
     /// `service:plan` of the add-ons attached at that release.
     pub addon_plan_names: Vec<String>,
-    /// The config snapshot: values for the app's owner and admins, `null` values for others.
-    pub config_vars: BTreeMap<String, Option<String>>,
+    /// The config snapshot (every value: whoever may read the release may read the config).
+    pub config_vars: BTreeMap<String, String>,
     /// Whether this is the app's latest release.
     pub current: bool,
     /// `succeeded`.

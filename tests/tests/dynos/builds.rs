@@ -249,7 +249,8 @@ async fn bad_archives_and_procfiles_are_refused_and_leave_nothing() {
     let f = api.get(&format!("/apps/{name}/formation/clock")).await;
     assert_eq!(f.status, 404, "{:?}", f.body);
     assert!(f.body["message"].as_str().unwrap().contains("no process type clock"));
-    // Only the app's owner (or an admin) runs commands or reads logs.
+    // Only people with access to the app run commands or read logs: to anyone else the app
+    // does not exist.
     let bob = app.api("bob", broker::auth::Scope::Platform);
     for r in [
         bob.post(&format!("/apps/{name}/dynos"), json!({"command": "env"}))
@@ -259,7 +260,8 @@ async fn bad_archives_and_procfiles_are_refused_and_leave_nothing() {
         bob.patch(&format!("/apps/{name}/formation/web"), json!({"quantity": 2}))
             .await,
     ] {
-        assert_eq!(r.status, 403, "{:?}", r.body);
+        assert_eq!(r.status, 404, "{:?}", r.body);
+        assert_eq!(r.body["message"], format!("app {name} does not exist"));
     }
 }
 

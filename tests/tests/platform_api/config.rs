@@ -55,13 +55,15 @@ async fn config_var_changes_make_exactly_one_release_each_and_roll_back() {
         .await
         .expect(200);
     assert_eq!(by_id.body["version"], 2);
-    // Someone else's platform token sees the keys but not the values; an admin sees both.
-    let bob = app
-        .api("bob", Scope::Platform)
-        .get(&format!("/apps/{name}/releases/2"))
+    // To someone without access the app does not exist; a collaborator sees the values, and
+    // so does an admin.
+    let bob = app.api("bob", Scope::Platform);
+    bob.get(&format!("/apps/{name}/releases/2")).await.expect(404);
+    api.post(&format!("/apps/{name}/collaborators"), json!({ "user": "bob" }))
         .await
-        .expect(200);
-    assert_eq!(bob.body["config_vars"], json!({ "FOO": null, "BAR": null }));
+        .expect(201);
+    let seen = bob.get(&format!("/apps/{name}/releases/2")).await.expect(200);
+    assert_eq!(seen.body["config_vars"], json!({ "FOO": "1", "BAR": "2" }));
     let admin = app
         .api("root", Scope::Admin)
         .get(&format!("/apps/{name}/releases/2"))
@@ -95,13 +97,13 @@ async fn config_var_changes_make_exactly_one_release_each_and_roll_back() {
         .expect(200);
     assert_eq!(rest.body.as_array().unwrap().len(), 1);
     assert_eq!(rest.body[0]["version"], 4);
-    // Other platform tokens see config keys without values; the owner sees values.
-    let bob_config = app
-        .api("bob", Scope::Platform)
+    // Carol, with no access, finds no such app.
+    let carol = app
+        .api("carol", Scope::Platform)
         .get(&format!("/apps/{name}/config-vars"))
         .await
-        .expect(200);
-    assert_eq!(bob_config.body, json!({ "FOO": null, "BAR": null }));
+        .expect(404);
+    assert_eq!(carol.message(), format!("app {name} does not exist"));
     // The bearer scheme is case-insensitive.
     let token = app.token("alice", Scope::Platform);
     let r = addon_broker_tests::api::http_client()

@@ -31,6 +31,13 @@ async fn redis_works(url: &str, prefix: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 #[tokio::test]
 async fn tokens_are_checked_with_clear_401_and_403_answers() {
     let app = TestApp::spawn().await;
@@ -43,7 +50,7 @@ async fn tokens_are_checked_with_clear_401_and_403_answers() {
             Some(
                 broker::auth::TokenKeys::from_secret(&[9u8; 32])
                     .unwrap()
-                    .mint("x", Scope::Admin, 60)
+                    .mint("id", "x", Scope::Admin, now(), now() + 60)
                     .unwrap(),
             ),
             "signature",
@@ -52,7 +59,7 @@ async fn tokens_are_checked_with_clear_401_and_403_answers() {
             Some(
                 broker::auth::TokenKeys::from_secret(addon_broker_tests::JWT_SECRET.as_bytes())
                     .unwrap()
-                    .mint("x", Scope::Platform, -5)
+                    .mint("id", "x", Scope::Platform, now() - 60, now() - 5)
                     .unwrap(),
             ),
             "expired",

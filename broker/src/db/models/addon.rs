@@ -221,6 +221,17 @@ impl Addon {
         diesel::delete(addons::table.find(id)).execute(conn)?;
         Ok(())
     }
+
+    /// The add-ons owned by or attached to any of these apps (what their users may see).
+    pub fn of_apps(conn: &mut DbConnection, app_ids: &[String]) -> Result<Vec<Addon>> {
+        use crate::db::schema::addon_attachments as att;
+        let attached = att::table.filter(att::app_id.eq_any(app_ids)).select(att::addon_id);
+        Ok(addons::table
+            .filter(addons::app_id.eq_any(app_ids).or(addons::id.eq_any(attached)))
+            .order(addons::name.asc())
+            .select(Addon::as_select())
+            .load(conn)?)
+    }
 }
 
 #[cfg(test)]

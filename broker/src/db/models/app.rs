@@ -3,24 +3,27 @@
 use diesel::prelude::*;
 
 use crate::catalog::clip;
-use crate::db::schema::{apps, builds, formations, releases, slugs};
+use crate::db::schema::{apps, builds, collaborators, formations, releases, slugs, team_members};
 use crate::db::DbConnection;
 use crate::error::{Error, Result};
 
 /// An app of the platform API.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = crate::db::schema::apps)]
+#[diesel(table_name = crate::db::schema::apps, treat_none_as_null = true)]
 pub struct App {
     /// UUID.
     pub id: String,
     /// Unique name (`^[a-z][a-z0-9-]{2,29}$`).
     pub name: String,
-    /// Subject of the token that created it.
+    /// The person who owns it: its creator, or whom it was transferred to. For a team's app,
+    /// the person who created it there (the team owns it; see `team_id`).
     pub owner: String,
     /// Creation time (ms).
     pub created_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
+    /// The team that owns it, if a team does.
+    pub team_id: Option<String>,
 }
 
 impl App {
@@ -66,6 +69,7 @@ impl App {
         diesel::delete(builds::table.filter(builds::app_id.eq(id))).execute(conn)?;
         diesel::delete(releases::table.filter(releases::app_id.eq(id))).execute(conn)?;
         diesel::delete(slugs::table.filter(slugs::app_id.eq(id))).execute(conn)?;
+        diesel::delete(collaborators::table.filter(collaborators::app_id.eq(id))).execute(conn)?;
         diesel::delete(apps::table.find(id)).execute(conn)?;
         Ok(())
     }
@@ -85,5 +89,32 @@ impl App {
             .select(apps::id)
             .first(conn)
             .optional()?)
+    }
+
+    /// The apps `person` may use, by name: personal apps they own, apps they collaborate on,
+    /// and apps of their teams.
+    pub fn visible_to(conn: &mut DbConnection, person: &str) -> Result<Vec<App>> {
+        let collaborating = collaborators::table
+            .filter(collaborators::person.eq(person))
+            .select(collaborators::app_id);
+        let teams = team_members::table
+            .filter(team_members::person.eq(person))
+            .select(team_members::team_id);
+        Ok(apps::table
+            .filter(
+                apps::team_id
+                    .is_null()
+                    .and(apps::owner.eq(person))
+                    .or(apps::id.eq_any(collaborating))
+                    .or(apps::team_id.assume_not_null().eq_any(teams)),
+            )
+            .order(apps::name.asc())
+            .select(App::as_select())
+            .load(conn)?)
+    }
+
+    /// How many apps a team owns.
+    pub fn count_of_team(conn: &mut DbConnection, team_id: &str) -> Result<i64> {
+        Ok(apps::table.filter(apps::team_id.eq(team_id)).count().get_result(conn)?)
     }
 }

@@ -35,6 +35,7 @@ fn desired(version: i32, age: i64, formation: &[(&str, i32)]) -> Desired {
         owner: "owner".into(),
         created_at: 0,
         updated_at: 0,
+        team_id: None,
     };
     let release = Release {
         id: format!("r{version}"),

@@ -75,10 +75,10 @@ pub async fn get_build(
     params(("app" = String, Path, description = "id or name"), ("slug" = String, Path, description = "slug id")),
     responses((status = 200, body = SlugView), (status = 404, body = ApiError)), security(("bearer" = [])))]
 pub async fn get_slug(
-    _caller: PlatformCaller,
+    caller: PlatformCaller,
     path: web::Path<(String, String)>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
     let (app, id) = path.into_inner();
-    Ok(HttpResponse::Ok().json(state.dynos.slug(app, id).await?))
+    Ok(HttpResponse::Ok().json(state.dynos.slug(app, id, &caller.actor).await?))
 }

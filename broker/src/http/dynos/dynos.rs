@@ -12,11 +12,11 @@ use crate::http::state::PlatformState;
 #[utoipa::path(get, path = "/apps/{app}/dynos", tag = "dynos", params(("app" = String, Path, description = "id or name")),
     responses((status = 200, body = Vec<DynoView>), (status = 404, body = ApiError)), security(("bearer" = [])))]
 pub async fn list_dynos(
-    _caller: PlatformCaller,
+    caller: PlatformCaller,
     path: web::Path<String>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.dynos.list(path.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(state.dynos.list(path.into_inner(), &caller.actor).await?))
 }
 
 /// One dyno, by name or id.
@@ -24,12 +24,12 @@ pub async fn list_dynos(
     params(("app" = String, Path, description = "id or name"), ("dyno" = String, Path, description = "name (web.1) or id")),
     responses((status = 200, body = DynoView), (status = 404, body = ApiError)), security(("bearer" = [])))]
 pub async fn get_dyno(
-    _caller: PlatformCaller,
+    caller: PlatformCaller,
     path: web::Path<(String, String)>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
     let (app, dyno) = path.into_inner();
-    Ok(HttpResponse::Ok().json(state.dynos.get(app, dyno).await?))
+    Ok(HttpResponse::Ok().json(state.dynos.get(app, dyno, &caller.actor).await?))
 }
 
 /// Run a one-off dyno (`run.N`) with the current release's code and config. With

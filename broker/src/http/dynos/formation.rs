@@ -33,11 +33,11 @@ pub struct FormationTypeRequest {
 #[utoipa::path(get, path = "/apps/{app}/formation", tag = "dynos", params(("app" = String, Path, description = "id or name")),
     responses((status = 200, body = Vec<FormationView>), (status = 404, body = ApiError)), security(("bearer" = [])))]
 pub async fn list_formation(
-    _caller: PlatformCaller,
+    caller: PlatformCaller,
     path: web::Path<String>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.dynos.formation(path.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(state.dynos.formation(path.into_inner(), &caller.actor).await?))
 }
 
 /// One process type's formation.
@@ -45,12 +45,12 @@ pub async fn list_formation(
     params(("app" = String, Path, description = "id or name"), ("type" = String, Path, description = "process type")),
     responses((status = 200, body = FormationView), (status = 404, body = ApiError)), security(("bearer" = [])))]
 pub async fn get_formation(
-    _caller: PlatformCaller,
+    caller: PlatformCaller,
     path: web::Path<(String, String)>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
     let (app, t) = path.into_inner();
-    Ok(HttpResponse::Ok().json(state.dynos.formation_of(app, t).await?))
+    Ok(HttpResponse::Ok().json(state.dynos.formation_of(app, t, &caller.actor).await?))
 }
 
 /// Scale and resize several process types at once (all or none).

@@ -92,12 +92,15 @@ pub async fn create_addon(
     responses((status = 200, body = Vec<AddonView>), (status = 206, body = Vec<AddonView>), (status = 404, body = ApiError)),
     security(("bearer" = [])))]
 pub async fn list_app_addons(
-    _caller: PlatformCaller,
+    caller: PlatformCaller,
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
-    let list = state.platform.list_addons(Some(path.into_inner())).await?;
+    let list = state
+        .platform
+        .list_addons(Some(path.into_inner()), &caller.actor)
+        .await?;
     Ok(paginate(&req, list, &["name", "id"], addon_key)?)
 }
 
@@ -105,11 +108,11 @@ pub async fn list_app_addons(
 #[utoipa::path(get, path = "/addons", tag = "platform",
     responses((status = 200, body = Vec<AddonView>), (status = 206, body = Vec<AddonView>)), security(("bearer" = [])))]
 pub async fn list_addons(
-    _caller: PlatformCaller,
+    caller: PlatformCaller,
     req: HttpRequest,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
-    let list = state.platform.list_addons(None).await?;
+    let list = state.platform.list_addons(None, &caller.actor).await?;
     Ok(paginate(&req, list, &["name", "id"], addon_key)?)
 }
 
@@ -118,12 +121,17 @@ pub async fn list_addons(
     params(("app" = String, Path, description = "id or name"), ("addon" = String, Path, description = "id or name")),
     responses((status = 200, body = AddonView), (status = 404, body = ApiError)), security(("bearer" = [])))]
 pub async fn get_addon(
-    _caller: PlatformCaller,
+    caller: PlatformCaller,
     path: web::Path<(String, String)>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
     let (app, addon) = path.into_inner();
-    Ok(HttpResponse::Ok().json(state.platform.get_addon(app.into(), addon.into()).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .platform
+            .get_addon(app.into(), addon.into(), &caller.actor)
+            .await?,
+    ))
 }
 
 /// Change an add-on's plan.

@@ -1,15 +1,17 @@
-//! Apps: create, list, show, rename, delete.
+//! Apps: create, list, show, rename or transfer, delete.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::access::Transfer;
+use crate::error::Error;
 use crate::http::errors::ApiError;
 use crate::http::extract::PlatformCaller;
 use crate::http::input::{json_body, query};
 use crate::http::paging::paginate;
 use crate::http::state::PlatformState;
-use crate::platform::AppView;
+use crate::platform::{AppChange, AppView};
 
 /// Body of `POST /apps`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -17,14 +19,25 @@ use crate::platform::AppView;
 pub struct AppCreateRequest {
     /// `^[a-z][a-z0-9-]{2,29}$`; generated when absent.
     pub name: Option<String>,
+    /// The team (name or id) that owns it; the caller must belong to it. Absent: the caller's.
+    #[serde(default)]
+    pub team: Option<String>,
 }
 
-/// Body of `PATCH /apps/{app}`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Body of `PATCH /apps/{app}`: any of a new name and a new owner (the app's owner or a team
+/// admin only).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppUpdateRequest {
     /// New name.
-    pub name: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Transfer to this person, who must already be a collaborator (or a member of its team).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Transfer into this team (name or id), which the caller must belong to.
+    #[serde(default)]
+    pub team: Option<String>,
 }
 
 /// Body of `DELETE /apps/{app}` (or `?confirm=`).
@@ -42,7 +55,7 @@ pub struct AppDeleteRequest {
     security(("bearer" = [])))]
 pub async fn create_app(caller: PlatformCaller, state: web::Data<PlatformState>) -> Result<HttpResponse, ApiError> {
     let b: AppCreateRequest = json_body(&caller.body, true)?;
-    let app = state.platform.create_app(b.name, &caller.actor).await?;
+    let app = state.platform.create_app(b.name, b.team, &caller.actor).await?;
     Ok(HttpResponse::Created().json(app))
 }
 
@@ -51,11 +64,11 @@ pub async fn create_app(caller: PlatformCaller, state: web::Data<PlatformState>)
     responses((status = 200, body = Vec<AppView>), (status = 206, description = "A page; see Next-Range", body = Vec<AppView>)),
     security(("bearer" = [])))]
 pub async fn list_apps(
-    _caller: PlatformCaller,
+    caller: PlatformCaller,
     req: HttpRequest,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
-    let apps = state.platform.list_apps().await?;
+    let apps = state.platform.list_apps(&caller.actor).await?;
     Ok(paginate(&req, apps, &["name", "id"], |a, f| {
         if f == "id" {
             a.id.clone()
@@ -69,17 +82,19 @@ pub async fn list_apps(
 #[utoipa::path(get, path = "/apps/{app}", tag = "platform", params(("app" = String, Path, description = "id or name")),
     responses((status = 200, body = AppView), (status = 404, body = ApiError)), security(("bearer" = [])))]
 pub async fn get_app(
-    _caller: PlatformCaller,
+    caller: PlatformCaller,
     path: web::Path<String>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.platform.get_app(path.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(state.platform.get_app(path.into_inner(), &caller.actor).await?))
 }
 
-/// Rename an app.
+/// Rename and/or transfer an app (its owner or a team admin only).
 #[utoipa::path(patch, path = "/apps/{app}", tag = "platform", params(("app" = String, Path, description = "id or name")),
     request_body = AppUpdateRequest,
-    responses((status = 200, body = AppView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)),
+    responses((status = 200, body = AppView), (status = 400, body = ApiError), (status = 403, description = "Not the owner", body = ApiError),
+              (status = 404, body = ApiError), (status = 409, body = ApiError),
+              (status = 422, description = "The new owner has no access to the app", body = ApiError)),
     security(("bearer" = [])))]
 pub async fn update_app(
     caller: PlatformCaller,
@@ -87,10 +102,20 @@ pub async fn update_app(
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
     let b: AppUpdateRequest = json_body(&caller.body, false)?;
+    let to = match (b.owner, b.team) {
+        (Some(_), Some(_)) => return Err(Error::BadRequest("give owner or team, not both".into()).into()),
+        (Some(person), None) => Some(Transfer::Person(person)),
+        (None, Some(team)) => Some(Transfer::Team(team)),
+        (None, None) => None,
+    };
+    if b.name.is_none() && to.is_none() {
+        return Err(Error::BadRequest("give a new name, owner or team".into()).into());
+    }
+    let change = AppChange { name: b.name, to };
     Ok(HttpResponse::Ok().json(
         state
             .platform
-            .rename_app(path.into_inner(), b.name, &caller.actor)
+            .update_app(path.into_inner(), change, &caller.actor)
             .await?,
     ))
 }

@@ -45,12 +45,15 @@ pub async fn create_attachment(
     responses((status = 200, body = Vec<AttachmentView>), (status = 206, body = Vec<AttachmentView>), (status = 404, body = ApiError)),
     security(("bearer" = [])))]
 pub async fn list_attachments(
-    _caller: PlatformCaller,
+    caller: PlatformCaller,
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
-    let list = state.platform.list_attachments(path.into_inner()).await?;
+    let list = state
+        .platform
+        .list_attachments(path.into_inner(), &caller.actor)
+        .await?;
     Ok(paginate(&req, list, &["name", "id"], |a, f| {
         if f == "id" {
             a.id.clone()

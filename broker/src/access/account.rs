@@ -1,0 +1,40 @@
+//! `GET /account`: who the caller is.
+
+use super::actor::Actor;
+use super::domain::Access;
+use super::views::{AccountView, TeamView};
+use crate::db::models::{Team, TeamMember};
+use crate::error::Result;
+use crate::shapes::iso;
+
+impl Access {
+    /// The caller's account: their name, the token in use, their teams and roles.
+    pub async fn account(&self, actor: &Actor) -> Result<AccountView> {
+        let sub = actor.sub.clone();
+        let teams = self
+            .db
+            .run(move |c| {
+                let teams = Team::of_person(c, &sub)?;
+                teams
+                    .into_iter()
+                    .map(|t| {
+                        let role = TeamMember::get(c, &t.id, &sub)?.map(|m| m.role);
+                        Ok(TeamView {
+                            id: t.id,
+                            name: t.name,
+                            role,
+                            created_at: iso(t.created_at),
+                            updated_at: iso(t.updated_at),
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await?;
+        Ok(AccountView {
+            id: actor.sub.clone(),
+            scope: actor.scope.as_str().to_string(),
+            token_id: actor.token_id.clone(),
+            teams,
+        })
+    }
+}

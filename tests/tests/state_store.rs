@@ -107,13 +107,17 @@ async fn both_migration_sets_have_the_same_names_and_produce_the_same_tables() {
             "bindings",
             "builds",
             "callback_nonces",
+            "collaborators",
             "formations",
             "instance_configs",
             "instances",
             "marketplace_providers",
             "operations",
             "releases",
-            "slugs"
+            "slugs",
+            "team_members",
+            "teams",
+            "tokens"
         ]
     );
     assert_eq!(s, p);

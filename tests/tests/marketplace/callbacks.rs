@@ -455,12 +455,13 @@ async fn sso_gives_the_owner_a_login_the_provider_accepts() {
     // A token with another timestamp does not pass the provider.
     let forged = sso.body["url"].as_str().unwrap().replace("timestamp=", "timestamp=1");
     assert_eq!(reqwest::get(forged).await.unwrap().status(), 403);
-    // Only the owner (or an admin) gets one; built-in add-ons have none.
+    // Only people with access to the app get one (to others it does not exist); built-in
+    // add-ons have none.
     m.app
         .api("mallory", Scope::Platform)
         .get(&format!("/apps/{app}/addons/{uuid}/sso"))
         .await
-        .expect(403);
+        .expect(404);
     let pg = m
         .platform
         .post(&format!("/apps/{app}/addons"), json!({ "plan": "postgresql:shared" }))

@@ -12,17 +12,21 @@
 //! - `dynos`: `addons:create postgresql:shared` until every dyno of a 2×web app serves with
 //!   the new `DATABASE_URL`; dyno start (formation scale to serving) vs bubblewrap starting the
 //!   same process by hand; memory of each dyno's plumbing (`--runs R`, default 20).
+//! - `access` (only with `--only access`): N × authenticated `GET /apps/{app}` as the owner
+//!   and as a collaborator, on SQLite and PostgreSQL state, beside `GET /healthz`; medians
+//!   and p99s (run with `BROKER_BIN` set to an older binary for "before").
 //! - `partner`: N × provision through the HTTP adapter (OSB PUT, synchronous) against the
 //!   reference provider vs the same signed request sent to the provider directly.
 //!
 //! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C] [--runs R]
-//! [--only dynos|partner]`
+//! [--only dynos|partner|access]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
 use addon_broker_tests::{pg_connect, unique, Options, StateBackend, TestApp};
 
+mod access;
 mod dynos;
 mod partner;
 use base64::Engine;
@@ -124,6 +128,10 @@ async fn main() {
         ..Options::default()
     })
     .await;
+    if args.only.as_deref() == Some("access") {
+        access::run(args.instances).await;
+        return;
+    }
     if args.only.as_deref() == Some("dynos") {
         dynos::run(&app, args.runs).await;
         return;

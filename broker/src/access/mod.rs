@@ -24,6 +24,6 @@ pub use collaborators::NewCollaborator;
 pub use domain::Access;
 pub use people::validate_person;
 pub use teams::{team_for, NewTeam, TeamMemberChange};
-pub use tokens::{IssuedToken, NewToken};
+pub use tokens::{IssuedToken, NewToken, NewTokenFor};
 pub use transfer::{transfer, Transfer};
 pub use views::{AccountView, CollaboratorView, PersonRef, TeamMemberView, TeamView, TokenView};

@@ -42,6 +42,35 @@ pub struct NewToken {
     pub expires_in: Option<i64>,
 }
 
+/// `POST /admin/tokens`: a new token for someone.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenFor {
+    /// The person it speaks for.
+    pub user: String,
+    /// What it is for (at most 200 characters).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `platform` (the default), `provider` or `admin`.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Lifetime in seconds (default 30 days, at most 366 days).
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+}
+
+impl NewTokenFor {
+    /// The person, and the token's terms.
+    pub fn split(self) -> (String, NewToken) {
+        let terms = NewToken {
+            description: self.description,
+            scope: self.scope,
+            expires_in: self.expires_in,
+        };
+        (self.user, terms)
+    }
+}
+
 /// A token just made: its record and the bearer token, which is shown only now.
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
@@ -134,6 +163,13 @@ impl Access {
 
     /// `POST /account/tokens`: a new token for the caller, of at most the caller's scope.
     pub async fn create_token(&self, actor: &Actor, req: NewToken) -> Result<TokenView> {
+        let person = actor.sub.clone();
+        self.create_token_for(actor, &person, req).await
+    }
+
+    /// `POST /admin/tokens`: a new token for anyone (the caller must hold an admin token, which
+    /// the route's extractor checked), as an operator hands out credentials.
+    pub async fn create_token_for(&self, actor: &Actor, person: &str, req: NewToken) -> Result<TokenView> {
         let scope = match req.scope.as_deref() {
             None => Scope::Platform,
             Some(s) => Scope::parse(s).ok_or_else(|| {
@@ -159,9 +195,7 @@ impl Access {
                 "description must be at most 200 characters, without NUL".into(),
             ));
         }
-        let issued = self
-            .issue(&actor.sub, scope, ttl, description, Some(actor.meta()))
-            .await?;
+        let issued = self.issue(person, scope, ttl, description, Some(actor.meta())).await?;
         Ok(issued.view())
     }
 

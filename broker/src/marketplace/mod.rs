@@ -79,6 +79,9 @@ struct Inner {
     public_url: String,
     platform: Platform,
     fingerprint: Mutex<String>,
+    /// Serializes rebuilds: each reads the rows and installs its catalog under it, so a slow
+    /// rebuild that read the rows earlier can never install over a newer one.
+    rebuilding: tokio::sync::Mutex<()>,
     skipped: Mutex<BTreeMap<String, Vec<String>>>,
 }
 
@@ -128,6 +131,7 @@ impl Marketplace {
                 public_url,
                 platform,
                 fingerprint: Mutex::new(String::new()),
+                rebuilding: tokio::sync::Mutex::new(()),
                 skipped: Mutex::new(BTreeMap::new()),
             }),
         })

@@ -138,6 +138,7 @@ impl Marketplace {
 
     /// Rebuilds the catalog from the provider rows.
     pub async fn rebuild(&self) -> Result<()> {
+        let _one_at_a_time = self.inner.rebuilding.lock().await;
         let rows = self.rows().await?;
         let fingerprint = fingerprint(&rows);
         let (catalog, skipped) = self.catalog_of(&rows)?;

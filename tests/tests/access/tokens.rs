@@ -66,6 +66,23 @@ async fn a_revoked_token_is_refused_at_once_on_every_replica() {
     admin.delete(&format!("/admin/tokens/{alices}")).await.expect(200);
     assert!(alice.get("/apps").await.expect(401).message().contains("revoked"));
 
+    // An operator hands out a token to someone new; it works on the other replica.
+    let given = admin
+        .post("/admin/tokens", json!({ "user": "erin", "description": "welcome" }))
+        .await
+        .expect(201)
+        .body;
+    let erin = Api {
+        token: given["token"].as_str().map(str::to_string),
+        ..on_first.clone()
+    };
+    assert_eq!(erin.get("/account").await.expect(200).body["id"], "erin");
+    admin
+        .post("/admin/tokens", json!({ "user": "x;drop" }))
+        .await
+        .expect(400);
+    bob.post("/admin/tokens", json!({ "user": "bob" })).await.expect(403);
+
     // A platform token cannot make itself an admin token, nor a token for ever.
     bob.post("/account/tokens", json!({ "scope": "admin" }))
         .await

@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::access::{AccountView, NewToken, TokenView};
+use crate::access::{AccountView, NewToken, NewTokenFor, TokenView};
 use crate::http::errors::ApiError;
 use crate::http::extract::{AdminCaller, PlatformCaller};
 use crate::http::input::{json_body, query};
@@ -68,6 +68,20 @@ pub async fn admin_list_tokens(
 ) -> Result<HttpResponse, ApiError> {
     let person = query(&req)?.get("user").cloned();
     Ok(HttpResponse::Ok().json(state.access.list_tokens(&caller.actor, person).await?))
+}
+
+/// Make a token for anyone (how an operator, or a `broker dev` session, hands out access); the
+/// answer is the only place the token appears.
+#[utoipa::path(post, path = "/admin/tokens", tag = "admin", request_body = NewTokenFor,
+    responses((status = 201, body = TokenView), (status = 400, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub async fn admin_create_token(
+    caller: AdminCaller,
+    state: web::Data<PlatformState>,
+) -> Result<HttpResponse, ApiError> {
+    let (person, terms) = json_body::<NewTokenFor>(&caller.body, false)?.split();
+    let view = state.access.create_token_for(&caller.actor, &person, terms).await?;
+    Ok(HttpResponse::Created().json(view))
 }
 
 /// Revoke anyone's token.

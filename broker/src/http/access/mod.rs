@@ -20,7 +20,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(account::get_token))
                 .route(web::delete().to(account::revoke_token)),
         )
-        .route("/admin/tokens", web::get().to(account::admin_list_tokens))
+        .service(
+            web::resource("/admin/tokens")
+                .route(web::get().to(account::admin_list_tokens))
+                .route(web::post().to(account::admin_create_token)),
+        )
         .route("/admin/tokens/{id}", web::delete().to(account::admin_revoke_token))
         .service(
             web::resource("/teams")

@@ -42,7 +42,10 @@ pub async fn run(n: usize) {
         let alice = app.api("alice", Scope::Platform);
         let name = alice.create_app().await;
         println!("GET /apps/{{app}}, {n} sequential requests, state {state:?}");
-        line("GET /healthz (floor: no token, no store)", timed(&alice, "/healthz", n).await);
+        line(
+            "GET /healthz (floor: no token, no store)",
+            timed(&alice, "/healthz", n).await,
+        );
         line("owner", timed(&alice, &format!("/apps/{name}"), n).await);
         let shared = alice
             .post(&format!("/apps/{name}/collaborators"), json!({ "user": "carol" }))

@@ -196,6 +196,9 @@ async fn every_app_scoped_route_checks_access() {
     // A stranger: the 404 of an app that does not exist, and nothing changes.
     let mallory = app.api("mallory", Scope::Platform);
     mallory.create_app().await;
+    let admin = app.api("root", Scope::Admin);
+    let audit_of_app = format!("/admin/audit?target=app/{}", f.app_id);
+    let audit_before = admin.get(&audit_of_app).await.expect(200).body;
     let before = snapshot(&alice, &f).await;
     for (method, template) in &routes {
         let r = call(&mallory, method, template, &f).await;
@@ -215,6 +218,8 @@ async fn every_app_scoped_route_checks_access() {
         before,
         "a stranger's requests changed alice's app"
     );
+    // The state store recorded no change to the app either.
+    assert_eq!(admin.get(&audit_of_app).await.expect(200).body, audit_before);
     let db = connect_with_uri(&f.database_url)
         .await
         .expect("alice's database still works");
@@ -247,7 +252,6 @@ async fn every_app_scoped_route_checks_access() {
     }
 
     // An admin sees everything, and its use of app routes is audited.
-    let admin = app.api("root", Scope::Admin);
     for (method, template) in routes.iter().filter(|(m, _)| m == "GET") {
         let r = call(&admin, method, template, &f).await;
         assert!(

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
+use super::addon_refs::{resolve_addon, Reach};
 use super::domain::{unique_violation, Actor, Platform};
 use super::lifecycle::provision_input;
 use super::names::{lower_random, new_attachment_name, validate_addon_name, validate_attachment_name};
@@ -241,20 +242,13 @@ impl Platform {
         }
     }
 
-    /// An add-on of an app (owned or attached) with the app.
+    /// An add-on of an app (owned or attached), as people name it (see `resolve_addon`), with
+    /// the app.
     pub async fn addon_of_app(&self, app: AppRef, addon: AddonRef) -> Result<(Addon, App)> {
         self.db
             .run(move |c| {
                 let a = App::find(c, app.as_str())?;
-                let found = Addon::find(c, addon.as_str())?;
-                let attached = Attachment::of_app(c, &a.id)?.iter().any(|x| x.addon_id == found.id);
-                if found.app_id != a.id && !attached {
-                    return Err(Error::NotFound(format!(
-                        "add-on {} is not attached to app {}",
-                        clip(addon.as_str()),
-                        a.name
-                    )));
-                }
+                let found = resolve_addon(c, &a, addon.as_str(), Reach::OnApp)?;
                 Ok((found, a))
             })
             .await
@@ -278,19 +272,12 @@ impl Platform {
             .await
     }
 
-    /// One add-on of an app, by id or name.
+    /// One add-on of an app (owned or attached), by name, id, attachment name or service name.
     pub async fn get_addon(&self, app: AppRef, addon: AddonRef) -> Result<AddonView> {
         self.db
             .run(move |c| {
                 let a = App::find(c, app.as_str())?;
-                let addon = Addon::find(c, addon.as_str())?;
-                let attached = Attachment::of_addon(c, &addon.id)?.iter().any(|x| x.app_id == a.id);
-                if addon.app_id != a.id && !attached {
-                    return Err(Error::NotFound(format!(
-                        "add-on {} is not on app {}",
-                        addon.name, a.name
-                    )));
-                }
+                let addon = resolve_addon(c, &a, addon.as_str(), Reach::OnApp)?;
                 addon_view(c, &addon)
             })
             .await

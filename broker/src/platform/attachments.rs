@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
+use super::addon_refs::{resolve_addon, Reach};
 use super::domain::{Actor, Platform};
 use super::names::{default_attachment_name, validate_attachment_name};
 use super::plans::requires;
@@ -89,9 +90,10 @@ fn publish_attachment(
     Ok(true)
 }
 
-/// Inside one transaction: writes a new `pending` attachment of an add-on (by id or name) to
-/// an app, after checking that the add-on is provisioned, that its provider lets it be attached
-/// to this app, and that the name is free. Returns the add-on and the attachment.
+/// Inside one transaction: writes a new `pending` attachment of an add-on (by name or id, or an
+/// attachment or service name on the app: see `resolve_addon`) to an app, after checking that
+/// the add-on is provisioned, that its provider lets it be attached to this app, and that the
+/// name is free. Returns the add-on and the attachment.
 fn write_new_attachment(
     c: &mut DbConnection,
     catalog: &Catalog,
@@ -101,7 +103,7 @@ fn write_new_attachment(
     actor: &Actor,
 ) -> Result<(Addon, Attachment)> {
     let a = App::find(c, app)?;
-    let addon = Addon::find(c, addon)?;
+    let addon = resolve_addon(c, &a, addon, Reach::Anywhere)?;
     if !addon.is(AddonState::Provisioned) {
         return Err(Error::Unprocessable(format!(
             "add-on {} is {}",

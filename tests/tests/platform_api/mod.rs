@@ -7,6 +7,7 @@ use addon_broker_tests::{connect_with_uri, kafka, Api, TestApp};
 use broker::auth::Scope;
 use serde_json::{json, Value};
 
+mod addon_names;
 mod addons;
 mod config;
 

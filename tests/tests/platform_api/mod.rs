@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 mod addon_names;
 mod addons;
 mod config;
+mod topics;
 
 fn var<'a>(config: &'a serde_json::Map<String, Value>, name: &str) -> &'a str {
     config

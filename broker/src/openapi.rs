@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use crate::http::access::{account, collaborators, teams};
 use crate::http::dynos::{builds, dynos, formation, logs};
 use crate::http::osb::{bindings, catalog, common, instances};
-use crate::http::platform::{addons, apps, attachments, config_vars, releases, services};
+use crate::http::platform::{addons, apps, attachments, config_vars, releases, services, topics as addon_topics};
 use crate::http::{admin, errors, provider, topics};
 
 /// The broker's API description.
@@ -52,6 +52,10 @@ use crate::http::{admin, errors, provider, topics};
         services::list_addon_plans,
         admin::list_audit,
         addons::addon_sso,
+        addon_topics::list_addon_topics,
+        addon_topics::put_addon_topic,
+        addon_topics::get_addon_topic,
+        addon_topics::delete_addon_topic,
         admin::create_provider,
         admin::list_providers,
         admin::get_provider,

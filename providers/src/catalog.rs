@@ -37,6 +37,13 @@ pub struct ServiceDef {
     pub plans: Vec<PlanDef>,
 }
 
+impl ServiceDef {
+    /// The plan a bare service name means (the one marked `default`, else the first).
+    pub fn default_plan(&self) -> Option<&PlanDef> {
+        self.plans.iter().find(|p| p.default).or_else(|| self.plans.first())
+    }
+}
+
 /// The version and description of a plan's maintenance level (`maintenance_info`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct MaintenanceInfo {
@@ -67,6 +74,10 @@ pub struct PlanDef {
     pub schemas: Value,
     /// Display metadata.
     pub metadata: Value,
+    /// Whether a bare service name (`redis` for `redis:shared`) means this plan: exactly one
+    /// plan per service, the first the service lists. Not part of the OSB catalog.
+    #[serde(skip)]
+    pub default: bool,
 }
 
 impl PlanDef {
@@ -143,7 +154,8 @@ impl Offering<'_> {
     pub fn build(&self, plans: impl IntoIterator<Item = PlanSpec>) -> ServiceDef {
         let plans = plans
             .into_iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(i, p)| {
                 let mut metadata = json!({ "displayName": format!("{} {}", self.display_name, p.name) });
                 if let (Some(into), Value::Object(extra)) = (metadata.as_object_mut(), p.metadata) {
                     into.extend(extra);
@@ -161,6 +173,7 @@ impl Offering<'_> {
                     },
                     schemas: p.schemas,
                     metadata,
+                    default: i == 0,
                 }
             })
             .collect();

@@ -252,6 +252,8 @@ impl Upstream {
                     // The upstream validates its own parameters; ours passes them through.
                     schemas: plan.get("schemas").cloned().unwrap_or(json!({})),
                     metadata: plan.get("metadata").cloned().unwrap_or(json!({})),
+                    // The upstream's first usable plan is the one a bare service name takes.
+                    default: plans.is_empty(),
                 });
             }
             if plans.is_empty() {

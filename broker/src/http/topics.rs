@@ -45,7 +45,8 @@ pub struct TopicListResponse {
     pub topics: Vec<TopicResponse>,
 }
 
-fn render(t: providers::TopicInfo) -> TopicResponse {
+/// A topic on the wire (the OSB extension's and the platform API's shape).
+pub(crate) fn render(t: providers::TopicInfo) -> TopicResponse {
     TopicResponse {
         name: t.name,
         partitions: t.partitions,
@@ -84,7 +85,14 @@ pub async fn put_topic(
     let (instance_id, name) = path.into_inner();
     let reply = state
         .provisioning
-        .put_topic(instance_id, name, spec.partitions, spec.retention_ms, caller.meta)
+        .put_topic(
+            instance_id,
+            name,
+            spec.partitions,
+            spec.retention_ms,
+            caller.meta,
+            "osb",
+        )
         .await?;
     Ok(match reply {
         Reply::Created(t) => HttpResponse::Created().json(render(t)),
@@ -129,7 +137,10 @@ pub async fn delete_topic(
     state: web::Data<OsbState>,
 ) -> Result<HttpResponse, OsbError> {
     let (instance_id, name) = path.into_inner();
-    state.provisioning.delete_topic(instance_id, name, caller.meta).await?;
+    state
+        .provisioning
+        .delete_topic(instance_id, name, caller.meta, "osb")
+        .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 

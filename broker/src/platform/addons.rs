@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
+use super::addon_refs::{resolve_addon, Reach};
 use super::domain::{Actor, Platform};
 use super::lifecycle::provision_input;
 use super::names::{lower_random, new_attachment_name, validate_addon_name, validate_attachment_name};
@@ -243,21 +244,14 @@ impl Platform {
         }
     }
 
-    /// An add-on of an app the caller may use (owned or attached) with the app.
+    /// An add-on of an app the caller may use (owned or attached), as people name it (see
+    /// `resolve_addon`), with the app.
     pub async fn addon_of_app(&self, app: AppRef, addon: AddonRef, actor: &Actor) -> Result<(Addon, App)> {
         let actor = actor.clone();
         self.db
             .run(move |c| {
                 let a = app_for(c, app.as_str(), &actor, Role::Collaborator)?;
-                let found = Addon::find(c, addon.as_str())?;
-                let attached = Attachment::of_app(c, &a.id)?.iter().any(|x| x.addon_id == found.id);
-                if found.app_id != a.id && !attached {
-                    return Err(Error::NotFound(format!(
-                        "add-on {} is not attached to app {}",
-                        clip(addon.as_str()),
-                        a.name
-                    )));
-                }
+                let found = resolve_addon(c, &a, addon.as_str(), Reach::OnApp)?;
                 Ok((found, a))
             })
             .await
@@ -286,20 +280,14 @@ impl Platform {
             .await
     }
 
-    /// One add-on of an app the caller may use, by id or name.
+    /// One add-on of an app the caller may use (owned or attached), by name, id, attachment
+    /// name or service name.
     pub async fn get_addon(&self, app: AppRef, addon: AddonRef, actor: &Actor) -> Result<AddonView> {
         let actor = actor.clone();
         self.db
             .run(move |c| {
                 let a = app_for(c, app.as_str(), &actor, Role::Collaborator)?;
-                let addon = Addon::find(c, addon.as_str())?;
-                let attached = Attachment::of_addon(c, &addon.id)?.iter().any(|x| x.app_id == a.id);
-                if addon.app_id != a.id && !attached {
-                    return Err(Error::NotFound(format!(
-                        "add-on {} is not on app {}",
-                        addon.name, a.name
-                    )));
-                }
+                let addon = resolve_addon(c, &a, addon.as_str(), Reach::OnApp)?;
                 addon_view(c, &addon)
             })
             .await

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
+use super::addon_refs::{resolve_addon, Reach};
 use super::domain::{Actor, Platform};
 use super::names::{default_attachment_name, validate_attachment_name};
 use super::plans::requires;
@@ -90,9 +91,10 @@ fn publish_attachment(
     Ok(true)
 }
 
-/// Inside one transaction: writes a new `pending` attachment of an add-on (by id or name) to
-/// an app, after checking that the add-on is provisioned, that its provider lets it be attached
-/// to this app, and that the name is free. Returns the add-on and the attachment.
+/// Inside one transaction: writes a new `pending` attachment of an add-on (by name or id, or an
+/// attachment or service name on the app: see `resolve_addon`) to an app, after checking that
+/// the add-on is provisioned, that its provider lets it be attached to this app, and that the
+/// name is free. Returns the add-on and the attachment.
 fn write_new_attachment(
     c: &mut DbConnection,
     catalog: &Catalog,
@@ -103,7 +105,7 @@ fn write_new_attachment(
 ) -> Result<(Addon, Attachment)> {
     let a = app_for(c, app, actor, Role::Collaborator)?;
     let addon_ref = addon;
-    let addon = Addon::find(c, addon_ref)?;
+    let addon = resolve_addon(c, &a, addon_ref, Reach::Anywhere)?;
     // Attaching needs access to the add-on's own app too: another tenant's add-on is as
     // unknown as one that does not exist.
     let visible = match App::get(c, &addon.app_id)? {

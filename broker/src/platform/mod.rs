@@ -13,14 +13,17 @@
 //! (or a crashed broker) left half-way, and asynchronous provisions.
 //!
 //! One file per resource, each with its own `impl Platform` block: `apps`, `releases` (config
-//! vars too), `addons`, `attachments`, `audit`; `lifecycle` moves add-ons along after their
-//! requests (and runs the reconciler); `plans` maps add-ons onto the catalog; `names` holds the
-//! name rules; `views` the API's shapes; `domain` the [`Platform`] handle and its [`Actor`].
-//! The files lean on each other in layers, never upwards: `apps` and `addons` on
-//! `lifecycle`; `lifecycle` on `attachments`; `attachments` on `releases` and `plans`; all of
-//! them on `names`, `views` and `domain`. This module only re-exports, so they name each other
-//! as `super::<file>::…`, never `super::…` (which would be an import cycle).
+//! vars too), `addons`, `attachments`, `audit`, `topics` (a Kafka add-on's topics);
+//! `lifecycle` moves add-ons along after their requests (and runs the reconciler); `plans` maps
+//! add-ons onto the catalog; `addon_refs` resolves what people name an add-on by; `names` holds
+//! the name rules; `views` the API's shapes; `domain` the [`Platform`] handle and its
+//! [`Actor`]. The files lean on each other in layers, never upwards: `topics` on `addons`;
+//! `apps` and `addons` on `lifecycle`; `lifecycle` on `attachments`; `attachments` on
+//! `releases` and `plans`; all of them on `addon_refs`, `names`, `views` and `domain`. This
+//! module only re-exports, so they name each other as `super::<file>::…`, never `super::…`
+//! (which would be an import cycle).
 
+mod addon_refs;
 mod addons;
 mod apps;
 mod attachments;
@@ -30,11 +33,13 @@ mod lifecycle;
 mod names;
 mod plans;
 mod releases;
+mod topics;
 mod views;
 
 pub use addons::{AddonCreated, NewAddon};
 pub use apps::AppChange;
 pub use domain::{Actor, Platform};
 pub use names::{validate_app_name, validate_var_name};
+pub(crate) use plans::unknown_service;
 pub(crate) use releases::{insert_release, latest_release, open_config};
 pub use views::{iso, AddonView, AppView, AttachmentView, AuditView, IdRef, NameRef, ReleaseView};

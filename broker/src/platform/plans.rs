@@ -1,10 +1,12 @@
-//! How add-ons map onto the catalog: `service:plan` names, service metadata (`api.requires`,
+//! How add-ons map onto the catalog: `service:plan` names (a bare `service` is its default
+//! plan; unknown names are answered with the valid ones), service metadata (`api.requires`,
 //! config var prefixes) and the catalog ids an add-on's instance runs on.
 
+use providers::ServiceDef;
 use serde_json::Value;
 
 use super::domain::Platform;
-use crate::catalog::clip;
+use crate::catalog::{clip, Catalog};
 use crate::db::models::{Addon, Instance};
 use crate::error::{Error, Result};
 
@@ -30,22 +32,51 @@ pub(super) fn requires(metadata: &Option<Value>) -> Option<Vec<String>> {
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
 }
 
+/// `no service "redsi"; services: kafka, postgresql, redis` (the offered ones, by name).
+pub(crate) fn unknown_service(catalog: &Catalog, wanted: &str) -> String {
+    let mut names: Vec<&str> = catalog.services().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    let list = if names.is_empty() {
+        "none is offered".to_string()
+    } else {
+        names.join(", ")
+    };
+    format!("no service \"{}\"; services: {list}", clip(wanted))
+}
+
+/// `service redis has no plan "huge"; plans: redis:shared, redis:shared-large`.
+fn unknown_plan(service: &ServiceDef, wanted: &str) -> String {
+    let plans: Vec<String> = service
+        .plans
+        .iter()
+        .map(|p| format!("{}:{}", service.name, p.name))
+        .collect();
+    format!(
+        "service {} has no plan \"{}\"; plans: {}",
+        service.name,
+        clip(wanted),
+        plans.join(", ")
+    )
+}
+
 impl Platform {
-    /// Resolves `service:plan` against the catalog.
+    /// Resolves `service:plan` (or a bare `service`, meaning its default plan) against the
+    /// catalog; an unknown service or plan is a 422 that lists the valid ones.
     pub(super) fn resolve_plan(&self, plan: &str) -> Result<ResolvedPlan> {
-        let (service, plan_name) = plan
-            .split_once(':')
-            .ok_or_else(|| Error::Unprocessable(format!("plan {} must be service:plan", clip(plan))))?;
+        let (service, plan_name) = match plan.split_once(':') {
+            Some((service, plan_name)) => (service, Some(plan_name)),
+            None => (plan, None),
+        };
         let catalog = self.provisioning.catalog();
         let svc = catalog
             .services()
             .find(|s| s.name == service)
-            .ok_or_else(|| Error::Unprocessable(format!("no add-on service {}", clip(service))))?;
-        let p = svc
-            .plans
-            .iter()
-            .find(|p| p.name == plan_name)
-            .ok_or_else(|| Error::Unprocessable(format!("service {} has no plan {}", svc.name, clip(plan_name))))?;
+            .ok_or_else(|| Error::Unprocessable(unknown_service(&catalog, service)))?;
+        let p = match plan_name {
+            Some(name) => svc.plans.iter().find(|p| p.name == name),
+            None => svc.default_plan(),
+        };
+        let p = p.ok_or_else(|| Error::Unprocessable(unknown_plan(svc, plan_name.unwrap_or_default())))?;
         Ok(ResolvedPlan {
             service_id: svc.id.clone(),
             plan_id: p.id.clone(),

@@ -59,7 +59,8 @@ impl Provisioning {
     }
 
     /// Creates a topic of an instance; `Created` when new, `Exists` when an identical one was
-    /// there, 409 when one with another spec was.
+    /// there, 409 when one with another spec was. The audit entry is `<face>.topic.create`
+    /// (`osb` or `platform`: which API was used).
     pub async fn put_topic(
         &self,
         instance_id: String,
@@ -67,6 +68,7 @@ impl Provisioning {
         partitions: Option<i32>,
         retention_ms: Option<i64>,
         meta: RequestMeta,
+        face: &'static str,
     ) -> Result<Reply<TopicView>> {
         let target = self.topic_admin(&instance_id).await?;
         let admin = target.admin()?;
@@ -100,13 +102,27 @@ impl Provisioning {
         let detail =
             serde_json::json!({ "topic": name, "partitions": spec.partitions, "retention_ms": spec.retention_ms });
         self.db
-            .write(move |c| audit(c, &meta, "osb.topic.create", audit_target.clone(), detail.clone()))
+            .write(move |c| {
+                audit(
+                    c,
+                    &meta,
+                    &format!("{face}.topic.create"),
+                    audit_target.clone(),
+                    detail.clone(),
+                )
+            })
             .await?;
         Ok(Reply::Created(info))
     }
 
-    /// Deletes a topic of an instance; 410 when there is none.
-    pub async fn delete_topic(&self, instance_id: String, name: String, meta: RequestMeta) -> Result<()> {
+    /// Deletes a topic of an instance; 410 when there is none. Audited as `<face>.topic.delete`.
+    pub async fn delete_topic(
+        &self,
+        instance_id: String,
+        name: String,
+        meta: RequestMeta,
+        face: &'static str,
+    ) -> Result<()> {
         let target = self.topic_admin(&instance_id).await?;
         let admin = target.admin()?;
         if !admin.owns_topic(target.instance.as_str(), &name) {
@@ -120,7 +136,15 @@ impl Provisioning {
         let audit_target = format!("instance/{}", target.instance);
         let detail = serde_json::json!({ "topic": name });
         self.db
-            .write(move |c| audit(c, &meta, "osb.topic.delete", audit_target.clone(), detail.clone()))
+            .write(move |c| {
+                audit(
+                    c,
+                    &meta,
+                    &format!("{face}.topic.delete"),
+                    audit_target.clone(),
+                    detail.clone(),
+                )
+            })
             .await?;
         Ok(())
     }

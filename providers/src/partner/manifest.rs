@@ -96,7 +96,8 @@ impl Manifest {
         let plans = self
             .plans
             .iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(i, p)| {
                 let create = p.schema.clone().unwrap_or_else(
                     || json!({ "$schema": "http://json-schema.org/draft-04/schema#", "type": "object" }),
                 );
@@ -119,6 +120,8 @@ impl Manifest {
                     // to change them later).
                     schemas: plan_schemas(create, empty_object_schema(), empty_object_schema()),
                     metadata: json!({ "displayName": p.name }),
+                    // The manifest's first plan is the one `addons:create <service>` takes.
+                    default: i == 0,
                 }
             })
             .collect();
@@ -197,6 +200,7 @@ mod tests {
         let m = Manifest::parse(&super::super::sample()).unwrap();
         assert_eq!(m.service().name, "acme-cache");
         assert_eq!(m.service().plans[0].name, "basic");
+        assert!(m.service().plans[0].default, "the first plan is the default");
         let shown = m.public_view().to_string();
         assert!(!shown.contains("0123456789abcdef0123") && !shown.contains("salt-salt"));
         assert!(!format!("{m:?}").contains("0123456789abcdef"));
@@ -216,5 +220,28 @@ mod tests {
         ] {
             assert!(config_to_credentials(&api, bad.as_object().unwrap()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_first_plan_of_a_manifest_is_the_only_default() {
+        let mut sample = super::super::sample();
+        sample["plans"] = json!([
+            { "id": "basic", "name": "Basic", "description": "Small" },
+            { "id": "pro", "name": "Pro", "description": "Large" },
+        ]);
+        let service = Manifest::parse(&sample).unwrap().service();
+        let defaults: Vec<&str> = service
+            .plans
+            .iter()
+            .filter(|p| p.default)
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(defaults, ["basic"]);
+        assert_eq!(service.default_plan().map(|p| p.name.as_str()), Some("basic"));
+        let shown = serde_json::to_value(&service).unwrap();
+        assert!(
+            shown["plans"][0].get("default").is_none(),
+            "not part of the OSB catalog"
+        );
     }
 }

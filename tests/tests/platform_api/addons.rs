@@ -216,7 +216,8 @@ async fn hostile_addon_requests_are_4xx_and_leave_nothing_behind() {
     let name = api.create_app().await;
     let path = format!("/apps/{name}/addons");
     for (body, status) in [
-        (json!({ "plan": "postgresql" }), 422),
+        (json!({ "plan": "postgres" }), 422),
+        (json!({ "plan": "" }), 422),
         (json!({ "plan": "mysql:shared" }), 422),
         (json!({ "plan": "postgresql:huge" }), 422),
         (json!({ "plan": "postgresql:shared'; DROP" }), 422),

@@ -7,8 +7,10 @@ use addon_broker_tests::{connect_with_uri, kafka, Api, TestApp};
 use broker::auth::Scope;
 use serde_json::{json, Value};
 
+mod addon_names;
 mod addons;
 mod config;
+mod topics;
 
 fn var<'a>(config: &'a serde_json::Map<String, Value>, name: &str) -> &'a str {
     config

@@ -90,12 +90,17 @@ impl Addon {
 
     /// An add-on by id or name; 404 when there is none.
     pub fn find(conn: &mut DbConnection, id_or_name: &str) -> Result<Addon> {
-        addons::table
+        Addon::lookup(conn, id_or_name)?
+            .ok_or_else(|| Error::NotFound(format!("add-on {} does not exist", clip(id_or_name))))
+    }
+
+    /// An add-on by id or name, if there is one.
+    pub fn lookup(conn: &mut DbConnection, id_or_name: &str) -> Result<Option<Addon>> {
+        Ok(addons::table
             .filter(addons::id.eq(id_or_name).or(addons::name.eq(id_or_name)))
             .select(Addon::as_select())
             .first(conn)
-            .optional()?
-            .ok_or_else(|| Error::NotFound(format!("add-on {} does not exist", clip(id_or_name))))
+            .optional()?)
     }
 
     /// An add-on by its id alone (internal lookups never go by name); 404 when there is none.

@@ -25,7 +25,8 @@ pub struct AttachmentSpec {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddonCreateRequest {
-    /// `service:plan`, e.g. `postgresql:shared`.
+    /// `service:plan`, e.g. `postgresql:shared`, or a bare service name (`postgresql`) for the
+    /// service's default plan.
     pub plan: String,
     /// Attachment options.
     pub attachment: Option<AttachmentSpec>,
@@ -58,7 +59,7 @@ fn addon_key(a: &AddonView, field: &str) -> String {
     request_body = AddonCreateRequest,
     responses((status = 201, body = AddonView), (status = 202, description = "Provisioning; vars arrive in a later release", body = AddonView),
               (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
-              (status = 422, description = "Unknown plan", body = ApiError)),
+              (status = 422, description = "Unknown service or plan (the message lists the valid ones)", body = ApiError)),
     security(("bearer" = [])))]
 pub async fn create_addon(
     caller: PlatformCaller,
@@ -118,8 +119,10 @@ pub async fn list_addons(
 
 /// An add-on of an app.
 #[utoipa::path(get, path = "/apps/{app}/addons/{addon}", tag = "platform",
-    params(("app" = String, Path, description = "id or name"), ("addon" = String, Path, description = "id or name")),
-    responses((status = 200, body = AddonView), (status = 404, body = ApiError)), security(("bearer" = [])))]
+    params(("app" = String, Path, description = "id or name"), ("addon" = String, Path, description = "name, id, attachment name on the app (`REDIS`) or unambiguous service name (`redis`)")),
+    responses((status = 200, body = AddonView), (status = 404, body = ApiError),
+              (status = 422, description = "The name is ambiguous (several add-ons of that service)", body = ApiError)),
+    security(("bearer" = [])))]
 pub async fn get_addon(
     caller: PlatformCaller,
     path: web::Path<(String, String)>,
@@ -136,7 +139,7 @@ pub async fn get_addon(
 
 /// Change an add-on's plan.
 #[utoipa::path(patch, path = "/apps/{app}/addons/{addon}", tag = "platform",
-    params(("app" = String, Path, description = "id or name"), ("addon" = String, Path, description = "id or name")),
+    params(("app" = String, Path, description = "id or name"), ("addon" = String, Path, description = "name, id, attachment name on the app (`REDIS`) or unambiguous service name (`redis`)")),
     request_body = AddonUpdateRequest,
     responses((status = 200, body = AddonView), (status = 404, body = ApiError), (status = 422, body = ApiError)),
     security(("bearer" = [])))]
@@ -157,8 +160,10 @@ pub async fn update_addon(
 
 /// Destroy an add-on: detach everywhere (one release per app), unbind, deprovision.
 #[utoipa::path(delete, path = "/apps/{app}/addons/{addon}", tag = "platform",
-    params(("app" = String, Path, description = "id or name"), ("addon" = String, Path, description = "id or name")),
-    responses((status = 200, body = AddonView), (status = 404, body = ApiError)), security(("bearer" = [])))]
+    params(("app" = String, Path, description = "id or name"), ("addon" = String, Path, description = "name, id, attachment name on the app (`REDIS`) or unambiguous service name (`redis`)")),
+    responses((status = 200, body = AddonView), (status = 404, body = ApiError),
+              (status = 422, description = "The name is ambiguous (several add-ons of that service)", body = ApiError)),
+    security(("bearer" = [])))]
 pub async fn delete_addon(
     caller: PlatformCaller,
     path: web::Path<(String, String)>,
@@ -176,9 +181,9 @@ pub async fn delete_addon(
 /// Single sign-on into a third-party add-on's dashboard: POST `params` to `action` (or open
 /// `url`) within 5 minutes. Owner or admin.
 #[utoipa::path(get, path = "/apps/{app}/addons/{addon}/sso", tag = "platform",
-    params(("app" = String, Path, description = "id or name"), ("addon" = String, Path, description = "id or name")),
+    params(("app" = String, Path, description = "id or name"), ("addon" = String, Path, description = "name, id, attachment name on the app (`REDIS`) or unambiguous service name (`redis`)")),
     responses((status = 200, body = crate::marketplace::SsoView), (status = 403, body = ApiError), (status = 404, body = ApiError),
-              (status = 422, description = "Not a third-party add-on", body = ApiError)),
+              (status = 422, description = "Not a third-party add-on, or an ambiguous name", body = ApiError)),
     security(("bearer" = [])))]
 pub async fn addon_sso(
     caller: PlatformCaller,

@@ -16,7 +16,8 @@ use crate::platform::AttachmentView;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentCreateRequest {
-    /// Add-on id or name.
+    /// Add-on name or id, or an attachment name (`REDIS`) or unambiguous service name
+    /// (`redis`) on `app`.
     pub addon: String,
     /// App id or name.
     pub app: String,
@@ -26,7 +27,8 @@ pub struct AttachmentCreateRequest {
 
 /// Attach an existing add-on to an app, with its own credentials.
 #[utoipa::path(post, path = "/addon-attachments", tag = "platform", request_body = AttachmentCreateRequest,
-    responses((status = 201, body = AttachmentView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)),
+    responses((status = 201, body = AttachmentView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+              (status = 422, description = "The add-on is not provisioned, not attachable here, or its name is ambiguous", body = ApiError)),
     security(("bearer" = [])))]
 pub async fn create_attachment(
     caller: PlatformCaller,

@@ -1,7 +1,7 @@
-//! The platform API (Heroku's shapes): apps, config vars, releases, add-ons, attachments and the
-//! add-on catalog for people, one file per resource. Bearer tokens (`platform` or `admin`
-//! scope); errors are `{"id": "...", "message": "..."}`; lists page with `Range` /
-//! `Next-Range`.
+//! The platform API (Heroku's shapes): apps, config vars, releases, add-ons, attachments, a
+//! Kafka add-on's topics and the add-on catalog for people, one file per resource. Bearer
+//! tokens (`platform` or `admin` scope); errors are `{"id": "...", "message": "..."}`; lists
+//! page with `Range` / `Next-Range`.
 
 pub mod addons;
 pub mod apps;
@@ -9,6 +9,7 @@ pub mod attachments;
 pub mod config_vars;
 pub mod releases;
 pub mod services;
+pub mod topics;
 
 use actix_web::web;
 
@@ -62,5 +63,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/addon-services/{service}/plans",
         web::get().to(services::list_addon_plans),
     )
-    .route("/apps/{app}/addons/{addon}/sso", web::get().to(addons::addon_sso));
+    .route("/apps/{app}/addons/{addon}/sso", web::get().to(addons::addon_sso))
+    .route(
+        "/apps/{app}/addons/{addon}/topics",
+        web::get().to(topics::list_addon_topics),
+    )
+    .service(
+        web::resource("/apps/{app}/addons/{addon}/topics/{topic}")
+            .route(web::put().to(topics::put_addon_topic))
+            .route(web::get().to(topics::get_addon_topic))
+            .route(web::delete().to(topics::delete_addon_topic)),
+    );
 }

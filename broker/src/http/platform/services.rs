@@ -4,11 +4,11 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::catalog::clip;
 use crate::error::Error;
 use crate::http::errors::ApiError;
 use crate::http::extract::PlatformCaller;
 use crate::http::state::PlatformState;
+use crate::platform::unknown_service;
 
 /// An add-on service for people.
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,6 +30,9 @@ pub struct PlanView {
     pub name: String,
     /// Description.
     pub description: String,
+    /// Whether a bare service name (`POST /apps/{app}/addons {"plan": "redis"}`) takes this
+    /// plan: exactly one plan of each service is.
+    pub default: bool,
 }
 
 /// The add-on services of the catalog.
@@ -66,7 +69,8 @@ pub async fn list_addon_plans(
     let service = catalog
         .services()
         .find(|s| s.name == wanted || s.id == wanted)
-        .ok_or_else(|| Error::NotFound(format!("no add-on service {}", clip(&wanted))))?;
+        .ok_or_else(|| Error::NotFound(unknown_service(&catalog, &wanted)))?;
+    let default = service.default_plan().map(|p| p.id.clone());
     let plans: Vec<PlanView> = service
         .plans
         .iter()
@@ -74,6 +78,7 @@ pub async fn list_addon_plans(
             id: p.id.clone(),
             name: format!("{}:{}", service.name, p.name),
             description: p.description.clone(),
+            default: default.as_ref() == Some(&p.id),
         })
         .collect();
     Ok(HttpResponse::Ok().json(plans))

@@ -11,7 +11,7 @@ use crate::db::models::{App, Release};
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
 use crate::ids::AppId;
-use crate::platform::{find_app, iso, latest_release, open_config, Actor, NameRef};
+use crate::platform::{current_release, find_app, iso, open_config, Actor, NameRef};
 use crate::provisioning::audit;
 
 use super::containers::{dyno_order, exit_of, label, port_of, release_of, runtime_err};
@@ -112,7 +112,7 @@ impl Dynos {
             .run(move |c| {
                 let a = find_app(c, &app)?;
                 require_owner(&a, &actor2)?;
-                let r = latest_release(c, &a.id)?;
+                let r = current_release(c, &a.id)?;
                 let r = r.filter(|r| r.slug_id.is_some()).ok_or_else(|| {
                     Error::Unprocessable(format!("app {} has no code yet; push a build first", a.name))
                 })?;
@@ -181,6 +181,7 @@ impl Dynos {
                 config,
                 port: None,
                 ttl_ms: Some(ttl * 1000),
+                extra_label: None,
             })
             .await?;
         sup.offsets.insert(status.id.clone(), (0, Vec::new()));

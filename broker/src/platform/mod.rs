@@ -36,5 +36,5 @@ pub use addons::{AddonCreated, NewAddon};
 pub(crate) use apps::find_app;
 pub use domain::{Actor, Platform};
 pub use names::{validate_app_name, validate_var_name};
-pub(crate) use releases::{insert_release, latest_release, open_config};
+pub(crate) use releases::{current_release, insert_release, latest_release, open_config};
 pub use views::{iso, AddonView, AppView, AttachmentView, AuditView, IdRef, NameRef, ReleaseView};

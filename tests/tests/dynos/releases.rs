@@ -260,3 +260,59 @@ async fn scaling_before_a_build_and_logs_of_a_missing_dyno_say_what_there_is() {
         api.get(&format!("/apps/{name}/logs?dyno={found}")).await.expect(200);
     }
 }
+
+#[tokio::test]
+async fn a_release_phase_running_when_the_broker_dies_is_resumed_not_repeated() {
+    use runtime::Runtime;
+    let mut app = TestApp::spawn().await;
+    let api = app.platform();
+    let name = api.create_app().await;
+    // With GATE set, the phase waits until the test creates table `gate`, then records its run.
+    let procfile = format!(
+        "{PROCFILE}release: [ -z \"$GATE\" ] && exit 0; \
+until psql \"$DATABASE_URL\" -tAc 'SELECT 1 FROM gate' 2>/dev/null | grep -q 1; do sleep 0.05; done; \
+psql \"$DATABASE_URL\" -v ON_ERROR_STOP=1 -qc 'INSERT INTO runs VALUES (1)' && echo gate passed\n"
+    );
+    let build = push(&api, &name, sample_app(&procfile)).await;
+    assert_eq!(build["status"], "succeeded", "{build}");
+    api.post(&format!("/apps/{name}/addons"), json!({ "plan": "postgresql:shared" }))
+        .await
+        .expect(201);
+    assert_eq!(settled(&api, &name, 3).await["status"], "succeeded");
+    let url = api.config(&name).await["DATABASE_URL"].as_str().unwrap().to_string();
+    let db = connect_with_uri(&url).await.unwrap();
+    db.batch_execute("CREATE TABLE runs (n int)").await.unwrap();
+
+    api.patch(&format!("/apps/{name}/config-vars"), json!({ "GATE": "1" }))
+        .await
+        .expect(200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = app.runtime().list().await.unwrap();
+        if list
+            .iter()
+            .any(|c| c.running() && c.labels.get("dyno").map(String::as_str) == Some("release.4"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "release.4 never started: {list:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    app.kill();
+    // The phase goes on without a broker; its release is still pending in the store.
+    db.batch_execute("CREATE TABLE gate (x int); INSERT INTO gate VALUES (1)")
+        .await
+        .unwrap();
+    app.start();
+    let api = app.platform();
+    let v4 = settled(&api, &name, 4).await;
+    assert_eq!(v4["status"], "succeeded", "{v4}");
+    assert_eq!(v4["current"], true, "{v4}");
+    wait_log(&api, &name, "dyno=release.4", "app[release.4]: gate passed").await;
+    let runs: i64 = db.query_one("SELECT count(*) FROM runs", &[]).await.unwrap().get(0);
+    assert_eq!(runs, 1, "the phase was adopted, not run a second time");
+    wait_dynos(&api, &name, "web.1 on v4", |l| {
+        up(l, "web").len() == 1 && up(l, "web")[0]["release"]["version"] == 4
+    })
+    .await;
+}

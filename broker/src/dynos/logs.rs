@@ -73,8 +73,9 @@ impl Dynos {
         Ok((a, lines, rx))
     }
 
-    /// A 404 naming the app's dynos unless `dyno` names one of them, a process type of its
-    /// formation, or a dyno the buffered log still has lines of (a one-off run that ended).
+    /// A 404 naming the app's dynos unless `dyno` names one of them (running, or wanted by the
+    /// formation), a process type of its formation, or a dyno the buffered log still has lines
+    /// of (a one-off run that ended).
     async fn check_dyno(&self, a: &App, dyno: &str) -> Result<()> {
         let matches = |name: &str| name == dyno || name.split('.').next() == Some(dyno);
         let logged = self
@@ -87,21 +88,23 @@ impl Dynos {
             return Ok(());
         }
         let app_id = a.id.clone();
-        let types = self.inner.db.run(move |c| Formation::of_app(c, &app_id)).await?;
-        if types.iter().any(|f| f.process_type == dyno) {
+        let formation = self.inner.db.run(move |c| Formation::of_app(c, &app_id)).await?;
+        if formation.iter().any(|f| f.process_type == dyno) {
             return Ok(());
         }
-        let mut names: Vec<String> = match &self.inner.runtime {
-            Some(rt) => rt
-                .list()
-                .await
-                .map_err(runtime_err)?
-                .iter()
-                .filter(|c| label(c, "app") == a.id && label(c, "kind") != "release")
-                .map(|c| label(c, "dyno").to_string())
-                .collect(),
-            None => Vec::new(),
-        };
+        // The dynos the formation wants count, started or not (a tail may begin before them).
+        let mut names: Vec<String> = formation
+            .iter()
+            .flat_map(|f| (1..=f.quantity).map(move |n| format!("{}.{n}", f.process_type)))
+            .collect();
+        if let Some(rt) = &self.inner.runtime {
+            let list = rt.list().await.map_err(runtime_err)?;
+            names.extend(
+                list.iter()
+                    .filter(|c| label(c, "app") == a.id && label(c, "kind") != "release")
+                    .map(|c| label(c, "dyno").to_string()),
+            );
+        }
         if names.iter().any(|n| matches(n)) {
             return Ok(());
         }

@@ -99,6 +99,10 @@ async fn the_release_phase_migrates_with_database_url_on_addon_config_and_rollba
         .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, String>(0), "");
+    assert!(
+        !api.config(&name).await.contains_key("FOO"),
+        "the rollback restored v3's config"
+    );
     let releases = api.releases(&name).await;
     assert_eq!(releases.iter().filter(|r| r["current"] == true).count(), 1);
 }

@@ -78,10 +78,10 @@ pub(super) fn write_release(
 }
 
 /// An app, one of its releases (by id or version) and its current version (0 when none
-/// succeeded).
+/// succeeded), read after the release: a status only moves from `pending` to its verdict, so
+/// a release read as `succeeded` is current unless a later one has succeeded too.
 fn find_release(c: &mut DbConnection, app: &str, id_or_version: &str) -> Result<(App, Release, i32)> {
     let a = App::find(c, app)?;
-    let last = Release::current(c, &a.id)?.map_or(0, |r| r.version);
     let r = Release::find_in_app(c, &AppId::from(a.id.as_str()), id_or_version)?.ok_or_else(|| {
         Error::NotFound(format!(
             "release {} of app {} does not exist",
@@ -89,6 +89,7 @@ fn find_release(c: &mut DbConnection, app: &str, id_or_version: &str) -> Result<
             a.name
         ))
     })?;
+    let last = Release::current(c, &a.id)?.map_or(0, |r| r.version);
     Ok((a, r, last))
 }
 
@@ -226,7 +227,8 @@ impl Platform {
     /// One release, by id or version.
     pub async fn release(&self, app: String, id_or_version: String, actor: &Actor) -> Result<ReleaseView> {
         let (a, r, last) = self.db.run(move |c| find_release(c, &app, &id_or_version)).await?;
-        self.release_view(&a, &r, r.version == last, reveals(&a, actor))
+        let current = r.status == RELEASE_SUCCEEDED && last <= r.version;
+        self.release_view(&a, &r, current, reveals(&a, actor))
     }
 
     /// Rolls config vars and code back to a release's, as a new release (which runs its

@@ -3,24 +3,23 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::access::{app_for, Role};
 use crate::catalog::clip;
-use crate::db::models::{App, Build, Release, Slug};
+use crate::db::models::{App, Build, Release, Slug, RELEASE_PENDING, RELEASE_SUCCEEDED};
 use crate::db::now_ms;
 use crate::error::{log_if_internal, Error, Result};
 use crate::ids::AppId;
-use crate::platform::{insert_release, iso, latest_release, open_config, Actor, IdRef, NameRef};
+use crate::platform::{current_release, insert_release, iso, latest_release, open_config, Actor, IdRef, NameRef};
 use crate::provisioning::audit;
 use crate::slugs::{self as archive, Unpacked};
 
-use super::containers::{exit_of, runtime_err};
 use super::formation::sync_formation;
-use super::launch::{Launch, MAX_OUTPUT, SIZES};
 use super::manager::Dynos;
+use super::phases::{failure_reason, keeps_running, Phase};
 use super::views::{BuildView, ReleaseRef, SlugView};
 
 /// Age after which a slug directory without a slug row is removed.
@@ -151,6 +150,10 @@ impl Dynos {
                         &actor,
                         Some(b.slug_id.clone().unwrap_or_default()),
                     )?;
+                    // Its release phase has just passed: it is not left for the dyno manager.
+                    if r.status == RELEASE_PENDING {
+                        Release::finish_pending(c, &r.id, RELEASE_SUCCEEDED)?;
+                    }
                     sync_formation(c, &app_id, &unpacked.process_types)?;
                     b.status = "succeeded".into();
                     b.release_version = Some(r.version);
@@ -164,59 +167,47 @@ impl Dynos {
     }
 
     /// Runs the release phase of a new slug with the current config; `(succeeded, output)`.
+    /// The output ends with the verdict, which says what keeps running when it failed.
     async fn release_phase(&self, a: &App, slug_id: &str, command: &str) -> Result<(bool, String)> {
-        let rt = self.runtime()?.clone();
+        self.runtime()?;
         let (sealer, app_id) = (self.inner.sealer.clone(), a.id.clone());
-        let (version, config) = self
+        let (version, config, current) = self
             .inner
             .db
             .run(move |c| {
                 let r = latest_release(c, &app_id)?;
                 let version = r.as_ref().map_or(0, |r| r.version) + 1;
+                let current = current_release(c, &app_id)?.filter(|r| r.slug_id.is_some());
                 Ok((
                     version,
                     r.map(|r| open_config(&sealer, &r)).transpose()?.unwrap_or_default(),
+                    current.map(|r| r.version),
                 ))
             })
             .await?;
-        let name = format!("release.{version}");
-        let status = self
-            .launch(Launch {
-                app_id: &AppId::from(a.id.as_str()),
-                name: &name,
-                kind: "release",
-                process_type: "release",
-                release: version,
-                size: SIZES[0],
-                command,
-                slug_id,
-                config,
-                port: None,
-                ttl_ms: None,
-            })
-            .await?;
-        let deadline = Instant::now() + Duration::from_millis(self.inner.settings.release_phase_timeout_ms);
-        let ended = self.wait_for_exit(&status.id, deadline).await;
-        let out = rt.output(&status.id, 0, MAX_OUTPUT).await.map_err(runtime_err);
-        // The container goes whatever happened; one left behind by an error here is collected
-        // by the supervision loop.
-        let _ = rt.remove(&status.id).await;
-        let (ended, out) = (ended?, out?);
-        let exit = exit_of(&ended).cloned();
-        let mut text = String::from_utf8_lossy(&out.bytes).into_owned();
-        let ok = exit.as_ref().is_some_and(|e| e.code == Some(0));
-        let verdict = match &exit {
-            _ if ok => "Release phase succeeded".to_string(),
-            Some(e) if !e.stopped => format!(
-                "Release phase failed (exit status {}); the previous release keeps running",
-                e.code.map_or("killed".into(), |c| c.to_string())
-            ),
-            _ => "Release phase timed out; the previous release keeps running".to_string(),
+        let phase = Phase {
+            app_id: &a.id,
+            version,
+            release_id: None,
+            slug_id,
+            command,
+            config,
         };
-        self.log(&a.id, "broker", &name, verdict.clone());
+        let outcome = self.run_phase(phase, None).await?;
+        let verdict = if outcome.ok {
+            "Release phase succeeded".to_string()
+        } else {
+            format!(
+                "Release phase {}; no release was made and {}",
+                failure_reason(false, outcome.exit.as_ref()),
+                keeps_running(current)
+            )
+        };
+        self.log(&a.id, "broker", &format!("release.{version}"), verdict.clone());
+        let mut text = outcome.output;
         text.push_str(&verdict);
         text.push('\n');
-        Ok((ok, text))
+        Ok((outcome.ok, text))
     }
 
     /// An app's builds, oldest first (their output can show what the release phase printed:

@@ -12,7 +12,7 @@ use crate::db::models::{App, Release};
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
 use crate::ids::AppId;
-use crate::platform::{iso, latest_release, open_config, Actor, NameRef};
+use crate::platform::{current_release, iso, open_config, Actor, NameRef};
 use crate::provisioning::audit;
 
 use super::containers::{dyno_order, exit_of, label, port_of, release_of, runtime_err};
@@ -110,7 +110,7 @@ impl Dynos {
             .db
             .run(move |c| {
                 let a = app_for(c, &app, &actor2, Role::Collaborator)?;
-                let r = latest_release(c, &a.id)?;
+                let r = current_release(c, &a.id)?;
                 let r = r.filter(|r| r.slug_id.is_some()).ok_or_else(|| {
                     Error::Unprocessable(format!("app {} has no code yet; push a build first", a.name))
                 })?;
@@ -179,6 +179,7 @@ impl Dynos {
                 config,
                 port: None,
                 ttl_ms: Some(ttl * 1000),
+                extra_label: None,
             })
             .await?;
         sup.offsets.insert(status.id.clone(), (0, Vec::new()));

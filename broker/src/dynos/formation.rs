@@ -5,10 +5,10 @@ use serde_json::json;
 
 use crate::access::{app_for, Role};
 use crate::catalog::clip;
-use crate::db::models::{App, Formation, Slug};
+use crate::db::models::{App, Formation, Release, Slug};
 use crate::db::{now_ms, DbConnection};
 use crate::error::{Error, Result};
-use crate::platform::{iso, latest_release, Actor, NameRef};
+use crate::platform::{current_release, iso, Actor, NameRef};
 use crate::provisioning::audit;
 use crate::slugs::{self as archive, ProcessTypes};
 
@@ -69,6 +69,12 @@ impl Dynos {
             .write(move |c| {
                 let a = app_for(c, &app, &actor2, Role::Collaborator)?;
                 let types = current_types(c, &a.id)?;
+                if !Release::any_with_code(c, &a.id)? {
+                    return Err(Error::Unprocessable(format!(
+                        "app {} has no build yet: deploy code before scaling",
+                        a.name
+                    )));
+                }
                 let changed = apply_updates(c, &a, &updates)?;
                 audit(
                     c,
@@ -173,7 +179,7 @@ fn formation_view(a: &App, f: Formation, types: &ProcessTypes) -> FormationView 
 
 /// The current release's process types (empty before the first build).
 pub(super) fn current_types(c: &mut DbConnection, app_id: &str) -> Result<ProcessTypes> {
-    let Some(sid) = latest_release(c, app_id)?.and_then(|r| r.slug_id) else {
+    let Some(sid) = current_release(c, app_id)?.and_then(|r| r.slug_id) else {
         return Ok(ProcessTypes::new());
     };
     Ok(Slug::find(c, &sid)?.map(|s| s.commands()).unwrap_or_default())

@@ -90,6 +90,8 @@ pub(super) struct Launch<'a> {
     pub(super) port: Option<u16>,
     /// Time to live, for one-off dynos.
     pub(super) ttl_ms: Option<u64>,
+    /// One more label (a release phase names the release it runs for).
+    pub(super) extra_label: Option<(&'a str, &'a str)>,
 }
 
 impl Dynos {
@@ -109,6 +111,9 @@ impl Dynos {
         }
         if let Some(t) = l.ttl_ms {
             labels.insert("ttl_ms".into(), t.to_string());
+        }
+        if let Some((k, v)) = l.extra_label {
+            labels.insert(k.into(), v.into());
         }
         self.log(
             l.app_id.as_str(),

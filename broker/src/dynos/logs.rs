@@ -6,12 +6,13 @@ use std::collections::HashSet;
 use runtime::ContainerStatus;
 use tokio::sync::broadcast;
 
-use crate::db::models::App;
+use crate::catalog::clip;
+use crate::db::models::{App, Formation};
 use crate::db::now_ms;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::platform::Actor;
 
-use super::containers::label;
+use super::containers::{dyno_order, label, runtime_err};
 use super::manager::Dynos;
 use super::plan::Supervision;
 use super::views::{LogLine, LogQuery};
@@ -50,6 +51,9 @@ impl Dynos {
         actor: &Actor,
     ) -> Result<(App, Vec<String>, Option<broadcast::Receiver<LogLine>>)> {
         let a = self.app_for(app, actor).await?;
+        if let Some(d) = &query.dyno {
+            self.check_dyno(&a, d).await?;
+        }
         // Subscribe before reading the buffer so that no line falls between the two.
         let rx = tail.then(|| self.inner.log_tx.subscribe());
         let n = query.lines.unwrap_or(100).min(LOG_LINES);
@@ -68,11 +72,61 @@ impl Dynos {
         Ok((a, lines, rx))
     }
 
+    /// A 404 naming the app's dynos unless `dyno` names one of them (running, or wanted by the
+    /// formation), a process type of its formation, or a dyno the buffered log still has lines
+    /// of (a one-off run that ended).
+    async fn check_dyno(&self, a: &App, dyno: &str) -> Result<()> {
+        let matches = |name: &str| name == dyno || name.split('.').next() == Some(dyno);
+        let logged = self
+            .inner
+            .logs
+            .lock()
+            .map(|logs| logs.get(&a.id).is_some_and(|b| b.iter().any(|l| matches(&l.dyno))))
+            .unwrap_or(false);
+        if logged {
+            return Ok(());
+        }
+        let app_id = a.id.clone();
+        let formation = self.inner.db.run(move |c| Formation::of_app(c, &app_id)).await?;
+        if formation.iter().any(|f| f.process_type == dyno) {
+            return Ok(());
+        }
+        // The dynos the formation wants count, started or not (a tail may begin before them).
+        let mut names: Vec<String> = formation
+            .iter()
+            .flat_map(|f| (1..=f.quantity).map(move |n| format!("{}.{n}", f.process_type)))
+            .collect();
+        if let Some(rt) = &self.inner.runtime {
+            let list = rt.list().await.map_err(runtime_err)?;
+            names.extend(
+                list.iter()
+                    .filter(|c| label(c, "app") == a.id && label(c, "kind") != "release")
+                    .map(|c| label(c, "dyno").to_string()),
+            );
+        }
+        if names.iter().any(|n| matches(n)) {
+            return Ok(());
+        }
+        names.sort_by_key(|n| dyno_order(n));
+        names.dedup();
+        let have = if names.is_empty() {
+            "it has no dynos".to_string()
+        } else {
+            format!("its dynos are {}", names.join(", "))
+        };
+        Err(Error::NotFound(format!(
+            "no dyno {} on app {}; {have}",
+            clip(dyno),
+            a.name
+        )))
+    }
+
     /// Reads new output of every container into the app logs.
     pub(super) async fn collect_logs(&self, sup: &mut Supervision, list: &[ContainerStatus]) {
         let Ok(rt) = self.runtime() else { return };
         let first = !sup.first_tick_done;
-        for c in list {
+        // A release phase's output is logged whole when it ends (`phases.rs`).
+        for c in list.iter().filter(|c| label(c, "kind") != "release") {
             let entry = sup.offsets.entry(c.id.clone()).or_insert((0, Vec::new()));
             loop {
                 let Ok(out) = rt.output(&c.id, entry.0, 256 * 1024).await else {

@@ -2,7 +2,7 @@
 //! supervisor's memory and the log buffers. Its methods live with their resource (`builds.rs`,
 //! `formation.rs`, `dynos.rs`, `logs.rs`, `supervisor.rs`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,8 @@ pub(super) struct Inner {
     pub(super) log_tx: broadcast::Sender<LogLine>,
     /// Process types by slug id (slugs never change).
     pub(super) slug_types: std::sync::Mutex<HashMap<String, ProcessTypes>>,
+    /// Apps whose release phase (of a pending release) runs now, one at a time per app.
+    pub(super) phases: std::sync::Mutex<HashSet<String>>,
     /// Wakes the supervision loop before its next tick (a formation change, a dyno that came
     /// up, a stop that finished).
     pub(super) wake: tokio::sync::Notify,
@@ -66,6 +68,7 @@ impl Dynos {
                 logs: std::sync::Mutex::new(HashMap::new()),
                 log_tx,
                 slug_types: std::sync::Mutex::new(HashMap::new()),
+                phases: std::sync::Mutex::new(HashSet::new()),
                 wake: tokio::sync::Notify::new(),
             }),
         }

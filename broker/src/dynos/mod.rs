@@ -1,7 +1,7 @@
 //! The dyno manager: builds and slugs, the formation, and the supervision of the dynos that a
 //! [`Runtime`] runs.
 //!
-//! The desired state is in the store: an app's latest release (its slug and sealed config
+//! The desired state is in the store: an app's current release (its slug and sealed config
 //! vars) and its formation (quantity and size per process type). What runs is what the runtime
 //! lists, each container labelled with its app, dyno name, release and size. A loop
 //! ([`Dynos::run`]) compares the two every `runtime.tick_ms` and acts:
@@ -19,7 +19,10 @@
 //! Nothing here is only in memory that a restart would need: a new broker lists the runtime's
 //! containers, adopts those that match the formation, and restarts or stops the rest.
 //!
-//! One file per part: `builds.rs` (builds and slugs), `formation.rs`, `dynos.rs` (listing,
+//! A new release whose code has a `release` process type is `pending` until its release
+//! phase passes (`phases.rs`); only releases that succeeded are desired.
+//!
+//! One file per part: `builds.rs` (builds and slugs), `phases.rs` (release phases), `formation.rs`, `dynos.rs` (listing,
 //! restart, stop, one-off runs), `logs.rs`, `supervisor.rs` (the loop) with `plan.rs` (its
 //! decisions, without I/O), `launch.rs` (starting and stopping containers), `containers.rs`
 //! (reading their labels), `views.rs` (the wire types) and `manager.rs` (the shared handle).
@@ -32,6 +35,7 @@ mod formation;
 mod launch;
 mod logs;
 mod manager;
+mod phases;
 mod plan;
 mod supervisor;
 mod views;

@@ -60,7 +60,7 @@ impl Supervision {
 pub(super) struct Desired {
     /// The app.
     pub(super) app: App,
-    /// Its latest release with code, and that code's process types.
+    /// Its current release (the latest that succeeded) if it has code, and that code's process types.
     pub(super) release: Option<(Release, ProcessTypes)>,
     /// Its formation rows.
     pub(super) formation: Vec<Formation>,

@@ -12,7 +12,7 @@ use crate::db::models::{App, Formation, Slug};
 use crate::db::now_ms;
 use crate::error::Result;
 use crate::ids::AppId;
-use crate::platform::{latest_release, open_config};
+use crate::platform::{current_release, open_config};
 use crate::slugs::ProcessTypes;
 
 use super::containers::{label, port_of, release_of, runtime_err};
@@ -47,6 +47,9 @@ impl Dynos {
                     Ok(_) => {}
                     Err(e) => warn!(error = %e.chain(), "collecting slugs"),
                 }
+            }
+            if let Err(e) = self.start_release_phases().await {
+                warn!(error = %e.chain(), "starting release phases");
             }
             if let Err(e) = self.tick().await {
                 warn!(error = %e.chain(), "dyno supervision");
@@ -198,7 +201,8 @@ impl Dynos {
                 let mut new_types = HashMap::new();
                 for app in all {
                     let formation = by_app.remove(&app.id).unwrap_or_default();
-                    let release = match latest_release(c, &app.id)? {
+                    // Only a release that passed its release phase (or needs none) runs.
+                    let release = match current_release(c, &app.id)? {
                         Some(r) if r.slug_id.is_some() => {
                             let sid = r.slug_id.clone().unwrap_or_default();
                             let types = match cached.get(&sid) {
@@ -245,6 +249,7 @@ impl Dynos {
                 config: open_config(&self.inner.sealer, r)?,
                 port,
                 ttl_ms: None,
+                extra_label: None,
             })
             .await?;
         sup.offsets.insert(status.id, (0, Vec::new()));

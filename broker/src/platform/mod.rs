@@ -41,5 +41,5 @@ pub use apps::AppChange;
 pub use domain::{Actor, Platform};
 pub use names::{validate_app_name, validate_var_name};
 pub(crate) use plans::unknown_service;
-pub(crate) use releases::{insert_release, latest_release, open_config};
+pub(crate) use releases::{current_release, insert_release, latest_release, open_config};
 pub use views::{iso, AddonView, AppView, AttachmentView, AuditView, IdRef, NameRef, ReleaseView};

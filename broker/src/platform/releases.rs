@@ -11,7 +11,7 @@ use super::views::{iso, IdRef, NameRef, ReleaseView};
 use crate::access::{app_for, Role};
 use crate::catalog::clip;
 use crate::crypto::Sealer;
-use crate::db::models::{App, ConfigSealer, Release};
+use crate::db::models::{App, ConfigSealer, Release, RELEASE_SUCCEEDED};
 use crate::db::DbConnection;
 use crate::error::{Error, Result};
 use crate::ids::AppId;
@@ -30,6 +30,12 @@ impl ConfigSealer for Sealer {
 /// An app's latest release, if it has one.
 pub(crate) fn latest_release(c: &mut DbConnection, app_id: &str) -> Result<Option<Release>> {
     Release::latest(c, app_id)
+}
+
+/// An app's current release: the latest that succeeded (its release phase, if it has one),
+/// which is the one the dynos run.
+pub(crate) fn current_release(c: &mut DbConnection, app_id: &str) -> Result<Option<Release>> {
+    Release::current(c, app_id)
 }
 
 /// A release's config vars, unsealed.
@@ -71,10 +77,11 @@ pub(super) fn write_release(
     Release::write_next_same_slug(c, sealer, &AppId::from(app_id), description, config, &actor.sub)
 }
 
-/// An app the caller may use, one of its releases (by id or version) and its latest version.
+/// An app the caller may use, one of its releases (by id or version) and its current version
+/// (0 when none succeeded), read after the release: a status only moves from `pending` to its
+/// verdict, so a release read as `succeeded` is current unless a later one has succeeded too.
 fn find_release(c: &mut DbConnection, app: &str, id_or_version: &str, actor: &Actor) -> Result<(App, Release, i32)> {
     let a = app_for(c, app, actor, Role::Collaborator)?;
-    let last = Release::latest(c, &a.id)?.map_or(0, |r| r.version);
     let r = Release::find_in_app(c, &AppId::from(a.id.as_str()), id_or_version)?.ok_or_else(|| {
         Error::NotFound(format!(
             "release {} of app {} does not exist",
@@ -82,6 +89,7 @@ fn find_release(c: &mut DbConnection, app: &str, id_or_version: &str, actor: &Ac
             a.name
         ))
     })?;
+    let last = Release::current(c, &a.id)?.map_or(0, |r| r.version);
     Ok((a, r, last))
 }
 
@@ -195,7 +203,12 @@ impl Platform {
                 Ok((a, list))
             })
             .await?;
-        let last = list.last().map(|r| r.version);
+        // Current is the latest release that succeeded, not merely the latest.
+        let last = list
+            .iter()
+            .rev()
+            .find(|r| r.status == RELEASE_SUCCEEDED)
+            .map(|r| r.version);
         list.iter()
             .map(|r| self.release_view(&a, r, Some(r.version) == last))
             .collect()
@@ -208,16 +221,25 @@ impl Platform {
             .db
             .run(move |c| find_release(c, &app, &id_or_version, &actor))
             .await?;
-        self.release_view(&a, &r, r.version == last)
+        let current = r.status == RELEASE_SUCCEEDED && last <= r.version;
+        self.release_view(&a, &r, current)
     }
 
-    /// Rolls config vars back to a release's, as a new release.
+    /// Rolls config vars and code back to a release's, as a new release (which runs its
+    /// release phase first, like any other). A release without code (v1, or any made before
+    /// the first build) is refused: rolling back to it would stop every dyno.
     pub async fn rollback(&self, app: String, release: String, actor: &Actor) -> Result<ReleaseView> {
         let (sealer, actor2) = (self.sealer.clone(), actor.clone());
         let (a, r) = self
             .db
             .write(move |c| {
                 let (a, target, _) = find_release(c, &app, &release, &actor2)?;
+                if target.slug_id.is_none() {
+                    return Err(Error::Unprocessable(format!(
+                        "release v{} has no code: it was made before the first build; roll back to a release that has one",
+                        target.version
+                    )));
+                }
                 let config = target.open_config(&sealer)?;
                 // A rollback restores the target's code as well as its config vars.
                 let r = insert_release(
@@ -239,7 +261,8 @@ impl Platform {
                 Ok((a, r))
             })
             .await?;
-        self.release_view(&a, &r, true)
+        let current = r.status == RELEASE_SUCCEEDED;
+        self.release_view(&a, &r, current)
     }
 }
 

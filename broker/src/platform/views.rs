@@ -39,9 +39,12 @@ pub struct ReleaseView {
     pub addon_plan_names: Vec<String>,
     /// The config snapshot (every value: whoever may read the release may read the config).
     pub config_vars: BTreeMap<String, String>,
-    /// Whether this is the app's latest release.
+    /// Whether this is the app's current release: the latest that succeeded, the one its
+    /// dynos run.
     pub current: bool,
-    /// `succeeded`.
+    /// `pending` while its release phase (the Procfile's `release` command) has not finished,
+    /// `succeeded` (it passed, or its code has no `release` type), or `failed` (the release
+    /// phase failed: the dynos stay on the current release).
     pub status: String,
     /// ISO 8601 UTC.
     pub created_at: String,

@@ -1,16 +1,18 @@
 //! The dyno runtime over HTTP with real containers (bubblewrap + cgroups) running the sample
 //! app: builds, formation, restarts on new releases, crashes and backoff, one-off runs, stop
-//! grace, logs, and a broker restart that adopts what runs.
+//! grace, logs, and a broker restart that adopts what runs; the release phase before every
+//! new release, and the release rules around it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use addon_broker_tests::dynos::{ask, logs, post_build, push, sample_app, scale, up, wait_dynos, PROCFILE};
-use addon_broker_tests::{Options, TestApp};
+use addon_broker_tests::{connect_with_uri, Options, TestApp};
 use serde_json::{json, Value};
 
 mod builds;
+mod releases;
 mod runs;
 mod supervision;
 

@@ -32,7 +32,9 @@ pub use instance::{instance_state, Instance};
 pub use instance_config::InstanceConfig;
 pub use operation::{op_state, Operation};
 pub use provider::{AdminScope, MarketProvider, ProviderState};
-pub use release::{ConfigSealer, Release};
+pub use release::{
+    ConfigSealer, Release, FAILED as RELEASE_FAILED, PENDING as RELEASE_PENDING, SUCCEEDED as RELEASE_SUCCEEDED,
+};
 pub use slug::Slug;
 pub use team::Team;
 pub use team_member::{TeamMember, TeamRole};

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::addon::Addon;
 use super::attachment::{Attachment, AttachmentState};
+use super::slug::Slug;
 use crate::db::schema::releases;
 use crate::db::{now_ms, DbConnection};
 use crate::error::{Error, Result};
@@ -28,7 +29,8 @@ pub struct Release {
     pub config: Vec<u8>,
     /// JSON list of the attached add-ons' `service:plan`.
     pub addon_plan_names: String,
-    /// `succeeded`.
+    /// `pending` (its release phase has not finished), `succeeded` or `failed` (its release
+    /// phase failed: the dynos never ran it).
     pub status: String,
     /// Token subject that caused it.
     pub created_by: Option<String>,
@@ -47,8 +49,12 @@ pub trait ConfigSealer {
     fn open_config(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>>;
 }
 
-/// The status of every release (releases are written whole, in one transaction).
-const SUCCEEDED: &str = "succeeded";
+/// A release that runs (or needs no release phase, or passed it).
+pub const SUCCEEDED: &str = "succeeded";
+/// A release whose release phase has not finished yet.
+pub const PENDING: &str = "pending";
+/// A release whose release phase failed: the dynos never move onto it.
+pub const FAILED: &str = "failed";
 
 /// The sealing context of a release's config: a sealed config opens only as the release it
 /// was written for.
@@ -65,6 +71,47 @@ impl Release {
             .select(Release::as_select())
             .first(conn)
             .optional()?)
+    }
+
+    /// An app's current release: the latest that succeeded (the one its dynos run).
+    pub fn current(conn: &mut DbConnection, app_id: &str) -> Result<Option<Release>> {
+        Ok(releases::table
+            .filter(releases::app_id.eq(app_id))
+            .filter(releases::status.eq(SUCCEEDED))
+            .order(releases::version.desc())
+            .select(Release::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Whether any release of the app has code (a build made one).
+    pub fn any_with_code(conn: &mut DbConnection, app_id: &str) -> Result<bool> {
+        let n: i64 = releases::table
+            .filter(releases::app_id.eq(app_id))
+            .filter(releases::slug_id.is_not_null())
+            .count()
+            .get_result(conn)?;
+        Ok(n > 0)
+    }
+
+    /// Every release waiting for its release phase, oldest first per app.
+    pub fn pending(conn: &mut DbConnection) -> Result<Vec<Release>> {
+        Ok(releases::table
+            .filter(releases::status.eq(PENDING))
+            .order((releases::app_id.asc(), releases::version.asc()))
+            .select(Release::as_select())
+            .load(conn)?)
+    }
+
+    /// Sets the status of a release that is still `pending`; false when it was not (another
+    /// broker finished it, or the app is gone).
+    pub fn finish_pending(conn: &mut DbConnection, id: &str, status: &str) -> Result<bool> {
+        let n = diesel::update(releases::table)
+            .filter(releases::id.eq(id))
+            .filter(releases::status.eq(PENDING))
+            .set(releases::status.eq(status))
+            .execute(conn)?;
+        Ok(n == 1)
     }
 
     /// An app's release ids by version.
@@ -120,7 +167,9 @@ impl Release {
     }
 
     /// Writes the next release of an app with `config` and `slug_id`, listing the add-ons
-    /// attached now; the caller's transaction makes it atomic.
+    /// attached now; the caller's transaction makes it atomic. It is `pending` when its code
+    /// has a `release` process type (the dyno manager runs the release phase, then marks it),
+    /// else `succeeded`.
     pub fn write_next(
         conn: &mut DbConnection,
         sealer: &impl ConfigSealer,
@@ -133,6 +182,10 @@ impl Release {
         let version = Release::latest(conn, app_id.as_str())?.map_or(1, |r| r.version + 1);
         let plan_names = attached_plan_names(conn, app_id)?;
         let plain = serde_json::to_vec(config).map_err(|e| Error::internal("serializing a release config", e))?;
+        let phase = match &slug_id {
+            Some(sid) => Slug::find(conn, sid)?.is_some_and(|s| s.commands().contains_key("release")),
+            None => false,
+        };
         let release = Release {
             id: ReleaseId::random().into_string(),
             app_id: app_id.to_string(),
@@ -140,7 +193,7 @@ impl Release {
             description,
             config: sealer.seal_config(&plain, &seal_context(app_id.as_str(), version))?,
             addon_plan_names: json!(plan_names).to_string(),
-            status: SUCCEEDED.into(),
+            status: if phase { PENDING } else { SUCCEEDED }.into(),
             created_by: Some(created_by.to_string()),
             created_at: now_ms(),
             slug_id,

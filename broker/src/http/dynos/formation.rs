@@ -58,7 +58,7 @@ pub async fn get_formation(
     request_body = FormationBatchRequest,
     responses((status = 200, body = Vec<FormationView>), (status = 400, body = ApiError), (status = 403, body = ApiError),
               (status = 404, description = "Unknown app or process type", body = ApiError),
-              (status = 422, description = "Quantity out of range or unknown size", body = ApiError)),
+              (status = 422, description = "Quantity out of range, unknown size, or no build yet", body = ApiError)),
     security(("bearer" = [])))]
 pub async fn update_formation(
     caller: PlatformCaller,
@@ -78,7 +78,8 @@ pub async fn update_formation(
 #[utoipa::path(patch, path = "/apps/{app}/formation/{type}", tag = "dynos",
     params(("app" = String, Path, description = "id or name"), ("type" = String, Path, description = "process type")),
     request_body = FormationTypeRequest,
-    responses((status = 200, body = FormationView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 422, body = ApiError)),
+    responses((status = 200, body = FormationView), (status = 400, body = ApiError), (status = 404, body = ApiError),
+              (status = 422, description = "Quantity out of range, unknown size, or no build yet", body = ApiError)),
     security(("bearer" = [])))]
 pub async fn update_formation_type(
     caller: PlatformCaller,

@@ -20,7 +20,8 @@ use crate::http::state::PlatformState;
     params(("app" = String, Path, description = "id or name"), ("dyno" = Option<String>, Query, description = "dyno name or process type"),
            ("source" = Option<String>, Query, description = "app or broker"), ("lines" = Option<usize>, Query, description = "buffered lines"),
            ("tail" = Option<bool>, Query, description = "stream new lines")),
-    responses((status = 200, description = "text/plain lines", content_type = "text/plain"), (status = 403, body = ApiError), (status = 404, body = ApiError)),
+    responses((status = 200, description = "text/plain lines", content_type = "text/plain"), (status = 403, body = ApiError),
+               (status = 404, description = "Unknown app, or a dyno it does not have (the message names those it has)", body = ApiError)),
     security(("bearer" = [])))]
 pub async fn app_logs(
     caller: PlatformCaller,

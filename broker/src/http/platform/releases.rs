@@ -55,10 +55,13 @@ pub async fn get_release(
     Ok(HttpResponse::Ok().json(state.platform.release(app, release, &caller.actor).await?))
 }
 
-/// Roll config vars back to a release's, as a new release.
+/// Roll config vars and code back to a release's, as a new release: `pending` while its
+/// release phase runs (when its code has a `release` process type), then `succeeded` or
+/// `failed`. A release without code (v1, or any made before the first build) is a 422.
 #[utoipa::path(post, path = "/apps/{app}/releases", tag = "platform", params(("app" = String, Path, description = "id or name")),
     request_body = RollbackRequest,
-    responses((status = 201, body = ReleaseView), (status = 400, body = ApiError), (status = 404, body = ApiError)),
+    responses((status = 201, body = ReleaseView), (status = 400, body = ApiError), (status = 404, body = ApiError),
+        (status = 422, body = ApiError, description = "the release has no code")),
     security(("bearer" = [])))]
 pub async fn rollback(
     caller: PlatformCaller,

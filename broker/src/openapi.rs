@@ -47,6 +47,7 @@ use crate::http::{admin, errors, provider, topics};
         addons::delete_addon,
         attachments::create_attachment,
         attachments::list_attachments,
+        attachments::list_all_attachments,
         attachments::delete_attachment,
         services::list_addon_services,
         services::list_addon_plans,

@@ -12,7 +12,7 @@ use super::names::{default_attachment_name, validate_attachment_name};
 use super::plans::requires;
 use super::releases::write_release;
 use super::views::{iso, AttachmentView, NameRef};
-use crate::access::{app_for, role_of, Role};
+use crate::access::{app_for, role_of, visible_apps, Role};
 use crate::catalog::{clip, Catalog};
 use crate::crypto::Sealer;
 use crate::db::models::{Addon, AddonState, App, Attachment, AttachmentState, Instance, Release};
@@ -281,6 +281,19 @@ impl Platform {
                 let att = Attachment::get(c, &id)?
                     .ok_or_else(|| Error::NotFound("the attachment was removed meanwhile".into()))?;
                 attachment_view(c, &att)
+            })
+            .await
+    }
+
+    /// The attachments to every app the caller may use (to every app, for an admin).
+    pub async fn list_all_attachments(&self, actor: &Actor) -> Result<Vec<AttachmentView>> {
+        let actor = actor.clone();
+        self.db
+            .run(move |c| {
+                let ids: Vec<String> = visible_apps(c, &actor)?.into_iter().map(|a| a.id).collect();
+                let mut list = Attachment::of_apps(c, &ids)?;
+                list.sort_by(|x, y| x.name.cmp(&y.name).then_with(|| x.id.cmp(&y.id)));
+                list.iter().map(|x| attachment_view(c, x)).collect()
             })
             .await
     }

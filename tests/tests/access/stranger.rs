@@ -92,6 +92,9 @@ async fn bob_cannot_touch_alices_app_or_add_on() {
         .collect();
     assert_eq!(names, [his.as_str()]);
     assert_eq!(bob.get("/addons").await.expect(200).body, json!([]));
+    assert_eq!(bob.get("/addon-attachments").await.expect(200).body, json!([]));
+    let hers_listed = alice.get("/addon-attachments").await.expect(200).body;
+    assert_eq!(hers_listed[0]["id"], attachment.as_str());
 
     // Nothing of alice's moved, and her database still answers with her credentials.
     let after: Vec<Value> = vec![

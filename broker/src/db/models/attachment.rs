@@ -122,6 +122,15 @@ impl Attachment {
             .load(conn)?)
     }
 
+    /// The attachments to any of these apps.
+    pub fn of_apps(conn: &mut DbConnection, app_ids: &[String]) -> Result<Vec<Attachment>> {
+        Ok(addon_attachments::table
+            .filter(addon_attachments::app_id.eq_any(app_ids))
+            .order(addon_attachments::name.asc())
+            .select(Attachment::as_select())
+            .load(conn)?)
+    }
+
     /// An add-on's attachments.
     pub fn of_addon(conn: &mut DbConnection, addon_id: &str) -> Result<Vec<Attachment>> {
         Ok(addon_attachments::table

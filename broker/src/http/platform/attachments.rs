@@ -65,6 +65,21 @@ pub async fn list_attachments(
     })?)
 }
 
+/// The attachments to every app the caller may use (`Range: id ..`).
+#[utoipa::path(get, path = "/addon-attachments", tag = "platform",
+    responses((status = 200, body = Vec<AttachmentView>), (status = 206, body = Vec<AttachmentView>)),
+    security(("bearer" = [])))]
+pub async fn list_all_attachments(
+    caller: PlatformCaller,
+    req: HttpRequest,
+    state: web::Data<PlatformState>,
+) -> Result<HttpResponse, ApiError> {
+    let list = state.platform.list_all_attachments(&caller.actor).await?;
+    // By id only: attachment names repeat across apps, and a page boundary must not fall
+    // between two equal keys.
+    Ok(paginate(&req, list, &["id"], |a, _| a.id.clone())?)
+}
+
 /// Detach: unbind (the credentials stop working) and remove the vars in a release.
 #[utoipa::path(delete, path = "/addon-attachments/{id}", tag = "platform", params(("id" = String, Path, description = "attachment id")),
     responses((status = 200, body = AttachmentView), (status = 404, body = ApiError)), security(("bearer" = [])))]

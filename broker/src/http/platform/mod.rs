@@ -49,7 +49,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(addons::delete_addon)),
     )
     .route("/addons", web::get().to(addons::list_addons))
-    .route("/addon-attachments", web::post().to(attachments::create_attachment))
+    .service(
+        web::resource("/addon-attachments")
+            .route(web::post().to(attachments::create_attachment))
+            .route(web::get().to(attachments::list_all_attachments)),
+    )
     .route(
         "/apps/{app}/addon-attachments",
         web::get().to(attachments::list_attachments),

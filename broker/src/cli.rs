@@ -38,17 +38,25 @@ enum Command {
         #[arg(long)]
         log_json: bool,
     },
-    /// Start the broker with ephemeral backing servers on this machine (development).
+    /// Start the broker with ephemeral backing servers on this machine (development); --config
+    /// and BROKER__… environment variables apply on top of the dev defaults.
     Dev {
-        /// Port of the broker.
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
+        /// Port of the broker (default: `server.listen` of the settings, else 8080).
+        #[arg(long)]
+        port: Option<u16>,
         /// Also write the broker URL and credentials as KEY=value lines to this file.
         #[arg(long)]
         env_file: Option<PathBuf>,
         /// Keep broker state here instead of a temporary directory.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// TOML settings file, applied over the dev defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print (and write to --env-file) a platform token per person: `--users alice,bob`
+        /// gives BROKER_TOKEN_ALICE and BROKER_TOKEN_BOB.
+        #[arg(long, value_delimiter = ',')]
+        users: Vec<String>,
         /// Log as JSON lines.
         #[arg(long)]
         log_json: bool,
@@ -141,10 +149,23 @@ async fn run(cli: Cli) -> Result<()> {
             port,
             env_file,
             data_dir,
+            config,
+            users,
             log_json,
         } => {
-            init_logging(log_json);
-            dev(port, env_file, data_dir).await
+            // The file and the environment are read once before any server starts, so that a
+            // bad setting fails at once and the log format is known.
+            let peek = Settings::load(config.as_deref())?;
+            init_logging(log_json || peek.log.format == "json");
+            let users = dev_users(&users)?;
+            let options = DevOptions {
+                port,
+                env_file,
+                data_dir,
+                config,
+                users,
+            };
+            dev(options).await
         }
         Command::Migrate { config } => {
             let settings = Settings::load(config.as_deref())?;
@@ -221,7 +242,17 @@ async fn serve(settings: Settings) -> Result<()> {
     app.run_until_stopped().await
 }
 
-async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
+/// What `broker dev` was asked for.
+struct DevOptions {
+    port: Option<u16>,
+    env_file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+    /// `(sub, env var)` pairs, checked by [`dev_users`].
+    users: Vec<(String, String)>,
+}
+
+async fn dev(options: DevOptions) -> Result<()> {
     let mut pg = tokio::task::spawn_blocking(PostgresServer::start)
         .await
         .map_err(|e| Error::internal("starting the dev postgres server", e))??;
@@ -238,19 +269,36 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
     // Dynos run as an unprivileged user that must reach their directories under it.
     std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
         .map_err(|e| Error::internal("temp dir", e))?;
-    let data_dir = data_dir.unwrap_or_else(|| temp.path().to_path_buf());
-    let settings = dev_settings(port, data_dir, &pg, &redis, &kafka);
+    let base = dev_settings(temp.path().to_path_buf(), &pg, &redis, &kafka);
+    let mut settings = Settings::load_over(&base, options.config.as_deref())?;
+    // Flags given on the command line win over the file and the environment.
+    if let Some(port) = options.port {
+        settings.server.listen = format!("127.0.0.1:{port}");
+    }
+    if let Some(dir) = options.data_dir {
+        settings.data_dir = dir;
+    }
     let app = Application::build(settings.clone()).await?;
     let url = format!("http://127.0.0.1:{}", app.port());
-    let env = dev_env(&settings, app.access(), &url).await?;
+    let env = dev_env(&settings, app.access(), &url, &options.users).await?;
     println!("addon-broker dev is running (Ctrl-C stops it and everything it started)");
     println!("  postgresql: 127.0.0.1:{} (ephemeral)", pg.port());
     println!("  redis: 127.0.0.1:{} (ephemeral)", redis.port());
     println!("  kafka (tansu): 127.0.0.1:{} (ephemeral)", kafka.port());
+    println!("  data dir: {}", settings.data_dir.display());
+    let config_flag = options
+        .config
+        .as_ref()
+        .map(|c| format!(" --config {}", c.display()))
+        .unwrap_or_default();
+    println!(
+        "  more tokens: BROKER__DATA_DIR={} broker token{config_flag} --scope platform --sub NAME",
+        settings.data_dir.display()
+    );
     for line in env.lines() {
         println!("  {line}");
     }
-    if let Some(path) = &env_file {
+    if let Some(path) = &options.env_file {
         write_env_file(path, &env)?;
         println!("  wrote {}", path.display());
     }
@@ -274,23 +322,19 @@ async fn dev(port: u16, env_file: Option<PathBuf>, data_dir: Option<PathBuf>) ->
     result
 }
 
-/// The settings of a dev session: the given servers as backends, a fresh OSB password, and
-/// dynos that stop with the session.
-fn dev_settings(
-    port: u16,
-    data_dir: PathBuf,
-    pg: &PostgresServer,
-    redis: &RedisServer,
-    kafka: &TansuServer,
-) -> Settings {
+/// The defaults of a dev session, under its `--config` file and `BROKER__…` variables: the
+/// given servers as backends, a fresh OSB password, dynos that stop with the session, and
+/// provider URLs on this host allowed (a provider developer's add-on runs on their laptop).
+fn dev_settings(data_dir: PathBuf, pg: &PostgresServer, redis: &RedisServer, kafka: &TansuServer) -> Settings {
     let mut settings = Settings {
         data_dir,
         ..Settings::default()
     };
-    settings.server.listen = format!("127.0.0.1:{port}");
+    settings.server.listen = "127.0.0.1:8080".into();
     // A dev session owns its dynos: they stop with it (and with the servers they use).
     settings.runtime.stop_on_shutdown = true;
     settings.runtime.stop_grace_ms = 5_000;
+    settings.marketplace.allow_loopback = true;
     settings.osb.password = providers::names::random_password(24);
     settings.providers.postgresql = Some(PostgresProviderSettings {
         url: pg.url("postgres"),
@@ -311,20 +355,59 @@ fn dev_settings(
     settings
 }
 
-/// The `KEY=value` lines a dev session prints: the URL, OSB credentials, and day-long tokens.
-async fn dev_env(settings: &Settings, access: &Access, url: &str) -> Result<String> {
+/// `--users alice,bob` → `[("alice", "BROKER_TOKEN_ALICE"), ("bob", "BROKER_TOKEN_BOB")]`;
+/// names are 1–64 of `A-Z a-z 0-9 . _ - @`, and two that give one variable are refused.
+fn dev_users(users: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for user in users.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+        let ok = user.len() <= 64 && user.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+        if !ok {
+            return Err(Error::Internal(format!(
+                "--users: {user:.80} is not a user name (1-64 of A-Z a-z 0-9 . _ - @)"
+            )));
+        }
+        let suffix: String = user
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    b.to_ascii_uppercase() as char
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let var = format!("BROKER_TOKEN_{suffix}");
+        if let Some((other, _)) = out.iter().find(|(_, v)| *v == var) {
+            return Err(Error::Internal(format!(
+                "--users: {other} and {user} would both be {var}"
+            )));
+        }
+        out.push((user.to_string(), var));
+    }
+    Ok(out)
+}
+
+/// The `KEY=value` lines a dev session prints: the URL, OSB credentials, day-long tokens, and
+/// a platform token per `--users` person, each recorded in the session's store.
+async fn dev_env(settings: &Settings, access: &Access, url: &str, users: &[(String, String)]) -> Result<String> {
     let day = 86_400;
-    let token = |sub: &'static str, scope| async move {
-        let issued = access.issue(sub, scope, day, "broker dev session".into(), None).await?;
+    let token = |sub: String, scope| async move {
+        let issued = access
+            .issue(&sub, scope, day, "broker dev session".into(), None)
+            .await?;
         Ok::<_, Error>(issued.token)
     };
-    Ok(format!(
+    let mut env = format!(
         "BROKER_URL={url}\nBROKER_OSB_USER={}\nBROKER_OSB_PASSWORD={}\nBROKER_PLATFORM_TOKEN={}\nBROKER_ADMIN_TOKEN={}\n",
         settings.osb.username,
         settings.osb.password,
-        token("dev-platform", Scope::Platform).await?,
-        token("dev-admin", Scope::Admin).await?,
-    ))
+        token("dev-platform".into(), Scope::Platform).await?,
+        token("dev-admin".into(), Scope::Admin).await?,
+    );
+    for (sub, var) in users {
+        env.push_str(&format!("{var}={}\n", token(sub.clone(), Scope::Platform).await?));
+    }
+    Ok(env)
 }
 
 /// Writes the dev session's `KEY=value` lines to a private (0600) file.
@@ -336,4 +419,29 @@ fn write_env_file(path: &Path, env: &str) -> Result<()> {
         .open(path)
         .and_then(|mut f| f.write_all(env.as_bytes()))
         .map_err(|e| Error::internal(format!("writing {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_users_become_one_token_variable_each_and_bad_names_are_refused() {
+        let users = dev_users(&["alice".into(), " bob.smith ".into(), String::new()]).unwrap();
+        assert_eq!(
+            users,
+            [
+                ("alice".to_string(), "BROKER_TOKEN_ALICE".to_string()),
+                ("bob.smith".to_string(), "BROKER_TOKEN_BOB_SMITH".to_string())
+            ]
+        );
+        for bad in [
+            vec!["a b".to_string()],
+            vec!["x;y".into()],
+            vec!["b-o".into(), "b_o".into()],
+        ] {
+            let e = dev_users(&bad).unwrap_err().to_string();
+            assert!(e.contains("--users"), "{e}");
+        }
+    }
 }

@@ -374,7 +374,22 @@ impl Default for LogSettings {
 impl Settings {
     /// Loads settings from an optional TOML file, then `BROKER__…` environment variables.
     pub fn load(file: Option<&Path>) -> Result<Settings> {
-        let mut builder = config::Config::builder();
+        Settings::layered(config::Config::builder(), file)
+    }
+
+    /// Like [`Settings::load`], over `base` instead of the built-in defaults: the file's values
+    /// replace `base`'s, and the environment's the file's (`broker dev` puts its defaults
+    /// under both).
+    pub fn load_over(base: &Settings, file: Option<&Path>) -> Result<Settings> {
+        let base = config::Config::try_from(base).map_err(|e| Error::internal("settings", e))?;
+        Settings::layered(config::Config::builder().add_source(base), file)
+    }
+
+    /// `builder`'s sources, then the optional file, then `BROKER__…` variables, validated.
+    fn layered(
+        mut builder: config::ConfigBuilder<config::builder::DefaultState>,
+        file: Option<&Path>,
+    ) -> Result<Settings> {
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path).required(true));
         }
@@ -543,6 +558,41 @@ mod tests {
         assert!(
             shown.contains("postgres://state:<redacted>@127.0.0.1:5432/broker"),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_file_loaded_over_a_base_replaces_only_what_it_names() {
+        let mut base = Settings::default();
+        base.osb.password = "from-base".into();
+        base.marketplace.allow_loopback = true;
+        base.providers.redis = Some(RedisProviderSettings {
+            url: "redis://admin:pw@127.0.0.1:6390".into(),
+            public_host: None,
+            public_port: None,
+        });
+        let kept = Settings::load_over(&base, None).unwrap();
+        assert!(kept.osb.password == "from-base" && kept.marketplace.allow_loopback);
+        assert_eq!(
+            kept.providers.redis.map(|r| r.url),
+            base.providers.redis.clone().map(|r| r.url)
+        );
+        assert!(kept.providers.postgresql.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dev.toml");
+        std::fs::write(
+            &file,
+            "[osb]\nusername = \"from-file\"\n[marketplace]\nallow_loopback = false\n",
+        )
+        .unwrap();
+        let layered = Settings::load_over(&base, Some(&file)).unwrap();
+        assert_eq!(layered.osb.username, "from-file");
+        assert_eq!(layered.osb.password, "from-base");
+        assert!(!layered.marketplace.allow_loopback, "the file says otherwise");
+        std::fs::write(&file, "[osb]\nnot_a_setting = 1\n").unwrap();
+        assert!(
+            Settings::load_over(&base, Some(&file)).is_err(),
+            "unknown keys are refused"
         );
     }
 }

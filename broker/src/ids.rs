@@ -99,7 +99,8 @@ id_type!(
     AppRef
 );
 id_type!(
-    /// What a request names an add-on by: its id or its name (resolved by `Addon::find`).
+    /// What a request names an add-on by: its id or its name, or on an app its attachment name
+    /// (`REDIS`) or unambiguous service name (`redis`) (resolved by `platform::addon_refs`).
     AddonRef
 );
 

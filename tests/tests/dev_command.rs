@@ -6,24 +6,35 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use addon_broker_tests::partner::ReferenceProvider;
 use addon_broker_tests::{broker_bin, connect_with_uri, unique, Osb};
 use broker::devservers::free_port;
 use serde_json::json;
 
-#[tokio::test]
-async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let env_file = dir.path().join("broker.env");
-    let port = free_port().unwrap();
+/// A running `broker dev`: the process, the backing servers' ports it printed, and the lines
+/// it printed before writing its env file.
+struct DevSession {
+    child: std::process::Child,
+    /// Kept open: the broker prints to it until it stops (a closed pipe would fail it).
+    _stdout: BufReader<std::process::ChildStdout>,
+    ports: std::collections::HashMap<&'static str, u16>,
+    printed: Vec<String>,
+}
+
+/// Starts `broker dev` with these arguments and extra environment variables, and reads its
+/// output until it has written its env file (`--env-file` must be among the arguments).
+fn spawn_dev(args: &[&std::ffi::OsStr], vars: &[(&str, &str)]) -> DevSession {
     let mut child = Command::new(broker_bin())
-        .args(["dev", "--port", &port.to_string(), "--env-file"])
-        .arg(&env_file)
+        .arg("dev")
+        .args(args)
+        .envs(vars.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut ports = std::collections::HashMap::new();
+    let mut printed = Vec::new();
     let mut line = String::new();
     while stdout.read_line(&mut line).unwrap() > 0 {
         for server in ["postgresql", "redis", "kafka (tansu)"] {
@@ -32,11 +43,47 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
                 ports.insert(server, port);
             }
         }
+        printed.push(line.trim().to_string());
         if line.contains("wrote ") {
             break;
         }
         line.clear();
     }
+    DevSession {
+        child,
+        _stdout: stdout,
+        ports,
+        printed,
+    }
+}
+
+/// Stops a dev session with SIGTERM and waits for it to exit cleanly.
+fn stop_dev(session: &mut DevSession) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(session.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = session.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("broker.env");
+    let port = free_port().unwrap();
+    let port_text = port.to_string();
+    let mut session = spawn_dev(
+        &[
+            "--port".as_ref(),
+            port_text.as_ref(),
+            "--env-file".as_ref(),
+            env_file.as_os_str(),
+        ],
+        &[],
+    );
+    let ports = session.ports.clone();
     assert_eq!(
         ports.len(),
         3,
@@ -105,13 +152,7 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
     client.batch_execute("CREATE TABLE hello (x int)").await.unwrap();
     drop(client);
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
+    stop_dev(&mut session);
     tokio::time::sleep(Duration::from_millis(200)).await;
     for (server, port) in &ports {
         assert!(
@@ -127,6 +168,103 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
         std::net::TcpStream::connect(("127.0.0.1", web_port as u16)).is_err(),
         "the dyno stopped with dev"
     );
+}
+
+#[tokio::test]
+async fn broker_dev_takes_its_config_and_environment_mints_tokens_per_person_and_allows_a_loopback_partner() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("broker.env");
+    let config = dir.path().join("dev.toml");
+    let secret = "a-dev-secret-of-at-least-thirty-two-bytes-0123";
+    std::fs::write(
+        &config,
+        format!(
+            "[osb]\nusername = \"sandbox\"\npassword = \"from-the-file-0123\"\n[auth]\njwt_secret = \"{secret}\"\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port().unwrap().to_string();
+    let mut session = spawn_dev(
+        &[
+            "--port".as_ref(),
+            port.as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--users".as_ref(),
+            "alice,bob".as_ref(),
+            "--env-file".as_ref(),
+            env_file.as_os_str(),
+        ],
+        &[("BROKER__OSB__PASSWORD", "from-the-environment-0123")],
+    );
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    let env: std::collections::HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    let url = format!("http://127.0.0.1:{port}");
+    assert_eq!(env["BROKER_URL"], url);
+
+    // The file named the OSB user and the environment's password won over the file's.
+    assert_eq!(env["BROKER_OSB_USER"], "sandbox");
+    assert_eq!(env["BROKER_OSB_PASSWORD"], "from-the-environment-0123");
+    let mut osb = Osb {
+        url: url.clone(),
+        user: "sandbox".into(),
+        password: "from-the-environment-0123".into(),
+        version: Some("2.17".into()),
+        client: addon_broker_tests::api::http_client(),
+    };
+    assert!(osb.get("/v2/catalog").await.status.is_success());
+    osb.password = "from-the-file-0123".into();
+    osb.get("/v2/catalog").await.expect(401);
+
+    // A platform token per person, signed with the file's key, each working on the API.
+    let keys = broker::auth::TokenKeys::from_secret(secret.as_bytes()).unwrap();
+    let api_for = |token: &str| addon_broker_tests::Api {
+        url: url.clone(),
+        token: Some(token.to_string()),
+        client: addon_broker_tests::api::http_client(),
+    };
+    for (var, sub) in [("BROKER_TOKEN_ALICE", "alice"), ("BROKER_TOKEN_BOB", "bob")] {
+        let claims = keys.verify(env[var]).unwrap();
+        assert_eq!(
+            (claims.sub.as_str(), claims.scope),
+            (sub, broker::auth::Scope::Platform)
+        );
+        assert!(
+            session.printed.iter().any(|l| l.starts_with(&format!("{var}="))),
+            "{var} printed"
+        );
+    }
+    let alice = api_for(env["BROKER_TOKEN_ALICE"]);
+    let app = alice.create_app().await;
+    api_for(env["BROKER_TOKEN_BOB"]).get("/apps").await.expect(200);
+    // More tokens for the session, as the README says.
+    let hint = session.printed.iter().find(|l| l.starts_with("more tokens: ")).unwrap();
+    assert!(hint.contains("broker token --config"), "{hint}");
+    let out = Command::new(broker_bin())
+        .args(["token", "--scope", "platform", "--sub", "carol", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let carol = api_for(String::from_utf8(out.stdout).unwrap().trim());
+    carol.get(&format!("/apps/{app}")).await.expect(200);
+
+    // A partner on this machine (loopback URLs) is accepted, and its first plan is the default.
+    let partner_id = format!("laptop-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let partner = ReferenceProvider::start(&partner_id, "LAPTOP");
+    let admin = api_for(env["BROKER_ADMIN_TOKEN"]);
+    admin.post("/admin/providers", partner.manifest(&[])).await.expect(201);
+    admin
+        .post(&format!("/admin/providers/{}/actions/approve", partner.id), json!({}))
+        .await
+        .expect(200);
+    let r = alice
+        .post(&format!("/apps/{app}/addons"), json!({ "plan": partner.id }))
+        .await
+        .expect(201);
+    assert_eq!(r.body["plan"], format!("{}:basic", partner.id));
+    assert!(alice.config(&app).await.contains_key("LAPTOP_URL"));
+    stop_dev(&mut session);
 }
 
 #[test]

@@ -239,20 +239,42 @@ async fn broker_dev_takes_its_config_and_environment_mints_tokens_per_person_and
     api_for(env["BROKER_TOKEN_BOB"]).get("/apps").await.expect(200);
     // More tokens for the session, as the README says.
     let hint = session.printed.iter().find(|l| l.starts_with("more tokens: ")).unwrap();
-    assert!(hint.contains("broker token --config"), "{hint}");
+    assert!(hint.contains("broker token"), "{hint}");
+    let data_dir = session
+        .printed
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("data dir: "))
+        .expect("dev prints its data dir")
+        .to_string();
     let out = Command::new(broker_bin())
         .args(["token", "--scope", "platform", "--sub", "carol", "--config"])
         .arg(&config)
+        .env("BROKER__DATA_DIR", &data_dir)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let carol = api_for(String::from_utf8(out.stdout).unwrap().trim());
+    assert_eq!(carol.get("/account").await.expect(200).body["id"], "carol");
+    // Carol sees nothing of alice's until alice shares her app.
+    carol.get(&format!("/apps/{app}")).await.expect(404);
+    alice
+        .post(&format!("/apps/{app}/collaborators"), json!({ "user": "carol" }))
+        .await
+        .expect(201);
     carol.get(&format!("/apps/{app}")).await.expect(200);
+    // The session's admin token hands out tokens too.
+    let admin = api_for(env["BROKER_ADMIN_TOKEN"]);
+    let dave = admin
+        .post("/admin/tokens", json!({ "user": "dave" }))
+        .await
+        .expect(201)
+        .body;
+    let dave = api_for(dave["token"].as_str().unwrap());
+    assert_eq!(dave.get("/account").await.expect(200).body["id"], "dave");
 
     // A partner on this machine (loopback URLs) is accepted, and its first plan is the default.
     let partner_id = format!("laptop-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let partner = ReferenceProvider::start(&partner_id, "LAPTOP");
-    let admin = api_for(env["BROKER_ADMIN_TOKEN"]);
     admin.post("/admin/providers", partner.manifest(&[])).await.expect(201);
     admin
         .post(&format!("/admin/providers/{}/actions/approve", partner.id), json!({}))
@@ -269,10 +291,18 @@ async fn broker_dev_takes_its_config_and_environment_mints_tokens_per_person_and
 
 #[test]
 fn broker_token_mints_tokens_with_the_configured_key_and_refuses_bad_flags() {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Recorded {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        person: String,
+    }
     let secret = "a-secret-of-at-least-thirty-two-bytes-0123";
+    let data = tempfile::tempdir().unwrap();
     let out = Command::new(broker_bin())
         .args(["token", "--scope", "admin", "--ttl", "2h", "--sub", "ops"])
         .env("BROKER__AUTH__JWT_SECRET", secret)
+        .env("BROKER__DATA_DIR", data.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -284,6 +314,13 @@ fn broker_token_mints_tokens_with_the_configured_key_and_refuses_bad_flags() {
     assert_eq!(claims.sub, "ops");
     assert_eq!(claims.scope, broker::auth::Scope::Admin);
     assert_eq!(claims.exp - claims.iat, 7200);
+    // The token was recorded, under its id, in the configured (here the default SQLite) store.
+    let mut store = SqliteConnection::establish(data.path().join("broker.sqlite").to_str().unwrap()).unwrap();
+    let rows: Vec<Recorded> = diesel::sql_query("SELECT person FROM tokens WHERE id = ?")
+        .bind::<diesel::sql_types::Text, _>(&claims.jti)
+        .load(&mut store)
+        .unwrap();
+    assert_eq!(rows.iter().map(|r| r.person.as_str()).collect::<Vec<_>>(), ["ops"]);
     for args in [
         ["--scope", "root", "--ttl", "1h"],
         ["--scope", "platform", "--ttl", "soon"],
@@ -292,6 +329,7 @@ fn broker_token_mints_tokens_with_the_configured_key_and_refuses_bad_flags() {
             .arg("token")
             .args(args)
             .env("BROKER__AUTH__JWT_SECRET", secret)
+            .env("BROKER__DATA_DIR", data.path())
             .output()
             .unwrap();
         assert!(!out.status.success());

@@ -2,6 +2,8 @@
 //! `DATABASE`), or its service name when the app has exactly one add-on of that service
 //! (`redis`). Pure lookups inside a transaction; the callers decide what the add-on may do.
 
+use super::domain::Actor;
+use crate::access::role_of;
 use crate::catalog::clip;
 use crate::db::models::{Addon, App, Attachment};
 use crate::db::DbConnection;
@@ -24,7 +26,13 @@ pub(super) enum Reach {
 ///    service; several are a 422 listing them.
 ///
 /// 404 when nothing matches.
-pub(super) fn resolve_addon(c: &mut DbConnection, app: &App, wanted: &str, reach: Reach) -> Result<Addon> {
+pub(super) fn resolve_addon(
+    c: &mut DbConnection,
+    app: &App,
+    wanted: &str,
+    reach: Reach,
+    actor: &Actor,
+) -> Result<Addon> {
     let by_identity = Addon::lookup(c, wanted)?;
     let attachments = Attachment::of_app(c, &app.id)?;
     let on_app = |a: &Addon| a.app_id == app.id || attachments.iter().any(|x| x.addon_id == a.id);
@@ -55,9 +63,17 @@ pub(super) fn resolve_addon(c: &mut DbConnection, app: &App, wanted: &str, reach
     if let Some(addon) = of_service.pop() {
         return Ok(addon);
     }
+    // Only someone who may see the add-on learns that it exists elsewhere.
+    let known = match &by_identity {
+        Some(addon) => match App::get(c, &addon.app_id)? {
+            Some(owner) => role_of(c, &owner, actor)?.is_some(),
+            None => false,
+        },
+        None => false,
+    };
     Err(match by_identity {
-        Some(addon) => Error::NotFound(format!("add-on {} is not attached to app {}", addon.name, app.name)),
-        None => Error::NotFound(format!(
+        Some(addon) if known => Error::NotFound(format!("add-on {} is not attached to app {}", addon.name, app.name)),
+        _ => Error::NotFound(format!(
             "add-on {} does not exist on app {} (not an add-on name or id, nor an attachment or service name there)",
             clip(wanted),
             app.name

@@ -251,7 +251,7 @@ impl Platform {
         self.db
             .run(move |c| {
                 let a = app_for(c, app.as_str(), &actor, Role::Collaborator)?;
-                let found = resolve_addon(c, &a, addon.as_str(), Reach::OnApp)?;
+                let found = resolve_addon(c, &a, addon.as_str(), Reach::OnApp, &actor)?;
                 Ok((found, a))
             })
             .await
@@ -287,7 +287,7 @@ impl Platform {
         self.db
             .run(move |c| {
                 let a = app_for(c, app.as_str(), &actor, Role::Collaborator)?;
-                let addon = resolve_addon(c, &a, addon.as_str(), Reach::OnApp)?;
+                let addon = resolve_addon(c, &a, addon.as_str(), Reach::OnApp, &actor)?;
                 addon_view(c, &addon)
             })
             .await

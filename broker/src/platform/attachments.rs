@@ -105,7 +105,7 @@ fn write_new_attachment(
 ) -> Result<(Addon, Attachment)> {
     let a = app_for(c, app, actor, Role::Collaborator)?;
     let addon_ref = addon;
-    let addon = resolve_addon(c, &a, addon_ref, Reach::Anywhere)?;
+    let addon = resolve_addon(c, &a, addon_ref, Reach::Anywhere, actor)?;
     // Attaching needs access to the add-on's own app too: another tenant's add-on is as
     // unknown as one that does not exist.
     let visible = match App::get(c, &addon.app_id)? {

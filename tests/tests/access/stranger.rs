@@ -76,6 +76,10 @@ async fn bob_cannot_touch_alices_app_or_add_on() {
     ] {
         assert_eq!((r.status.as_u16(), r.message()), (404, gone.as_str()), "{}", r.body);
     }
+    // Naming her add-on under his own app does not tell him it exists elsewhere.
+    let named = bob.get(&format!("/apps/{his}/addons/{addon_name}")).await.expect(404);
+    assert!(!named.message().contains("not attached"), "{}", named.body);
+    assert!(named.message().contains("does not exist"), "{}", named.body);
     let detach = bob
         .delete(&format!("/addon-attachments/{attachment}"))
         .await

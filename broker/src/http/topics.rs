@@ -46,6 +46,16 @@ pub struct TopicListResponse {
 }
 
 /// A topic on the wire (the OSB extension's and the platform API's shape).
+/// The answer to a topic PUT, on either face: 201 made, 200 already there as asked, 202 with
+/// the operation when the provider works asynchronously.
+pub(crate) fn put_answer(reply: Reply<providers::TopicInfo>) -> HttpResponse {
+    match reply {
+        Reply::Created(t) => HttpResponse::Created().json(render(t)),
+        Reply::Exists(t) => HttpResponse::Ok().json(render(t)),
+        Reply::Accepted(op) => HttpResponse::Accepted().json(json!({ "operation": op })),
+    }
+}
+
 pub(crate) fn render(t: providers::TopicInfo) -> TopicResponse {
     TopicResponse {
         name: t.name,
@@ -94,11 +104,7 @@ pub async fn put_topic(
             "osb",
         )
         .await?;
-    Ok(match reply {
-        Reply::Created(t) => HttpResponse::Created().json(render(t)),
-        Reply::Exists(t) => HttpResponse::Ok().json(render(t)),
-        Reply::Accepted(op) => HttpResponse::Accepted().json(json!({ "operation": op })),
-    })
+    Ok(put_answer(reply))
 }
 
 /// Describe a topic.

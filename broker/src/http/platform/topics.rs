@@ -9,8 +9,7 @@ use crate::http::errors::ApiError;
 use crate::http::extract::PlatformCaller;
 use crate::http::input::json_body;
 use crate::http::state::PlatformState;
-use crate::http::topics::{render, TopicListResponse, TopicRequest, TopicResponse};
-use crate::provisioning::Reply;
+use crate::http::topics::{put_answer, render, TopicListResponse, TopicRequest, TopicResponse};
 
 /// Create a topic of a Kafka add-on (full name, under its `KAFKA_PREFIX`); an empty body takes
 /// the plan's defaults.
@@ -45,11 +44,7 @@ pub async fn put_addon_topic(
             &caller.actor,
         )
         .await?;
-    Ok(match reply {
-        Reply::Created(t) => HttpResponse::Created().json(render(t)),
-        Reply::Exists(t) => HttpResponse::Ok().json(render(t)),
-        Reply::Accepted(op) => HttpResponse::Accepted().json(json!({ "operation": op })),
-    })
+    Ok(put_answer(reply))
 }
 
 /// Describe a topic of a Kafka add-on.

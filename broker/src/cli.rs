@@ -180,20 +180,7 @@ async fn run(cli: Cli) -> Result<()> {
             sub,
             description,
             config,
-        } => {
-            let settings = Settings::load(config.as_deref())?;
-            let scope = Scope::parse(&scope)
-                .ok_or_else(|| Error::Internal(format!("--scope must be platform, admin or provider, not {scope}")))?;
-            let ttl = parse_ttl(&ttl)?;
-            // The token is recorded in the state store first: the broker refuses unrecorded ones.
-            let db = startup::open_db(&settings)?;
-            if settings.database.migrate_on_start {
-                db.migrate().await?;
-            }
-            let access = Access::new(db, TokenKeys::from_settings(&settings)?);
-            println!("{}", access.issue(&sub, scope, ttl, description, None).await?.token);
-            Ok(())
-        }
+        } => mint_token(&scope, &ttl, &sub, description, config).await,
         Command::Openapi { output } => {
             let text = crate::openapi::render();
             match output {
@@ -207,6 +194,22 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+/// `broker token`: records a token in the configured state store, then prints it signed (the
+/// broker refuses tokens it has no record of).
+async fn mint_token(scope: &str, ttl: &str, sub: &str, description: String, config: Option<PathBuf>) -> Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    let scope = Scope::parse(scope)
+        .ok_or_else(|| Error::Internal(format!("--scope must be platform, admin or provider, not {scope}")))?;
+    let ttl = parse_ttl(ttl)?;
+    let db = startup::open_db(&settings)?;
+    if settings.database.migrate_on_start {
+        db.migrate().await?;
+    }
+    let access = Access::new(db, TokenKeys::from_settings(&settings)?);
+    println!("{}", access.issue(sub, scope, ttl, description, None).await?.token);
+    Ok(())
 }
 
 /// `90s`, `30m`, `1h`, `7d` → seconds.

@@ -102,6 +102,17 @@ impl Error {
         text
     }
 
+    /// PostgreSQL refuses a NUL byte in a text parameter (SQLite stores it): either way a NUL
+    /// in a name or id is the client's mistake, a 400, not a 500.
+    pub fn nul_is_bad_request(self) -> Error {
+        if let Error::Db(diesel::result::Error::DatabaseError(_, info)) = &self {
+            if info.message().contains("0x00") {
+                return Error::BadRequest("a name or id in the request contains a NUL byte".into());
+            }
+        }
+        self
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {

@@ -113,6 +113,13 @@ impl Access {
         by: Option<RequestMeta>,
     ) -> Result<IssuedToken> {
         validate_person(person)?;
+        // Ten years at most, so that no expiry overflows (the API's own bound is tighter).
+        if !(1..=10 * MAX_TTL_SECS).contains(&ttl_secs) {
+            return Err(Error::BadRequest(format!(
+                "a token lives between 1 second and {} seconds",
+                10 * MAX_TTL_SECS
+            )));
+        }
         let now = now_ms();
         let record = TokenRecord {
             id: uuid::Uuid::new_v4().to_string(),

@@ -92,12 +92,14 @@ impl Dynos {
             created_at: now,
             updated_at: now,
         };
-        let (meta, app_id, written) = (actor.meta(), a.id.clone(), build.clone());
+        let (meta, app_id, written, actor) = (actor.meta(), a.id.clone(), build.clone(), actor.clone());
         self.inner
             .db
             .write(move |c| {
-                // The app may have been deleted while the archive unpacked.
+                // The app may have been deleted while the archive unpacked, or the caller's
+                // access to it taken away.
                 App::get(c, &app_id)?.ok_or_else(|| Error::NotFound("the app was deleted during the build".into()))?;
+                app_for(c, &app_id, &actor, Role::Collaborator)?;
                 Slug::insert(c, &slug)?;
                 Build::insert(c, &written)?;
                 audit(

@@ -42,6 +42,7 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(err: Error) -> ApiError {
+        let err = err.nul_is_bad_request();
         ApiError {
             id: err.id().into(),
             message: err.public_message(),
@@ -96,6 +97,7 @@ impl OsbError {
 
 impl From<Error> for OsbError {
     fn from(err: Error) -> OsbError {
+        let err = err.nul_is_bad_request();
         OsbError {
             error: err.osb_code().map(str::to_string),
             description: err.public_message(),

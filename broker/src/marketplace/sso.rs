@@ -33,10 +33,11 @@ pub struct SsoView {
 }
 
 impl Marketplace {
-    /// A single sign-on into an add-on's partner dashboard, for the app's owner (or an admin).
+    /// A single sign-on into an add-on's partner dashboard, for anyone who may use the app that
+    /// owns it (not only one it is attached to).
     pub async fn sso(&self, app: AppRef, addon: AddonRef, actor: &Actor) -> Result<SsoView> {
-        // Anyone who may use the app may sign in to its add-ons' dashboards, as on Heroku.
         let (addon_row, app_row) = self.inner.platform.addon_of_app(app, addon, actor).await?;
+        self.inner.platform.check_owning_app(&addon_row, actor).await?;
         let id = addon_row.id.clone();
         let inst = self
             .inner

@@ -3,7 +3,7 @@
 //! (`redis`). Pure lookups inside a transaction; the callers decide what the add-on may do.
 
 use super::domain::Actor;
-use crate::access::role_of;
+use crate::access::{role_of, Role};
 use crate::catalog::clip;
 use crate::db::models::{Addon, App, Attachment};
 use crate::db::DbConnection;
@@ -34,10 +34,16 @@ pub(super) fn resolve_addon(
     actor: &Actor,
 ) -> Result<Addon> {
     let by_identity = Addon::lookup(c, wanted)?;
+    // Only someone who may see an add-on's own app learns that the add-on exists elsewhere:
+    // to anyone else a name or id of it is no match at all.
+    let known = match &by_identity {
+        Some(addon) => may_see(c, addon, actor)?,
+        None => false,
+    };
     let attachments = Attachment::of_app(c, &app.id)?;
     let on_app = |a: &Addon| a.app_id == app.id || attachments.iter().any(|x| x.addon_id == a.id);
     if let Some(addon) = &by_identity {
-        if reach == Reach::Anywhere || on_app(addon) {
+        if on_app(addon) || (reach == Reach::Anywhere && known) {
             return Ok(addon.clone());
         }
     }
@@ -63,20 +69,29 @@ pub(super) fn resolve_addon(
     if let Some(addon) = of_service.pop() {
         return Ok(addon);
     }
-    // Only someone who may see the add-on learns that it exists elsewhere.
-    let known = match &by_identity {
-        Some(addon) => match App::get(c, &addon.app_id)? {
-            Some(owner) => role_of(c, &owner, actor)?.is_some(),
-            None => false,
-        },
-        None => false,
-    };
     Err(match by_identity {
         Some(addon) if known => Error::NotFound(format!("add-on {} is not attached to app {}", addon.name, app.name)),
-        _ => Error::NotFound(format!(
-            "add-on {} does not exist on app {} (not an add-on name or id, nor an attachment or service name there)",
-            clip(wanted),
-            app.name
-        )),
+        _ => no_such_addon(wanted, app),
     })
+}
+
+/// The 404 of a name that is no add-on the caller may see, on `app`.
+pub(super) fn no_such_addon(wanted: &str, app: &App) -> Error {
+    Error::NotFound(format!(
+        "add-on {} does not exist on app {} (not an add-on name or id, nor an attachment or service name there)",
+        clip(wanted),
+        app.name
+    ))
+}
+
+/// The caller's role on the app that owns `addon`, if any.
+pub(super) fn role_on_owner(c: &mut DbConnection, addon: &Addon, actor: &Actor) -> Result<Option<Role>> {
+    match App::get(c, &addon.app_id)? {
+        Some(owner) => role_of(c, &owner, actor),
+        None => Ok(None),
+    }
+}
+
+fn may_see(c: &mut DbConnection, addon: &Addon, actor: &Actor) -> Result<bool> {
+    Ok(role_on_owner(c, addon, actor)?.is_some())
 }

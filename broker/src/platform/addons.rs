@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use super::addon_refs::{resolve_addon, Reach};
+use super::addon_refs::{resolve_addon, role_on_owner, Reach};
 use super::domain::{Actor, Platform};
 use super::lifecycle::provision_input;
 use super::names::{lower_random, new_attachment_name, validate_addon_name, validate_attachment_name};
@@ -278,6 +278,20 @@ impl Platform {
                 list.iter().map(|a| addon_view(c, a)).collect()
             })
             .await
+    }
+
+    /// 403 unless the caller may use the app that owns `addon`, not only one it is attached
+    /// to: changing an add-on, or opening its dashboard, is for its own app's people.
+    pub async fn check_owning_app(&self, addon: &Addon, actor: &Actor) -> Result<()> {
+        let (row, actor) = (addon.clone(), actor.clone());
+        let role = self.db.run(move |c| role_on_owner(c, &row, &actor)).await?;
+        match role {
+            Some(_) => Ok(()),
+            None => Err(Error::Forbidden(format!(
+                "add-on {} belongs to another app; only people with access to that app may do this",
+                addon.name
+            ))),
+        }
     }
 
     /// One add-on of an app the caller may use (owned or attached), by name, id, attachment

@@ -164,6 +164,8 @@ impl Platform {
         let (id, actor2) = (a.id.clone(), actor.clone());
         self.db
             .write(move |c| {
+                // The caller must still own it: it may have been transferred meanwhile.
+                app_for(c, &id, &actor2, Role::Owner)?;
                 // An add-on created or attached since the check above keeps the app alive.
                 if Addon::count_owned_by(c, &id)? > 0 || !Attachment::of_app(c, &id)?.is_empty() {
                     return Err(Error::Conflict(

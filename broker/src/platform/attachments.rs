@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
-use super::addon_refs::{resolve_addon, Reach};
+use super::addon_refs::{no_such_addon, resolve_addon, role_on_owner, Reach};
 use super::domain::{Actor, Platform};
 use super::names::{default_attachment_name, validate_attachment_name};
 use super::plans::requires;
@@ -106,14 +106,18 @@ fn write_new_attachment(
     let a = app_for(c, app, actor, Role::Collaborator)?;
     let addon_ref = addon;
     let addon = resolve_addon(c, &a, addon_ref, Reach::Anywhere, actor)?;
-    // Attaching needs access to the add-on's own app too: another tenant's add-on is as
-    // unknown as one that does not exist.
-    let visible = match App::get(c, &addon.app_id)? {
-        Some(owner) => role_of(c, &owner, actor)?.is_some(),
-        None => false,
-    };
-    if !visible {
-        return Err(Error::NotFound(format!("add-on {} does not exist", clip(addon_ref))));
+    // Sharing an add-on's data with another app is its owner's decision: a collaborator who
+    // did it could keep the data after losing access. Another tenant's add-on is as unknown
+    // as one that does not exist.
+    match role_on_owner(c, &addon, actor)? {
+        None => return Err(no_such_addon(addon_ref, &a)),
+        Some(role) if addon.app_id != a.id && role < Role::Owner => {
+            return Err(Error::Forbidden(format!(
+                "only the owner of the app that owns add-on {} (or an admin of its team) may attach it to other apps",
+                addon.name
+            )))
+        }
+        Some(_) => {}
     }
     if !addon.is(AddonState::Provisioned) {
         return Err(Error::Unprocessable(format!(
@@ -285,13 +289,21 @@ impl Platform {
             .await
     }
 
-    /// The attachments to every app the caller may use (to every app, for an admin).
+    /// The attachments to every app the caller may use (to every app, for an admin), and those
+    /// of the add-ons such apps own, wherever they are attached.
     pub async fn list_all_attachments(&self, actor: &Actor) -> Result<Vec<AttachmentView>> {
         let actor = actor.clone();
         self.db
             .run(move |c| {
                 let ids: Vec<String> = visible_apps(c, &actor)?.into_iter().map(|a| a.id).collect();
+                // Also where the caller's add-ons are attached: their data, wherever it went.
+                let mine: Vec<String> = Addon::owned_by_any(c, &ids)?.into_iter().map(|a| a.id).collect();
                 let mut list = Attachment::of_apps(c, &ids)?;
+                for extra in Attachment::of_addons(c, &mine)? {
+                    if !list.iter().any(|x| x.id == extra.id) {
+                        list.push(extra);
+                    }
+                }
                 list.sort_by(|x, y| x.name.cmp(&y.name).then_with(|| x.id.cmp(&y.id)));
                 list.iter().map(|x| attachment_view(c, x)).collect()
             })
@@ -319,12 +331,22 @@ impl Platform {
                 .run(move |c| {
                     let missing = || Error::NotFound(format!("attachment {} does not exist", clip(&id)));
                     let att = Attachment::get(c, &id)?.ok_or_else(missing)?;
-                    // Detaching needs access to the app it is attached to; without it, the
-                    // attachment is as unknown as one that does not exist.
-                    match app_for(c, &att.app_id, &actor, Role::Collaborator) {
-                        Err(Error::NotFound(_)) => Err(missing()),
-                        other => other.map(|_| att),
+                    // Detaching needs access to the app it is attached to, or to the app that
+                    // owns the add-on (whose people may always take their data back); without
+                    // either, the attachment is as unknown as one that does not exist.
+                    let on_app = App::get(c, &att.app_id)?
+                        .map(|a| role_of(c, &a, &actor))
+                        .transpose()?
+                        .flatten();
+                    let addon = Addon::get(c, &att.addon_id)?;
+                    let on_owner = match &addon {
+                        Some(addon) => role_on_owner(c, addon, &actor)?,
+                        None => None,
+                    };
+                    if on_app.is_none() && on_owner.is_none() {
+                        return Err(missing());
                     }
+                    Ok(att)
                 })
                 .await?
         };

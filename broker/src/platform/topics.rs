@@ -56,6 +56,7 @@ impl Platform {
         actor: &Actor,
     ) -> Result<Reply<TopicView>> {
         let addon = self.topic_addon(app, addon, actor).await?;
+        self.check_owning_app(&addon, actor).await?;
         self.provisioning
             .put_topic(addon.id, topic, partitions, retention_ms, actor.meta(), FACE)
             .await
@@ -70,6 +71,7 @@ impl Platform {
     /// Deletes a topic of an app's add-on; 410 when there is none.
     pub async fn delete_topic(&self, app: AppRef, addon: AddonRef, topic: String, actor: &Actor) -> Result<()> {
         let addon = self.topic_addon(app, addon, actor).await?;
+        self.check_owning_app(&addon, actor).await?;
         self.provisioning
             .delete_topic(addon.id, topic, actor.meta(), FACE)
             .await

@@ -196,3 +196,80 @@ async fn a_personal_app_moves_into_a_team() {
         .await
         .expect(400);
 }
+
+#[tokio::test]
+async fn an_add_on_goes_to_other_apps_only_by_its_owner_who_can_always_take_it_back() {
+    let app = TestApp::spawn().await;
+    let alice = app.api("alice", Scope::Platform);
+    let bob = app.api("bob", Scope::Platform);
+    let hers = alice.create_app().await;
+    let addon = alice
+        .post(&format!("/apps/{hers}/addons"), json!({ "plan": "redis" }))
+        .await
+        .expect(201)
+        .body;
+    let name = addon["name"].as_str().unwrap().to_string();
+    alice
+        .post(&format!("/apps/{hers}/collaborators"), json!({ "user": "bob" }))
+        .await
+        .expect(201);
+    let his = bob.create_app().await;
+    // A collaborator may not carry the add-on's data off to an app of his own.
+    let carried = bob
+        .post(
+            "/addon-attachments",
+            json!({ "addon": name, "app": his, "name": "CARRIED" }),
+        )
+        .await
+        .expect(403);
+    assert!(carried.message().contains("only the owner"), "{}", carried.body);
+    assert!(!bob.config(&his).await.contains_key("CARRIED_URL"));
+
+    // Alice attaches it to bob's app (she collaborates there), then loses her access to it:
+    // she still sees where her add-on is attached and can take it back.
+    bob.post(&format!("/apps/{his}/collaborators"), json!({ "user": "alice" }))
+        .await
+        .expect(201);
+    let shared = alice
+        .post(
+            "/addon-attachments",
+            json!({ "addon": name, "app": his, "name": "SHARED" }),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert!(bob.config(&his).await.contains_key("SHARED_URL"));
+    bob.delete(&format!("/apps/{his}/collaborators/alice"))
+        .await
+        .expect(200);
+    alice.get(&format!("/apps/{his}")).await.expect(404);
+    let listed = alice.get("/addon-attachments").await.expect(200).body;
+    assert!(listed.to_string().contains(shared["id"].as_str().unwrap()), "{listed}");
+    // Bob, with his own app only, may not open the dashboard of an add-on it merely uses.
+    bob.delete(&format!("/apps/{hers}/collaborators/bob")).await.expect(200);
+    let sso = bob.get(&format!("/apps/{his}/addons/SHARED/sso")).await.expect(403);
+    assert!(sso.message().contains("belongs to another app"), "{}", sso.body);
+    alice
+        .delete(&format!("/addon-attachments/{}", shared["id"].as_str().unwrap()))
+        .await
+        .expect(200);
+    assert!(!bob.config(&his).await.contains_key("SHARED_URL"));
+}
+
+#[tokio::test]
+async fn nul_bytes_in_names_and_ids_are_client_errors() {
+    let app = TestApp::spawn().await;
+    let alice = app.api("alice", Scope::Platform);
+    let name = alice.create_app().await;
+    for r in [
+        alice.get("/teams/a%00b").await,
+        alice.delete(&format!("/apps/{name}/collaborators/a%00b")).await,
+        alice.get("/account/tokens/a%00b").await,
+        alice.get("/apps/a%00b").await,
+        alice.post("/apps", json!({ "team": "a\0b" })).await,
+        alice.patch(&format!("/apps/{name}"), json!({ "team": "a\0b" })).await,
+    ] {
+        assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    }
+    alice.get(&format!("/apps/{name}")).await.expect(200);
+}

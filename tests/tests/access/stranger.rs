@@ -47,15 +47,26 @@ async fn bob_cannot_touch_alices_app_or_add_on() {
         )
         .await
         .expect(404);
-    assert_eq!(steal.message(), format!("add-on {addon_name} does not exist"));
-    let steal_by_id = bob
-        .post("/addon-attachments", json!({ "addon": addon["id"], "app": his }))
+    // Her add-on's name or id answers exactly as a name nobody uses: no oracle of existence.
+    let nobody = bob
+        .post(
+            "/addon-attachments",
+            json!({ "addon": "no-such-addon-here", "app": his }),
+        )
         .await
         .expect(404);
-    assert!(
-        steal_by_id.message().ends_with("does not exist"),
-        "{}",
-        steal_by_id.body
+    assert_eq!(
+        steal.message(),
+        nobody.message().replace("no-such-addon-here", &addon_name)
+    );
+    let id = addon["id"].as_str().unwrap();
+    let steal_by_id = bob
+        .post("/addon-attachments", json!({ "addon": id, "app": his }))
+        .await
+        .expect(404);
+    assert_eq!(
+        steal_by_id.message(),
+        nobody.message().replace("no-such-addon-here", id)
     );
     for r in [
         bob.patch(&format!("/apps/{hers}/config-vars"), json!({ "SECRET": "bob" }))

@@ -227,6 +227,14 @@ impl Addon {
         Ok(())
     }
 
+    /// The add-ons owned by any of these apps.
+    pub fn owned_by_any(conn: &mut DbConnection, app_ids: &[String]) -> Result<Vec<Addon>> {
+        Ok(addons::table
+            .filter(addons::app_id.eq_any(app_ids))
+            .select(Addon::as_select())
+            .load(conn)?)
+    }
+
     /// The add-ons owned by or attached to any of these apps (what their users may see).
     pub fn of_apps(conn: &mut DbConnection, app_ids: &[String]) -> Result<Vec<Addon>> {
         use crate::db::schema::addon_attachments as att;

@@ -131,6 +131,14 @@ impl Attachment {
             .load(conn)?)
     }
 
+    /// The attachments of any of these add-ons.
+    pub fn of_addons(conn: &mut DbConnection, addon_ids: &[String]) -> Result<Vec<Attachment>> {
+        Ok(addon_attachments::table
+            .filter(addon_attachments::addon_id.eq_any(addon_ids))
+            .select(Attachment::as_select())
+            .load(conn)?)
+    }
+
     /// An add-on's attachments.
     pub fn of_addon(conn: &mut DbConnection, addon_id: &str) -> Result<Vec<Attachment>> {
         Ok(addon_attachments::table

@@ -2,10 +2,10 @@
 
 use super::actor::Actor;
 use super::domain::Access;
-use super::views::{AccountView, TeamView};
+use super::teams::team_view;
+use super::views::AccountView;
 use crate::db::models::{Team, TeamMember};
 use crate::error::Result;
-use crate::shapes::iso;
 
 impl Access {
     /// The caller's account: their name, the token in use, their teams and roles.
@@ -16,17 +16,8 @@ impl Access {
             .run(move |c| {
                 let teams = Team::of_person(c, &sub)?;
                 teams
-                    .into_iter()
-                    .map(|t| {
-                        let role = TeamMember::get(c, &t.id, &sub)?.map(|m| m.role);
-                        Ok(TeamView {
-                            id: t.id,
-                            name: t.name,
-                            role,
-                            created_at: iso(t.created_at),
-                            updated_at: iso(t.updated_at),
-                        })
-                    })
+                    .iter()
+                    .map(|t| Ok(team_view(t, TeamMember::get(c, &t.id, &sub)?.map(|m| m.role()))))
                     .collect::<Result<Vec<_>>>()
             })
             .await?;

@@ -6,7 +6,7 @@
 use super::actor::Actor;
 use crate::catalog::clip;
 use crate::db::models::{App, Collaborator, TeamMember, TeamRole};
-use crate::db::DbConnection;
+use crate::db::{Db, DbConnection};
 use crate::error::{Error, Result};
 
 /// What a caller may do with an app. Ordered: an owner may do what a collaborator may.
@@ -53,6 +53,13 @@ pub fn app_for(c: &mut DbConnection, id_or_name: &str, actor: &Actor, needed: Ro
         // Word for word what `App::find` says of an app that does not exist.
         None => Err(Error::NotFound(format!("app {} does not exist", clip(id_or_name)))),
     }
+}
+
+/// [`app_for`] in a read of its own, for a domain that checks access before anything else of
+/// a request (so that a stranger learns nothing, not even that their input is wrong).
+pub async fn load_app(db: &Db, app: &str, actor: &Actor, needed: Role) -> Result<App> {
+    let (app, actor) = (app.to_string(), actor.clone());
+    db.run(move |c| app_for(c, &app, &actor, needed)).await
 }
 
 /// The apps the caller may see, by name: every app for an admin.

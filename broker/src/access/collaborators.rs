@@ -83,15 +83,7 @@ impl Access {
                         req.user, a.name
                     )));
                 }
-                let now = now_ms();
-                let x = Collaborator {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    app_id: a.id.clone(),
-                    person: req.user.clone(),
-                    created_by: actor.sub.clone(),
-                    created_at: now,
-                    updated_at: now,
-                };
+                let x = Collaborator::new(&a.id, &req.user, &actor.sub, now_ms());
                 x.insert(c)?;
                 audit(
                     c,

@@ -19,7 +19,7 @@ mod transfer;
 mod views;
 
 pub use actor::Actor;
-pub use check::{app_for, role_of, visible_apps, Role};
+pub use check::{app_for, load_app, role_of, visible_apps, Role};
 pub use collaborators::NewCollaborator;
 pub use domain::Access;
 pub use people::validate_person;

@@ -35,7 +35,7 @@ pub struct TeamMemberChange {
     pub role: Option<String>,
 }
 
-fn team_view(t: &Team, role: Option<TeamRole>) -> TeamView {
+pub(super) fn team_view(t: &Team, role: Option<TeamRole>) -> TeamView {
     TeamView {
         id: t.id.clone(),
         name: t.name.clone(),

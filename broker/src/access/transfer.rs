@@ -50,16 +50,7 @@ fn to_person(c: &mut DbConnection, app: &mut App, person: &str) -> Result<()> {
         Collaborator::delete(c, &x.id)?;
     }
     if app.team_id.is_none() {
-        let now = now_ms();
-        Collaborator {
-            id: uuid::Uuid::new_v4().to_string(),
-            app_id: app.id.clone(),
-            person: app.owner.clone(),
-            created_by: person.to_string(),
-            created_at: now,
-            updated_at: now,
-        }
-        .insert(c)?;
+        Collaborator::new(&app.id, &app.owner, person, now_ms()).insert(c)?;
     }
     app.owner = person.to_string();
     app.team_id = None;

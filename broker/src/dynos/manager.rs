@@ -10,7 +10,7 @@ use std::time::Duration;
 use runtime::Runtime;
 use tokio::sync::{broadcast, Mutex};
 
-use crate::access::{app_for, Role};
+use crate::access::{load_app, Role};
 use crate::config::RuntimeSettings;
 use crate::crypto::Sealer;
 use crate::db::models::App;
@@ -92,10 +92,6 @@ impl Dynos {
     /// The app named by id or name, when the caller may use it (404 otherwise, as for an app
     /// that does not exist).
     pub(super) async fn app_for(&self, app: String, actor: &Actor) -> Result<App> {
-        let actor = actor.clone();
-        self.inner
-            .db
-            .run(move |c| app_for(c, &app, &actor, Role::Collaborator))
-            .await
+        load_app(&self.inner.db, &app, actor, Role::Collaborator).await
     }
 }

@@ -12,7 +12,7 @@ use super::lifecycle::provision_input;
 use super::names::{lower_random, new_attachment_name, validate_addon_name, validate_attachment_name};
 use super::plans::{requires, ResolvedPlan};
 use super::views::{iso, AddonView, NameRef};
-use crate::access::{app_for, visible_apps, Role};
+use crate::access::{app_for, load_app, visible_apps, Role};
 use crate::catalog::clip;
 use crate::db::models::{Addon, AddonState, App, Attachment, Instance};
 use crate::db::{now_ms, DbConnection};
@@ -146,7 +146,7 @@ impl Platform {
     /// [`AddonCreated::Provisioned`] when it is provisioned now; [`AddonCreated::Provisioning`]
     /// when provisioning goes on (the config vars arrive in a later release).
     pub async fn create_addon(&self, app: String, req: NewAddon, actor: &Actor) -> Result<AddonCreated> {
-        self.app_access(&app, actor, Role::Collaborator).await?;
+        load_app(&self.db, &app, actor, Role::Collaborator).await?;
         let ResolvedPlan {
             service_id,
             plan_id,
@@ -321,7 +321,7 @@ impl Platform {
 
     /// Changes an add-on's plan (same service).
     pub async fn change_plan(&self, app: AppRef, addon: AddonRef, plan: String, actor: &Actor) -> Result<AddonView> {
-        self.app_access(app.as_str(), actor, Role::Collaborator).await?;
+        load_app(&self.db, app.as_str(), actor, Role::Collaborator).await?;
         let resolved = self.resolve_plan(&plan)?;
         let current = self.owned_addon(app, addon, actor).await?;
         if current.service != resolved.service {

@@ -26,6 +26,23 @@ pub struct AppChange {
     pub to: Option<Transfer>,
 }
 
+impl AppChange {
+    /// What `PATCH /apps/{app}` asks: a new name and/or a new owner, a person or a team but
+    /// not both; asking for nothing is a 400.
+    pub fn new(name: Option<String>, owner: Option<String>, team: Option<String>) -> Result<AppChange> {
+        let to = match (owner, team) {
+            (Some(_), Some(_)) => return Err(Error::BadRequest("give owner or team, not both".into())),
+            (Some(person), None) => Some(Transfer::Person(person)),
+            (None, Some(team)) => Some(Transfer::Team(team)),
+            (None, None) => None,
+        };
+        if name.is_none() && to.is_none() {
+            return Err(Error::BadRequest("give a new name, owner or team".into()));
+        }
+        Ok(AppChange { name, to })
+    }
+}
+
 pub(super) fn app_view(c: &mut DbConnection, app: &App) -> Result<AppView> {
     let team = match &app.team_id {
         Some(id) => Team::get(c, id)?.map(|t| NameRef { id: t.id, name: t.name }),

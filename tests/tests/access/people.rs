@@ -195,6 +195,12 @@ async fn a_personal_app_moves_into_a_team() {
         .patch(&format!("/apps/{name}-b"), json!({ "owner": "x", "team": team }))
         .await
         .expect(400);
+    let nothing = alice.patch(&format!("/apps/{name}-b"), json!({})).await.expect(400);
+    assert!(
+        nothing.message().contains("give a new name, owner or team"),
+        "{}",
+        nothing.body
+    );
 }
 
 #[tokio::test]

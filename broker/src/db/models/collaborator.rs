@@ -25,6 +25,18 @@ pub struct Collaborator {
 }
 
 impl Collaborator {
+    /// A new collaboration of `person` on an app, added by `by`.
+    pub fn new(app_id: &str, person: &str, by: &str, now: i64) -> Collaborator {
+        Collaborator {
+            id: uuid::Uuid::new_v4().to_string(),
+            app_id: app_id.to_string(),
+            person: person.to_string(),
+            created_by: by.to_string(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// `person`'s collaboration on an app, if any.
     pub fn get(conn: &mut DbConnection, app_id: &str, person: &str) -> Result<Option<Collaborator>> {
         Ok(collaborators::table

@@ -4,8 +4,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::access::Transfer;
-use crate::error::Error;
 use crate::http::errors::ApiError;
 use crate::http::extract::PlatformCaller;
 use crate::http::input::{json_body, query};
@@ -102,16 +100,7 @@ pub async fn update_app(
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
     let b: AppUpdateRequest = json_body(&caller.body, false)?;
-    let to = match (b.owner, b.team) {
-        (Some(_), Some(_)) => return Err(Error::BadRequest("give owner or team, not both".into()).into()),
-        (Some(person), None) => Some(Transfer::Person(person)),
-        (None, Some(team)) => Some(Transfer::Team(team)),
-        (None, None) => None,
-    };
-    if b.name.is_none() && to.is_none() {
-        return Err(Error::BadRequest("give a new name, owner or team".into()).into());
-    }
-    let change = AppChange { name: b.name, to };
+    let change = AppChange::new(b.name, b.owner, b.team)?;
     Ok(HttpResponse::Ok().json(
         state
             .platform

@@ -12,6 +12,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use crate::error::{Error, Result};
 
@@ -22,6 +24,9 @@ const NONCE_LEN: usize = 24;
 #[derive(Clone)]
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    /// The keyed MAC behind [`Sealer::derive`], under a key derived from the cipher's so the
+    /// cipher key is never used for two purposes.
+    deriver: Hmac<Sha256>,
 }
 
 impl fmt::Debug for Sealer {
@@ -43,7 +48,12 @@ impl Sealer {
             )));
         }
         let cipher = XChaCha20Poly1305::new_from_slice(&bytes).map_err(|e| Error::internal("encryption key", e))?;
-        Ok(Sealer { cipher })
+        let mac =
+            |key: &[u8]| <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|e| Error::internal("derivation key", e));
+        let mut first = mac(&bytes)?;
+        first.update(b"addon-broker/derive/v1");
+        let deriver = mac(&first.finalize().into_bytes())?;
+        Ok(Sealer { cipher, deriver })
     }
 
     /// Loads the key file at `path`, creating it (mode 0600) with a fresh key when absent.
@@ -88,6 +98,15 @@ impl Sealer {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
         Ok(out)
+    }
+
+    /// A secret fixed by `context` and the key: 40 hex characters (160 bits). Every broker that
+    /// shares the key derives the same value, so a step retried or raced after a lapsed lease
+    /// sets the same password as the attempt before it.
+    pub fn derive(&self, context: &str) -> String {
+        let mut mac = self.deriver.clone();
+        mac.update(context.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..20])
     }
 
     /// Decrypts what [`Sealer::seal`] produced for the same `context`.
@@ -149,6 +168,17 @@ mod tests {
 
     fn sealer() -> Sealer {
         Sealer::from_base64(&B64.encode([7u8; 32])).unwrap()
+    }
+
+    #[test]
+    fn derived_secrets_depend_on_the_key_and_the_context_only() {
+        let s = sealer();
+        let other = Sealer::from_base64(&B64.encode([8u8; 32])).unwrap();
+        let a = s.derive("bind/op-1");
+        assert_eq!(a.len(), 40);
+        assert_eq!(a, sealer().derive("bind/op-1"));
+        assert_ne!(a, s.derive("bind/op-2"));
+        assert_ne!(a, other.derive("bind/op-1"));
     }
 
     #[test]

@@ -129,6 +129,11 @@ pub struct BindRequest {
     /// The instance's own config, for services whose instances carry it (third-party add-ons
     /// give every attachment the add-on's config).
     pub instance_config: Option<Credentials>,
+    /// The password for the binding's principal, fixed for this bind operation. Every attempt
+    /// gets the same one, so two attempts that race (a lease lapsed under load, a killed
+    /// broker's last command still in flight) cannot leave the server with one password and
+    /// the stored credentials with another. Adapters whose provider makes its own ignore it.
+    pub password: String,
 }
 
 /// A request to revoke a binding's credentials.

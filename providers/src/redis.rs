@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
 use crate::catalog::{empty_object_schema, plan_schemas, Offering, PlanSpec};
-use crate::names::{random_password, stem};
+use crate::names::stem;
 use crate::{
     BindRequest, Credentials, DeprovisionRequest, Outcome, ProviderError, ProvisionRequest, Provisioned, Result,
     ServiceDef, UnbindRequest, UpdateRequest,
@@ -27,8 +27,6 @@ use crate::{
 pub const SERVICE_NAME: &str = "redis";
 /// Keys unlinked per `UNLINK` during deprovision.
 const DELETE_BATCH: usize = 500;
-/// Length of generated passwords.
-const PASSWORD_LEN: usize = 32;
 
 /// Commands denied to every binding, beyond the `@dangerous` and `@admin` categories: each would
 /// let a tenant see or reach beyond its prefix. `KEYS`, `SCAN`, `RANDOMKEY`, `DBSIZE`, `PUBSUB`
@@ -301,7 +299,7 @@ impl crate::Provider for RedisProvider {
     async fn bind(&self, request: &BindRequest) -> Result<Outcome<Credentials>> {
         let mut conn = self.conn().await?;
         let user = binding_user(&request.instance_id, &request.binding_id);
-        let password = random_password(PASSWORD_LEN);
+        let password = request.password.clone();
         redis::cmd("ACL")
             .arg("SETUSER")
             .arg(&user)

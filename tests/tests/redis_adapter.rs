@@ -1,10 +1,11 @@
 //! Redis specifics beyond the conformance suite: an open session is cut at unbind, and
 //! deprovision removes every key of the prefix in batches (several SCAN rounds) while a
-//! neighbour's keys stay.
+//! neighbour's keys stay; attempts of one bind that race converge on one password.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use addon_broker_tests::{redis_admin, unique, TestApp};
-use providers::redis::key_prefix;
+use addon_broker_tests::{redis_admin, servers, unique, TestApp};
+use providers::redis::{key_prefix, RedisConfig, RedisProvider};
+use providers::{BindRequest, Outcome, Provider};
 use serde_json::json;
 
 #[tokio::test]
@@ -71,4 +72,69 @@ async fn deprovision_unlinks_every_key_of_the_prefix_in_batches_and_keeps_neighb
         .await
         .unwrap();
     assert_eq!(kept.as_deref(), Some("x"));
+}
+
+/// A lease that lapses under load lets a second attempt of a bind start while the first is
+/// still running; whichever `ACL SETUSER` lands last must set the password that is stored.
+#[tokio::test]
+async fn racing_attempts_of_one_bind_converge_on_one_working_password() {
+    let config = RedisConfig {
+        url: servers().redis.url(),
+        public_host: None,
+        public_port: None,
+    };
+    let provider = RedisProvider::new(&config).unwrap();
+    let plan = provider
+        .service()
+        .plans
+        .iter()
+        .find(|p| p.name == "shared")
+        .unwrap()
+        .clone();
+    let request = BindRequest {
+        instance_id: unique("rrace"),
+        binding_id: unique("b"),
+        plan,
+        instance_parameters: json!({}),
+        parameters: json!({}),
+        instance_config: None,
+        password: "fixed-for-this-operation-0123456789".into(),
+    };
+    // Separate providers, as two brokers (or two runs) would have.
+    let attempts = (0..6).map(|_| {
+        let request = request.clone();
+        let config = config.clone();
+        tokio::spawn(async move { RedisProvider::new(&config).unwrap().bind(&request).await })
+    });
+    let mut uris = Vec::new();
+    for attempt in futures::future::join_all(attempts).await {
+        let Outcome::Done(creds) = attempt.unwrap().unwrap() else {
+            panic!("a shared-plan bind finishes at once")
+        };
+        uris.push(creds.values["uri"].as_str().unwrap().to_string());
+    }
+    uris.dedup();
+    assert_eq!(uris.len(), 1, "every attempt hands out the same credentials: {uris:?}");
+    let client = redis::Client::open(uris[0].as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}k", key_prefix(&request.instance_id));
+    redis::cmd("SET")
+        .arg(&key)
+        .arg("v")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    provider
+        .unbind(&providers::UnbindRequest {
+            instance_id: request.instance_id.clone(),
+            binding_id: request.binding_id.clone(),
+            plan: request.plan.clone(),
+        })
+        .await
+        .unwrap();
+    redis::cmd("DEL")
+        .arg(&key)
+        .query_async::<()>(&mut redis_admin().await)
+        .await
+        .unwrap();
 }

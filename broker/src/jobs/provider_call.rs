@@ -108,6 +108,7 @@ impl Jobs {
                         .and_then(|b| serde_json::from_str(&b.parameters).ok())
                         .unwrap_or_default(),
                     instance_config,
+                    password: self.inner.sealer.derive(&format!("bind-password/{}", op.id)),
                 };
                 provider.bind(&request).await?.map_done(Effect::Bound)
             }

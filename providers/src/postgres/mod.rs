@@ -23,7 +23,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use crate::catalog::{empty_object_schema, plan_schemas, Offering, PlanSpec};
-use crate::names::{quote_ident, quote_literal, random_password, stem};
+use crate::names::{quote_ident, quote_literal, stem};
 use crate::{
     BindRequest, Credentials, DeprovisionRequest, Outcome, PlanDef, ProviderError, ProvisionRequest, Provisioned,
     Result, ServiceDef, UnbindRequest, UpdateRequest,
@@ -41,8 +41,6 @@ pub const ADVISORY_LOCK_CLASS: i32 = 0x4142;
 /// itself belongs to the broker's admin role (an owner could lift its own connection limit).
 /// Only roles with `CONNECT` on a database, the instance's, can use that grant.
 pub const TEMPLATE_DATABASE: &str = "abt_template";
-/// Length of generated binding passwords.
-const PASSWORD_LEN: usize = 32;
 
 /// A plan of the service and the limits it enforces.
 #[derive(Debug, Clone, Copy)]

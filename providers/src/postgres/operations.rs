@@ -140,7 +140,7 @@ impl PostgresProvider {
             Ok(()) => {}
             Err(e) if is_code(&e, &SqlState::DUPLICATE_OBJECT) => {
                 // An earlier attempt made the role but its password was never handed out: set
-                // a fresh one.
+                // it again (the same one: the password is fixed per bind operation).
                 let sql = format!(
                     "ALTER ROLE {} WITH LOGIN PASSWORD {}",
                     quote_ident(&role),
@@ -280,7 +280,7 @@ impl crate::Provider for PostgresProvider {
 
     async fn bind(&self, request: &BindRequest) -> Result<Outcome<Credentials>> {
         plan_limits(&request.plan)?;
-        let password = random_password(PASSWORD_LEN);
+        let password = request.password.clone();
         let locked = self.lock(&request.instance_id).await?;
         let result = self
             .bind_locked(locked.session()?, &request.instance_id, &request.binding_id, &password)

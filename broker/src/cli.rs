@@ -1,9 +1,10 @@
-//! The `broker` command line: `serve`, `dev`, `migrate`, `openapi`.
+//! The `broker` command line: the server commands (`serve`, `dev`, `migrate`, `token`,
+//! `openapi`) and, flattened beside them, the client's `topic:command`s ([`crate::client`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tracing::info;
 
 use crate::access::Access;
@@ -92,6 +93,8 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Client(crate::client::Command),
 }
 
 fn init_logging(json: bool) {
@@ -109,7 +112,11 @@ fn init_logging(json: bool) {
 
 /// Entry point of the `broker` binary.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let args = crate::client::join_topic(std::env::args().collect(), |name| {
+        command.find_subcommand(name).is_some()
+    });
+    let cli = Cli::parse_from(args);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -117,6 +124,9 @@ pub fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Command::Client(client) = cli.command {
+        return runtime.block_on(crate::client::run(client));
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -181,6 +191,7 @@ async fn run(cli: Cli) -> Result<()> {
             description,
             config,
         } => mint_token(&scope, &ttl, &sub, description, config).await,
+        Command::Client(_) => unreachable!("client commands are run by main"),
         Command::Openapi { output } => {
             let text = crate::openapi::render();
             match output {

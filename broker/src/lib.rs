@@ -7,6 +7,7 @@ pub mod access;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod db;

@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod app;
+pub mod cli;
 pub mod dynos;
 pub mod kafka;
 pub mod osb;
@@ -26,6 +27,7 @@ pub mod servers;
 
 pub use api::{Api, Reply};
 pub use app::{broker_bin, Options, StateBackend, TestApp, JWT_SECRET, TEST_CGROUP};
+pub use cli::{CliUser, Ran};
 pub use osb::{encode, Osb, PlanRef};
 pub use pg::{connect_with_uri, pg_connect, PgInspector};
 pub use servers::{redis_admin, servers, unique, Servers};

@@ -7,6 +7,7 @@
 //! Run one suite with `cargo test -p addon-broker-tests osb_api::`.
 
 mod access;
+mod cli;
 mod conformance;
 mod crash_resume;
 mod dev_command;

@@ -1,0 +1,4 @@
+//! The `broker` client driven as a person types it: the real binary against a broker the test
+//! starts, one file per topic.
+
+mod apps;

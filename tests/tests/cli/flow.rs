@@ -13,14 +13,19 @@ use serde_json::Value;
 /// The `broker` lines of the README's Heroku 101 block, comments removed, split into words.
 fn readme_flow() -> Vec<Vec<String>> {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let start = readme.find("<!-- heroku101").expect("the README has the heroku101 block");
+    let start = readme
+        .find("<!-- heroku101")
+        .expect("the README has the heroku101 block");
     let block = &readme[start..];
     let body = block.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
     body.lines()
         .map(|l| l.split(" #").next().unwrap().trim())
         .filter(|l| l.starts_with("broker "))
         .map(|l| {
-            assert!(!l.contains(['"', '\'', '$']), "the flow test splits on spaces only: {l}");
+            assert!(
+                !l.contains(['"', '\'', '$']),
+                "the flow test splits on spaces only: {l}"
+            );
             l.split_whitespace().skip(1).map(String::from).collect()
         })
         .collect()
@@ -63,12 +68,17 @@ async fn the_readme_heroku_101_flow_works_as_typed() {
     let app = unique("hello").chars().take(20).collect::<String>();
     let mut urls: Vec<(String, String)> = Vec::new();
     for words in readme_flow() {
-        let args: Vec<String> = words.iter().map(|w| if w == "hello" { app.clone() } else { w.clone() }).collect();
+        let args: Vec<String> = words
+            .iter()
+            .map(|w| if w == "hello" { app.clone() } else { w.clone() })
+            .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let line = args.join(" ");
         match args.as_slice() {
             ["run", "bash"] => {
-                let out = user.run_with_input(&args, b"echo dyno=$DYNO greeting=${GREETING:-none}\nexit 0\n").await;
+                let out = user
+                    .run_with_input(&args, b"echo dyno=$DYNO greeting=${GREETING:-none}\nexit 0\n")
+                    .await;
                 assert!(out.ok().contains("dyno=run."), "{line}: {}", out.stdout);
             }
             ["logs", "--tail"] => tail_until(&user, &args, "tick").await,
@@ -86,7 +96,10 @@ async fn the_readme_heroku_101_flow_works_as_typed() {
             "DATABASE_URL" => assert!(connect_with_uri(&url).await.is_err(), "{name} revoked"),
             "REDIS_URL" => {
                 let client = redis::Client::open(url.as_str()).unwrap();
-                assert!(client.get_multiplexed_async_connection().await.is_err(), "{name} revoked");
+                assert!(
+                    client.get_multiplexed_async_connection().await.is_err(),
+                    "{name} revoked"
+                );
             }
             _ => {}
         }
@@ -98,14 +111,24 @@ async fn check_step(user: &CliUser, args: &[&str], out: &Ran, urls: &mut Vec<(St
     match args {
         ["deploy"] => {
             let all = format!("{}{}", out.stdout, out.stderr);
-            assert!(all.contains("migrating on"), "the release phase's output is streamed: {all}");
+            assert!(
+                all.contains("migrating on"),
+                "the release phase's output is streamed: {all}"
+            );
             wait_for(user, "a web dyno up", |l| up_of(l, "web") >= 1).await;
         }
         ["ps:scale", ..] => {
-            wait_for(user, "web=2 worker=1 up", |l| up_of(l, "web") == 2 && up_of(l, "worker") == 1).await;
+            wait_for(user, "web=2 worker=1 up", |l| {
+                up_of(l, "web") == 2 && up_of(l, "worker") == 1
+            })
+            .await;
         }
         ["ps"] => {
-            assert!(out.stdout.contains("web.1") && out.stdout.contains("worker.1"), "{}", out.stdout);
+            assert!(
+                out.stdout.contains("web.1") && out.stdout.contains("worker.1"),
+                "{}",
+                out.stdout
+            );
         }
         ["run", "python3", "migrate.py"] => assert!(out.stdout.contains("migrating on run."), "{}", out.stdout),
         ["config:set", ..] => {
@@ -125,8 +148,17 @@ async fn check_step(user: &CliUser, args: &[&str], out: &Ran, urls: &mut Vec<(St
         }
         ["rollback"] => {
             let releases = user.run(&["releases", "--json"]).await.json();
-            let newest = releases.as_array().unwrap().iter().max_by_key(|r| r["version"].as_i64()).unwrap().clone();
-            assert!(newest["description"].as_str().unwrap_or("").contains("Rollback"), "{newest}");
+            let newest = releases
+                .as_array()
+                .unwrap()
+                .iter()
+                .max_by_key(|r| r["version"].as_i64())
+                .unwrap()
+                .clone();
+            assert!(
+                newest["description"].as_str().unwrap_or("").contains("Rollback"),
+                "{newest}"
+            );
         }
         _ => {}
     }
@@ -137,13 +169,21 @@ async fn prove_works(user: &CliUser, var: &str, url: &str) {
     match var {
         "DATABASE_URL" => {
             let client = connect_with_uri(url).await.unwrap();
-            client.batch_execute("create table flow (x int); insert into flow values (1)").await.unwrap();
+            client
+                .batch_execute("create table flow (x int); insert into flow values (1)")
+                .await
+                .unwrap();
         }
         "REDIS_URL" => {
             let prefix = user.run(&["config:get", "REDIS_PREFIX"]).await.ok().trim().to_string();
             let client = redis::Client::open(url).unwrap();
             let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-            redis::cmd("SET").arg(format!("{prefix}k")).arg("v").query_async::<()>(&mut conn).await.unwrap();
+            redis::cmd("SET")
+                .arg(format!("{prefix}k"))
+                .arg("v")
+                .query_async::<()>(&mut conn)
+                .await
+                .unwrap();
         }
         _ => {
             let prefix = user.run(&["config:get", "KAFKA_PREFIX"]).await.ok().trim().to_string();
@@ -159,7 +199,8 @@ async fn prove_works(user: &CliUser, var: &str, url: &str) {
 /// Runs `logs --tail` until a line containing `needle` arrives, then interrupts it (Ctrl-C).
 async fn tail_until(user: &CliUser, args: &[&str], needle: &str) {
     let mut cmd = user.command(args);
-    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
     let needle = needle.to_string();
     tokio::task::spawn_blocking(move || {
         let mut child = cmd.spawn().unwrap();
@@ -184,7 +225,10 @@ async fn tail_until(user: &CliUser, args: &[&str], needle: &str) {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
         let _ = child.wait();
         let _ = stop_tx.send(());
-        assert!(seen.iter().any(|l| l.contains(&needle)), "logs --tail showed {needle}: {seen:?}");
+        assert!(
+            seen.iter().any(|l| l.contains(&needle)),
+            "logs --tail showed {needle}: {seen:?}"
+        );
     })
     .await
     .unwrap();

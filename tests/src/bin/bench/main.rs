@@ -18,8 +18,11 @@
 //! - `partner`: N × provision through the HTTP adapter (OSB PUT, synchronous) against the
 //!   reference provider vs the same signed request sent to the provider directly.
 //!
+//! - `typing` (only with `--only typing`): the characters a person types for the README's
+//!   Heroku 101 flow with this CLI vs the same steps with Heroku's CLI.
+//!
 //! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C] [--runs R]
-//! [--only dynos|partner|access]`
+//! [--only dynos|partner|access|typing]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -29,6 +32,7 @@ use addon_broker_tests::{pg_connect, unique, Options, StateBackend, TestApp};
 mod access;
 mod dynos;
 mod partner;
+mod typing;
 use base64::Engine;
 use providers::postgres::{bind_statements, provision_statements};
 use serde_json::json;
@@ -123,6 +127,10 @@ async fn catalog_loop(addr: String, auth: String, deadline: Instant) -> u64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = args();
+    if args.only.as_deref() == Some("typing") {
+        typing::run();
+        return;
+    }
     let app = TestApp::spawn_with(Options {
         state: StateBackend::Sqlite,
         ..Options::default()

@@ -109,12 +109,15 @@ pub async fn create(args: CreateArgs) -> CliResult {
     } else {
         "created"
     };
+    let kept = match retention(&topic["retention_ms"]) {
+        r if r.is_empty() => String::new(),
+        r => format!(", retention {r}"),
+    };
     println!(
-        "Topic {} {verb} on {} ({} partitions, retention {})",
+        "Topic {} {verb} on {} ({} partitions{kept})",
         output::text(&topic["name"]),
         target.name,
         output::text(&topic["partitions"]),
-        retention(&topic["retention_ms"])
     );
     Ok(())
 }

@@ -2,3 +2,11 @@
 //! starts, one file per topic.
 
 mod apps;
+// <cli part>
+mod access;
+mod addons;
+mod commands;
+mod config;
+mod dev;
+mod kafka;
+// </cli part>

@@ -307,27 +307,17 @@ pub async fn detach(args: DetachArgs) -> CliResult {
             }
         )));
     };
-    let addon_path = format!(
-        "/apps/{}/addons/{}",
-        seg(&app),
-        seg(&output::text(&attachment["addon"]["id"]))
-    );
+    let vars_path = format!("/apps/{}/config-vars", seg(&app));
     let bar = output::spinner(format!("Detaching {} from {app}", args.attachment));
     let result = async {
-        let before_vars: BTreeSet<String> = strings(&api.get(&addon_path).await?["config_vars"])
-            .into_iter()
-            .collect();
+        let before_vars = keys(&api.get(&vars_path).await?);
         let before = latest_release(&api, &app).await?;
         let gone = api
             .delete(&format!("/addon-attachments/{}", seg(&output::text(&attachment["id"]))))
             .await?;
         let after = latest_release(&api, &app).await?;
-        // What the add-on no longer lists is what this attachment set (by set difference, so
-        // an attachment name that begins another's cannot mislead).
-        let after_vars: BTreeSet<String> = match api.get(&addon_path).await {
-            Ok(a) => strings(&a["config_vars"]).into_iter().collect(),
-            Err(_) => BTreeSet::new(),
-        };
+        // The app's vars that went are the ones this attachment had set.
+        let after_vars = keys(&api.get(&vars_path).await?);
         let vars: Vec<String> = before_vars.difference(&after_vars).cloned().collect();
         Ok::<_, CliError>((gone, vars, before, after))
     }
@@ -464,6 +454,14 @@ pub async fn find_addon(api: &Api, app: Option<String>, name: &str) -> CliResult
 /// The elements of a JSON array (none for anything else).
 fn items(list: &Value) -> impl Iterator<Item = &Value> {
     list.as_array().into_iter().flatten()
+}
+
+/// The keys of a JSON object.
+fn keys(object: &Value) -> BTreeSet<String> {
+    object
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// A JSON array of strings as strings.

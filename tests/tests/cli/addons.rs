@@ -162,6 +162,15 @@ async fn an_asynchronous_provision_is_waited_for_until_the_vars_are_set() {
     .await;
     let alice = CliUser::new(&app, "alice");
     let name = create_app(&alice, "asy").await;
+    // This broker does answer 202 (so the CLI below had to wait).
+    let api = app.api("alice", Scope::Platform);
+    let other: String = addon_broker_tests::unique("asy2").chars().take(20).collect();
+    api.post("/apps", serde_json::json!({ "name": other }))
+        .await
+        .expect(201);
+    api.post(&format!("/apps/{other}/addons"), serde_json::json!({ "plan": "redis" }))
+        .await
+        .expect(202);
     let created = alice.run(&["addons:create", "postgresql", "--json"]).await.json();
     assert_eq!(created["state"], "provisioned");
     assert_eq!(created["config_vars"], serde_json::json!(["DATABASE_URL"]));

@@ -97,7 +97,7 @@ pub async fn set(args: SetArgs) -> CliResult {
     let changes = parse_pairs(&args.pairs)?;
     let api = Api::from_login()?;
     let names: Vec<String> = changes.keys().cloned().collect();
-    let verb = format!("Setting {}", sentence(&names));
+    let verb = format!("Setting {}", names.join(", "));
     let vars = change(&api, &app, Value::Object(changes.clone()), &verb, args.json.json).await?;
     if args.json.json {
         output::print_json(&vars);
@@ -130,7 +130,7 @@ pub async fn unset(args: UnsetArgs) -> CliResult {
         changes.insert(key.clone(), Value::Null);
     }
     let api = Api::from_login()?;
-    let verb = format!("Unsetting {}", sentence(&args.keys));
+    let verb = format!("Unsetting {}", args.keys.join(", "));
     let vars = change(&api, &app, Value::Object(changes), &verb, args.json.json).await?;
     if args.json.json {
         output::print_json(&vars);

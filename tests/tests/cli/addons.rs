@@ -28,7 +28,7 @@ async fn var(user: &CliUser, key: &str, app: &str) -> String {
 }
 
 #[tokio::test]
-async fn addons_are_created_listed_attached_detached_and_destroyed_with_working_credentials() {
+async fn addons_are_created_listed_shown_and_destroyed_with_working_credentials() {
     let app = TestApp::spawn().await;
     let alice = CliUser::new(&app, "alice");
     let name = create_app(&alice, "ado").await;
@@ -44,9 +44,7 @@ async fn addons_are_created_listed_attached_detached_and_destroyed_with_working_
     let db = connect_with_uri(&var(&alice, "DATABASE_URL", &name).await)
         .await
         .unwrap();
-    db.batch_execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
-        .await
-        .unwrap();
+    db.batch_execute("SELECT 1").await.unwrap();
 
     // Redis under another attachment name, with --json.
     let redis = alice
@@ -80,37 +78,6 @@ async fn addons_are_created_listed_attached_detached_and_destroyed_with_working_
     assert!(info.stdout.contains(&format!("{name}::DATABASE")), "{}", info.stdout);
     let info = alice.run(&["addons:info", &pg, "--json"]).await.json();
     assert_eq!(info["addon"]["config_vars"], serde_json::json!(["DATABASE_URL"]));
-
-    // Attached to a second app with credentials of its own; detaching revokes them.
-    let other: String = addon_broker_tests::unique("ado2").chars().take(20).collect();
-    alice.run(&["apps:create", &other, "--no-remote"]).await.ok();
-    let attached = alice
-        .run(&["addons:attach", &pg, "-a", &other, "--as", "SHARED_DB"])
-        .await;
-    assert_eq!(
-        attached.ok().trim(),
-        format!("Attached {pg} to {other} as SHARED_DB; SHARED_DB_URL set (v2)")
-    );
-    let shared_url = var(&alice, "SHARED_DB_URL", &other).await;
-    let shared = connect_with_uri(&shared_url).await.unwrap();
-    let rows = shared.query("SELECT x FROM t", &[]).await.unwrap();
-    assert_eq!(rows[0].get::<_, i32>(0), 1, "the same database, other credentials");
-    drop(shared);
-    // Without an app, every visible add-on, attachments named with their app.
-    let elsewhere = CliUser::new(&app, "alice");
-    let all = elsewhere.run(&["addons"]).await;
-    assert!(all.ok().contains(&format!("{other}::SHARED_DB")), "{}", all.stdout);
-    let wrong = alice.run(&["addons:detach", "NOPE", "-a", &other]).await;
-    assert!(wrong.fails().contains("its attachments: SHARED_DB"), "{}", wrong.stderr);
-    let detached = alice.run(&["addons:detach", "SHARED_DB", "-a", &other]).await;
-    assert_eq!(
-        detached.ok().trim(),
-        format!("Detached SHARED_DB ({pg}) from {other}; SHARED_DB_URL unset (v3)")
-    );
-    assert!(
-        connect_with_uri(&shared_url).await.is_err(),
-        "detached credentials stop working"
-    );
 
     // The catalog.
     let services = alice.run(&["addons:services"]).await;
@@ -149,6 +116,52 @@ async fn addons_are_created_listed_attached_detached_and_destroyed_with_working_
     assert_eq!(
         alice.run(&["addons", "--json"]).await.json().as_array().unwrap().len(),
         1
+    );
+}
+
+#[tokio::test]
+async fn an_addon_attached_to_a_second_app_has_credentials_of_its_own_until_detached() {
+    let app = TestApp::spawn().await;
+    let alice = CliUser::new(&app, "alice");
+    let name = create_app(&alice, "att").await;
+    let created = alice.run(&["addons:create", "postgresql", "--json"]).await.json();
+    let pg = created["name"].as_str().unwrap_or_default().to_string();
+    let db = connect_with_uri(&var(&alice, "DATABASE_URL", &name).await)
+        .await
+        .unwrap();
+    db.batch_execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+
+    // Attached to a second app with credentials of its own; detaching revokes them.
+    let other: String = addon_broker_tests::unique("ado2").chars().take(20).collect();
+    alice.run(&["apps:create", &other, "--no-remote"]).await.ok();
+    let attached = alice
+        .run(&["addons:attach", &pg, "-a", &other, "--as", "SHARED_DB"])
+        .await;
+    assert_eq!(
+        attached.ok().trim(),
+        format!("Attached {pg} to {other} as SHARED_DB; SHARED_DB_URL set (v2)")
+    );
+    let shared_url = var(&alice, "SHARED_DB_URL", &other).await;
+    let shared = connect_with_uri(&shared_url).await.unwrap();
+    let rows = shared.query("SELECT x FROM t", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i32>(0), 1, "the same database, other credentials");
+    drop(shared);
+    // Without an app, every visible add-on, attachments named with their app.
+    let elsewhere = CliUser::new(&app, "alice");
+    let all = elsewhere.run(&["addons"]).await;
+    assert!(all.ok().contains(&format!("{other}::SHARED_DB")), "{}", all.stdout);
+    let wrong = alice.run(&["addons:detach", "NOPE", "-a", &other]).await;
+    assert!(wrong.fails().contains("its attachments: SHARED_DB"), "{}", wrong.stderr);
+    let detached = alice.run(&["addons:detach", "SHARED_DB", "-a", &other]).await;
+    assert_eq!(
+        detached.ok().trim(),
+        format!("Detached SHARED_DB ({pg}) from {other}; SHARED_DB_URL unset (v3)")
+    );
+    assert!(
+        connect_with_uri(&shared_url).await.is_err(),
+        "detached credentials stop working"
     );
 }
 

@@ -25,7 +25,7 @@ async fn config_vars_are_set_shown_and_unset_one_release_at_a_time() {
     set.ok();
     assert!(
         set.stderr
-            .contains(&format!("Setting A, B and C and restarting {name}… done, v2")),
+            .contains(&format!("Setting A, B, C and restarting {name}… done, v2")),
         "{}",
         set.stderr
     );

@@ -152,6 +152,11 @@ async fn an_addon_attached_to_a_second_app_has_credentials_of_its_own_until_deta
     let elsewhere = CliUser::new(&app, "alice");
     let all = elsewhere.run(&["addons"]).await;
     assert!(all.ok().contains(&format!("{other}::SHARED_DB")), "{}", all.stdout);
+    let info = elsewhere.run(&["addons:info", &pg, "--json"]).await.json();
+    assert_eq!(info["addon"]["app"]["name"], name.as_str(), "found by name with no app");
+    assert_eq!(info["attachments"].as_array().map(Vec::len), Some(2));
+    let unknown = elsewhere.run(&["addons:info", "DATABASE"]).await;
+    assert!(unknown.fails().contains("pass --app"), "{}", unknown.stderr);
     let wrong = alice.run(&["addons:detach", "NOPE", "-a", &other]).await;
     assert!(wrong.fails().contains("its attachments: SHARED_DB"), "{}", wrong.stderr);
     let detached = alice.run(&["addons:detach", "SHARED_DB", "-a", &other]).await;

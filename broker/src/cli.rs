@@ -25,6 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the broker with settings from --config and BROKER__… environment variables.
+    #[command(after_help = "Example:\n  broker serve --config broker.toml --listen 0.0.0.0:8080")]
     Serve {
         /// TOML settings file.
         #[arg(long)]
@@ -40,7 +41,11 @@ enum Command {
         log_json: bool,
     },
     /// Start the broker with ephemeral backing servers on this machine (development); --config
-    /// and BROKER__… environment variables apply on top of the dev defaults.
+    /// and BROKER__… environment variables apply on top of the dev defaults. Stores its URL and a
+    /// platform token as the client's login (like `broker login`) unless --no-login.
+    #[command(
+        after_help = "Examples:\n  broker dev\n  broker dev --port 9000 --env-file broker.env --users alice,bob"
+    )]
     Dev {
         /// Port of the broker (default: `server.listen` of the settings, else 8080).
         #[arg(long)]
@@ -58,11 +63,16 @@ enum Command {
         /// gives BROKER_TOKEN_ALICE and BROKER_TOKEN_BOB.
         #[arg(long, value_delimiter = ',')]
         users: Vec<String>,
+        /// Do not store the session's URL and platform token as the client's login (by default
+        /// `broker apps` and the other client commands in another terminal use this session).
+        #[arg(long)]
+        no_login: bool,
         /// Log as JSON lines.
         #[arg(long)]
         log_json: bool,
     },
     /// Apply pending migrations to the configured state store and exit.
+    #[command(after_help = "Example:\n  broker migrate --config broker.toml")]
     Migrate {
         /// TOML settings file.
         #[arg(long)]
@@ -70,6 +80,7 @@ enum Command {
     },
     /// Mint a bearer token for the platform or admin API (or a provider-registration token)
     /// with the configured key.
+    #[command(after_help = "Example:\n  broker token --scope platform --sub alice --ttl 7d --config broker.toml")]
     Token {
         /// `platform`, `admin` or `provider` (may only submit manifests).
         #[arg(long)]
@@ -88,6 +99,7 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Print the OpenAPI document (or write it to --output).
+    #[command(after_help = "Example:\n  broker openapi --output api-spec/openapi.json")]
     Openapi {
         /// File to write instead of standard output.
         #[arg(long)]
@@ -161,6 +173,7 @@ async fn run(cli: Cli) -> Result<()> {
             data_dir,
             config,
             users,
+            no_login,
             log_json,
         } => {
             // The file and the environment are read once before any server starts, so that a
@@ -174,6 +187,7 @@ async fn run(cli: Cli) -> Result<()> {
                 data_dir,
                 config,
                 users,
+                login: !no_login,
             };
             dev(options).await
         }
@@ -264,6 +278,8 @@ struct DevOptions {
     config: Option<PathBuf>,
     /// `(sub, env var)` pairs, checked by [`dev_users`].
     users: Vec<(String, String)>,
+    /// Store the session's URL and platform token as the client's login.
+    login: bool,
 }
 
 async fn dev(options: DevOptions) -> Result<()> {
@@ -311,6 +327,9 @@ async fn dev(options: DevOptions) -> Result<()> {
     );
     for line in env.lines() {
         println!("  {line}");
+    }
+    if options.login {
+        write_dev_login(&url, &env);
     }
     if let Some(path) = &options.env_file {
         write_env_file(path, &env)?;
@@ -422,6 +441,37 @@ async fn dev_env(settings: &Settings, access: &Access, url: &str, users: &[(Stri
         env.push_str(&format!("{var}={}\n", token(sub.clone(), Scope::Platform).await?));
     }
     Ok(env)
+}
+
+/// Stores the session's URL and platform token as the client's login (as `vault server -dev`
+/// writes `~/.vault-token`), so client commands in another terminal use this session. A login
+/// that cannot be written is a warning, not a reason to stop the session.
+fn write_dev_login(url: &str, env: &str) {
+    let token = env
+        .lines()
+        .find_map(|l| l.strip_prefix("BROKER_PLATFORM_TOKEN="))
+        .unwrap_or_default();
+    let login = crate::client::login::Login {
+        url: url.to_string(),
+        token: token.to_string(),
+    };
+    match crate::client::login::store(&login) {
+        Ok(path) => println!(
+            "  login: {} (client commands such as `broker apps` now use this session; --no-login keeps the previous login)",
+            path.display()
+        ),
+        Err(e) => println!("  login: not written ({e})"),
+    }
+}
+
+/// The names of every subcommand of the `broker` binary, server and client (`help` aside),
+/// so that tests can hold each one to the rules every command follows.
+pub fn command_names() -> Vec<String> {
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|n| n != "help")
+        .collect()
 }
 
 /// Writes the dev session's `KEY=value` lines to a private (0600) file.

@@ -13,20 +13,33 @@ use serde_json::json;
 
 /// A running `broker dev`: the process, the backing servers' ports it printed, and the lines
 /// it printed before writing its env file.
-struct DevSession {
-    child: std::process::Child,
+pub(crate) struct DevSession {
+    pub(crate) child: std::process::Child,
     /// Kept open: the broker prints to it until it stops (a closed pipe would fail it).
     _stdout: BufReader<std::process::ChildStdout>,
-    ports: std::collections::HashMap<&'static str, u16>,
-    printed: Vec<String>,
+    pub(crate) ports: std::collections::HashMap<&'static str, u16>,
+    pub(crate) printed: Vec<String>,
+    /// The session's home (and so the client login it writes), unless the caller gave one.
+    pub(crate) home: Option<tempfile::TempDir>,
 }
 
-/// Starts `broker dev` with these arguments and extra environment variables, and reads its
-/// output until it has written its env file (`--env-file` must be among the arguments).
-fn spawn_dev(args: &[&std::ffi::OsStr], vars: &[(&str, &str)]) -> DevSession {
+/// Starts `broker dev` with these arguments and extra environment variables in a home of its
+/// own (so that the login it writes never touches a real one), and reads its output until it
+/// has written its env file (`--env-file` must be among the arguments).
+pub(crate) fn spawn_dev(args: &[&std::ffi::OsStr], vars: &[(&str, &str)]) -> DevSession {
+    let home = tempfile::Builder::new().prefix("dev-home-").tempdir().unwrap();
+    let mut session = spawn_dev_in(home.path(), args, vars);
+    session.home = Some(home);
+    session
+}
+
+/// [`spawn_dev`] with `home` as HOME (and `home/.config` as XDG_CONFIG_HOME).
+pub(crate) fn spawn_dev_in(home: &std::path::Path, args: &[&std::ffi::OsStr], vars: &[(&str, &str)]) -> DevSession {
     let mut child = Command::new(broker_bin())
         .arg("dev")
         .args(args)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
         .envs(vars.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -54,11 +67,12 @@ fn spawn_dev(args: &[&std::ffi::OsStr], vars: &[(&str, &str)]) -> DevSession {
         _stdout: stdout,
         ports,
         printed,
+        home: None,
     }
 }
 
 /// Stops a dev session with SIGTERM and waits for it to exit cleanly.
-fn stop_dev(session: &mut DevSession) {
+pub(crate) fn stop_dev(session: &mut DevSession) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(session.child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -192,10 +206,19 @@ async fn broker_dev_takes_its_config_and_environment_mints_tokens_per_person_and
             config.as_os_str(),
             "--users".as_ref(),
             "alice,bob".as_ref(),
+            "--no-login".as_ref(),
             "--env-file".as_ref(),
             env_file.as_os_str(),
         ],
         &[("BROKER__OSB__PASSWORD", "from-the-environment-0123")],
+    );
+    // --no-login leaves the client's login alone.
+    let home = session.home.as_ref().unwrap().path();
+    assert!(!home.join(".config/broker/credentials.json").exists());
+    assert!(
+        !session.printed.iter().any(|l| l.starts_with("login:")),
+        "{:?}",
+        session.printed
     );
     let text = std::fs::read_to_string(&env_file).unwrap();
     let env: std::collections::HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();

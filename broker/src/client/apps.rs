@@ -40,7 +40,7 @@ pub async fn list(args: ListArgs) -> CliResult {
 fn owner_of(app: &Value) -> String {
     match app["team"]["name"].as_str() {
         Some(team) => format!("team {team}"),
-        None => output::text(&app["owner"]["id"]),
+        None => output::text(&app["owner"]),
     }
 }
 

@@ -11,6 +11,12 @@ pub mod error;
 pub mod login;
 pub mod output;
 pub mod target;
+// <cli part>
+pub mod access;
+pub mod addons;
+pub mod config;
+pub mod kafka;
+// </cli part>
 
 use clap::Subcommand;
 
@@ -44,6 +50,59 @@ pub enum Command {
     /// Destroy an app with its add-ons (asks for --confirm).
     #[command(name = "apps:destroy")]
     AppsDestroy(apps::DestroyArgs),
+    // <cli part>
+    /// An app's config vars.
+    Config(config::ListArgs),
+    /// Print one config var's value.
+    #[command(name = "config:get")]
+    ConfigGet(config::GetArgs),
+    /// Set config vars (one release).
+    #[command(name = "config:set")]
+    ConfigSet(config::SetArgs),
+    /// Remove config vars (one release).
+    #[command(name = "config:unset")]
+    ConfigUnset(config::UnsetArgs),
+    /// An app's add-ons (or, with no app, every add-on you can see).
+    Addons(addons::ListArgs),
+    /// Create an add-on and attach it to the app (waits while it provisions).
+    #[command(name = "addons:create")]
+    AddonsCreate(addons::CreateArgs),
+    /// Destroy an add-on and its data (asks for --confirm).
+    #[command(name = "addons:destroy")]
+    AddonsDestroy(addons::DestroyArgs),
+    /// Attach an existing add-on to the app, with credentials of its own.
+    #[command(name = "addons:attach")]
+    AddonsAttach(addons::AttachArgs),
+    /// Detach an add-on from the app (its credentials stop working).
+    #[command(name = "addons:detach")]
+    AddonsDetach(addons::DetachArgs),
+    /// An add-on: plan, state, attachments, config vars.
+    #[command(name = "addons:info")]
+    AddonsInfo(addons::InfoArgs),
+    /// The add-on services of the catalog.
+    #[command(name = "addons:services")]
+    AddonsServices(addons::ServicesArgs),
+    /// A service's plans.
+    #[command(name = "addons:plans")]
+    AddonsPlans(addons::PlansArgs),
+    /// The topics of a Kafka add-on.
+    #[command(name = "kafka:topics")]
+    KafkaTopics(kafka::ListArgs),
+    /// Create a topic on a Kafka add-on.
+    #[command(name = "kafka:topics:create")]
+    KafkaTopicsCreate(kafka::CreateArgs),
+    /// Delete a topic of a Kafka add-on (asks for --confirm).
+    #[command(name = "kafka:topics:destroy")]
+    KafkaTopicsDestroy(kafka::DestroyArgs),
+    /// Who may use the app: its owner and collaborators.
+    Access(access::ListArgs),
+    /// Give a person access to the app.
+    #[command(name = "access:add")]
+    AccessAdd(access::AddArgs),
+    /// Take a person's access to the app away.
+    #[command(name = "access:remove")]
+    AccessRemove(access::RemoveArgs),
+    // </cli part>
 }
 
 /// Runs a client command; errors become `broker: <one line>` on standard error.
@@ -59,6 +118,26 @@ pub async fn run(command: Command) -> std::process::ExitCode {
         Command::AppsInfo(a) => apps::info(a).await,
         Command::AppsRename(a) => apps::rename(a).await,
         Command::AppsDestroy(a) => apps::destroy(a).await,
+        // <cli part>
+        Command::Config(a) => config::list(a).await,
+        Command::ConfigGet(a) => config::get(a).await,
+        Command::ConfigSet(a) => config::set(a).await,
+        Command::ConfigUnset(a) => config::unset(a).await,
+        Command::Addons(a) => addons::list(a).await,
+        Command::AddonsCreate(a) => addons::create(a).await,
+        Command::AddonsDestroy(a) => addons::destroy(a).await,
+        Command::AddonsAttach(a) => addons::attach(a).await,
+        Command::AddonsDetach(a) => addons::detach(a).await,
+        Command::AddonsInfo(a) => addons::info(a).await,
+        Command::AddonsServices(a) => addons::services(a).await,
+        Command::AddonsPlans(a) => addons::plans(a).await,
+        Command::KafkaTopics(a) => kafka::list(a).await,
+        Command::KafkaTopicsCreate(a) => kafka::create(a).await,
+        Command::KafkaTopicsDestroy(a) => kafka::destroy(a).await,
+        Command::Access(a) => access::list(a).await,
+        Command::AccessAdd(a) => access::add(a).await,
+        Command::AccessRemove(a) => access::remove(a).await,
+        // </cli part>
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -70,15 +149,37 @@ pub async fn run(command: Command) -> std::process::ExitCode {
 }
 
 /// Accepts `broker apps create` for `broker apps:create`: two leading words that name a
-/// `topic:command` are joined (Heroku's CLI takes both forms).
+/// `topic:command` are joined (Heroku's CLI takes both forms), or three for a
+/// `topic:sub:command` (`broker kafka topics create`).
 pub fn join_topic(args: Vec<String>, known: impl Fn(&str) -> bool) -> Vec<String> {
-    if args.len() >= 3 && !args[1].starts_with('-') && !args[2].starts_with('-') {
-        let joined = format!("{}:{}", args[1], args[2]);
-        if known(&joined) {
-            let mut out = vec![args[0].clone(), joined];
-            out.extend(args.into_iter().skip(3));
-            return out;
+    for words in [3, 2] {
+        if args.len() > words && args[1..=words].iter().all(|a| !a.starts_with('-')) {
+            let joined = args[1..=words].join(":");
+            if known(&joined) {
+                let mut out = vec![args[0].clone(), joined];
+                out.extend(args.into_iter().skip(words + 1));
+                return out;
+            }
         }
     }
     args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_join_into_the_longest_known_command() {
+        let known = |n: &str| ["apps:create", "kafka:topics", "kafka:topics:create"].contains(&n);
+        let join = |a: &[&str]| join_topic(a.iter().map(|s| s.to_string()).collect(), known);
+        assert_eq!(join(&["b", "apps", "create", "x"]), ["b", "apps:create", "x"]);
+        assert_eq!(
+            join(&["b", "kafka", "topics", "create", "t"]),
+            ["b", "kafka:topics:create", "t"]
+        );
+        assert_eq!(join(&["b", "kafka", "topics"]), ["b", "kafka:topics"]);
+        assert_eq!(join(&["b", "kafka", "topics", "KAFKA"]), ["b", "kafka:topics", "KAFKA"]);
+        assert_eq!(join(&["b", "apps", "-a", "x"]), ["b", "apps", "-a", "x"]);
+    }
 }

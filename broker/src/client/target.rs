@@ -21,19 +21,23 @@ pub struct AppFlag {
 impl AppFlag {
     /// The app this command is about, or a line saying how to name one.
     pub fn resolve(&self) -> CliResult<String> {
+        self.try_resolve()?.ok_or_else(|| {
+            CliError::new(format!(
+                "no app given: pass --app NAME, or run this where a {APP_FILE} file names one (apps:create writes it)"
+            ))
+        })
+    }
+
+    /// The app, when one is named (for commands that also work without one, like `addons`).
+    pub fn try_resolve(&self) -> CliResult<Option<String>> {
         if let Some(app) = self.app.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-            return Ok(app.to_string());
+            return Ok(Some(app.to_string()));
         }
         let cwd = std::env::current_dir().map_err(|e| CliError::new(format!("the current directory: {e}")))?;
         if let Some(app) = from_app_file(&cwd)? {
-            return Ok(app);
+            return Ok(Some(app));
         }
-        if let Some(app) = from_git_remote(&cwd) {
-            return Ok(app);
-        }
-        Err(CliError::new(format!(
-            "no app given: pass --app NAME, or run this where a {APP_FILE} file names one (apps:create writes it)"
-        )))
+        Ok(from_git_remote(&cwd))
     }
 }
 

@@ -3,3 +3,11 @@
 
 mod apps;
 mod flow;
+// <cli part>
+mod access;
+mod addons;
+mod commands;
+mod config;
+mod dev;
+mod kafka;
+// </cli part>

@@ -1,6 +1,8 @@
 //! The `broker` client driven as a person types it: the real binary against a broker the test
 //! starts, one file per topic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod apps;
 mod flow;
 // <cli part>

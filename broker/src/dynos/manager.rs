@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::platform::Actor;
 use crate::slugs::ProcessTypes;
 
+use super::build_output::LiveOutput;
 use super::plan::Supervision;
 use super::views::LogLine;
 
@@ -39,6 +40,8 @@ pub(super) struct Inner {
     /// Wakes the supervision loop before its next tick (a formation change, a dyno that came
     /// up, a stop that finished).
     pub(super) wake: tokio::sync::Notify,
+    /// The output of the builds this broker runs now, by build id.
+    pub(super) live_builds: std::sync::Mutex<HashMap<String, tokio::sync::watch::Sender<LiveOutput>>>,
 }
 
 /// The dyno manager (cheap to clone).
@@ -70,6 +73,7 @@ impl Dynos {
                 slug_types: std::sync::Mutex::new(HashMap::new()),
                 phases: std::sync::Mutex::new(HashSet::new()),
                 wake: tokio::sync::Notify::new(),
+                live_builds: std::sync::Mutex::new(HashMap::new()),
             }),
         }
     }

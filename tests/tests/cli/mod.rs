@@ -2,3 +2,9 @@
 //! starts, one file per topic.
 
 mod apps;
+// <deploy part>
+mod deploy;
+mod logs;
+mod ps;
+mod releases;
+// </deploy part>

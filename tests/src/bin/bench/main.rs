@@ -15,11 +15,13 @@
 //! - `access` (only with `--only access`): N × authenticated `GET /apps/{app}` as the owner
 //!   and as a collaborator, on SQLite and PostgreSQL state, beside `GET /healthz`; medians
 //!   and p99s (run with `BROKER_BIN` set to an older binary for "before").
+//! - `cli` (only with `--only cli`): `broker ps` (the real binary) vs `curl` of the same
+//!   `GET /apps/{app}/dynos`, median of R runs each (`--runs R`, default 20).
 //! - `partner`: N × provision through the HTTP adapter (OSB PUT, synchronous) against the
 //!   reference provider vs the same signed request sent to the provider directly.
 //!
 //! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C] [--runs R]
-//! [--only dynos|partner|access]`
+//! [--only dynos|partner|access|cli]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 use addon_broker_tests::{pg_connect, unique, Options, StateBackend, TestApp};
 
 mod access;
+mod cli;
 mod dynos;
 mod partner;
 use base64::Engine;
@@ -134,6 +137,10 @@ async fn main() {
     }
     if args.only.as_deref() == Some("dynos") {
         dynos::run(&app, args.runs).await;
+        return;
+    }
+    if args.only.as_deref() == Some("cli") {
+        cli::run(&app, args.runs).await;
         return;
     }
     if args.only.as_deref() == Some("partner") {

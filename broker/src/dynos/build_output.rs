@@ -15,17 +15,10 @@ use crate::error::{Error, Result};
 use crate::ids::AppId;
 use crate::platform::Actor;
 
-use super::manager::Dynos;
+use super::manager::{Dynos, LiveOutput};
 
 /// How often a reader polls the row of a build another broker runs.
 const POLL: Duration = Duration::from_millis(250);
-
-/// The text a running build has written so far, and whether it has ended.
-#[derive(Debug, Default)]
-pub(super) struct LiveOutput {
-    text: String,
-    done: bool,
-}
 
 /// The writing end of a build's output: appends to the live text (and so to its readers) and
 /// keeps the whole text for the build row.

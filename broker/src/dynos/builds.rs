@@ -92,11 +92,26 @@ impl Dynos {
                 }
             },
         };
+        let id = build.id.clone();
         let done = self.finish_build(&a, build.id, ok, &log, unpacked, actor).await;
         let done = match done {
             Ok(done) => done,
             Err(e) => {
+                // Not left pending (its readers would wait for it): failed, with the reason.
                 log.line(&format!("-----> Build failed: {}", e.public_message()));
+                let output = log.text();
+                let _ = self
+                    .inner
+                    .db
+                    .write(move |c| {
+                        let mut b = Build::get(c, &id)?;
+                        if b.status == "pending" {
+                            (b.status, b.output, b.updated_at) = ("failed".into(), output.clone(), now_ms());
+                            b.save(c)?;
+                        }
+                        Ok(())
+                    })
+                    .await;
                 return Err(e);
             }
         };

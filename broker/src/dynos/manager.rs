@@ -19,7 +19,6 @@ use crate::error::{Error, Result};
 use crate::platform::Actor;
 use crate::slugs::ProcessTypes;
 
-use super::build_output::LiveOutput;
 use super::plan::Supervision;
 use super::views::LogLine;
 
@@ -42,6 +41,13 @@ pub(super) struct Inner {
     pub(super) wake: tokio::sync::Notify,
     /// The output of the builds this broker runs now, by build id.
     pub(super) live_builds: std::sync::Mutex<HashMap<String, tokio::sync::watch::Sender<LiveOutput>>>,
+}
+
+/// The text a running build has written so far, and whether it has ended (`build_output.rs`).
+#[derive(Debug, Default)]
+pub(super) struct LiveOutput {
+    pub(super) text: String,
+    pub(super) done: bool,
 }
 
 /// The dyno manager (cheap to clone).

@@ -73,6 +73,7 @@ use crate::http::{admin, errors, provider, topics};
         builds::create_build,
         builds::list_builds,
         builds::get_build,
+        builds::build_output,
         builds::get_slug,
         formation::list_formation,
         formation::get_formation,

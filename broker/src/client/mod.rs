@@ -7,9 +7,13 @@
 pub mod api;
 pub mod apps;
 pub mod auth;
+pub mod deploy;
 pub mod error;
 pub mod login;
+pub mod logs;
 pub mod output;
+pub mod ps;
+pub mod releases;
 pub mod target;
 // <cli part>
 pub mod access;
@@ -103,6 +107,34 @@ pub enum Command {
     #[command(name = "access:remove")]
     AccessRemove(access::RemoveArgs),
     // </cli part>
+    // <deploy part>
+    /// Pack this directory (honouring .gitignore and .slugignore), build it, stream the build
+    /// and wait for the web dynos.
+    Deploy(deploy::DeployArgs),
+    /// The app's dynos by process type, with their state and age.
+    Ps(ps::PsArgs),
+    /// Scale process types (`web=2 worker=1`, optionally `web=2:standard-2x`).
+    #[command(name = "ps:scale")]
+    PsScale(ps::ScaleArgs),
+    /// Restart every dyno, those of a type, or one.
+    #[command(name = "ps:restart")]
+    PsRestart(ps::RestartArgs),
+    /// Stop a dyno.
+    #[command(name = "ps:stop")]
+    PsStop(ps::StopArgs),
+    /// Show or change the dyno size of process types.
+    #[command(name = "ps:type", alias = "ps:resize")]
+    PsType(ps::TypeArgs),
+    /// The app's log; `--tail` follows it.
+    Logs(logs::LogsArgs),
+    /// The app's releases, newest first.
+    Releases(releases::ListArgs),
+    /// One release.
+    #[command(name = "releases:info")]
+    ReleasesInfo(releases::InfoArgs),
+    /// Roll back to an earlier release (default: the one before the current).
+    Rollback(releases::RollbackArgs),
+    // </deploy part>
 }
 
 /// Runs a client command; errors become `broker: <one line>` on standard error.
@@ -138,6 +170,18 @@ pub async fn run(command: Command) -> std::process::ExitCode {
         Command::AccessAdd(a) => access::add(a).await,
         Command::AccessRemove(a) => access::remove(a).await,
         // </cli part>
+        // <deploy part>
+        Command::Deploy(a) => deploy::deploy(a).await,
+        Command::Ps(a) => ps::ps(a).await,
+        Command::PsScale(a) => ps::scale(a).await,
+        Command::PsRestart(a) => ps::restart(a).await,
+        Command::PsStop(a) => ps::stop(a).await,
+        Command::PsType(a) => ps::resize(a).await,
+        Command::Logs(a) => logs::logs(a).await,
+        Command::Releases(a) => releases::list(a).await,
+        Command::ReleasesInfo(a) => releases::info(a).await,
+        Command::Rollback(a) => releases::rollback(a).await,
+        // </deploy part>
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

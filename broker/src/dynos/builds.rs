@@ -17,6 +17,7 @@ use crate::platform::{current_release, insert_release, iso, latest_release, open
 use crate::provisioning::audit;
 use crate::slugs::{self as archive, Unpacked};
 
+use super::build_output::BuildLog;
 use super::formation::sync_formation;
 use super::manager::Dynos;
 use super::phases::{failure_reason, keeps_running, Phase};
@@ -28,33 +29,93 @@ const SLUG_GC_AGE: Duration = Duration::from_secs(600);
 impl Dynos {
     /// Turns a `.tar.gz` of the app's source into a slug and, after the Procfile's `release`
     /// command (if any) succeeds, a release that runs it. A bad archive is a 400 and leaves
-    /// nothing; a failing release phase makes a `failed` build and no release.
-    pub async fn build(&self, app: String, archive: Vec<u8>, actor: &Actor) -> Result<BuildView> {
+    /// nothing; a failing release phase makes a `failed` build and no release. With `wait`, it
+    /// answers the finished build; without, the `pending` build at once, the rest going on in
+    /// the background (its output is followed with [`Dynos::build_output`]). Either way the
+    /// rest runs in a task of its own, so a client that goes away does not cut a build short.
+    pub async fn build(&self, app: String, archive: Vec<u8>, actor: &Actor, wait: bool) -> Result<BuildView> {
         let a = self.app_for(app, actor).await?;
         let slug_id = uuid::Uuid::new_v4().to_string();
         let dest = self.inner.slugs_dir.join(&slug_id);
         let unpacked = self.unpack(archive, dest.clone()).await?;
-        let build = self.record_build(&a, &slug_id, &unpacked, actor).await;
-        let build = match build {
+        let build_id = uuid::Uuid::new_v4().to_string();
+        // Live before the row exists, so that no reader of a pending row misses its start.
+        let log = self.build_log(&build_id);
+        log.line(&format!(
+            "-----> Unpacked the archive: {} ({})",
+            human_size(unpacked.size),
+            unpacked.checksum
+        ));
+        let types: Vec<&str> = unpacked.process_types.keys().map(String::as_str).collect();
+        log.line(&format!("-----> Process types: {}", types.join(", ")));
+        let build = match self.record_build(&a, &build_id, &slug_id, &unpacked, actor).await {
             Ok(b) => b,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dest);
                 return Err(e);
             }
         };
-        let (ok, output) = match unpacked.process_types.get("release") {
-            None => (true, String::new()),
-            Some(command) => match self.release_phase(&a, &slug_id, command).await {
-                Ok(outcome) => outcome,
+        let releases = self.release_ids(&a.id).await?;
+        let pending = build_view(&a, build.clone(), &releases);
+        let (me, actor) = (self.clone(), actor.clone());
+        let task = tokio::spawn(async move { me.complete_build(a, build, unpacked, log, &actor).await });
+        if !wait {
+            return Ok(pending);
+        }
+        task.await.map_err(|e| Error::internal("the build task", e))?
+    }
+
+    /// The rest of a build once its row is written: the release phase, the verdict, the release.
+    async fn complete_build(
+        &self,
+        a: App,
+        build: Build,
+        unpacked: Unpacked,
+        log: BuildLog,
+        actor: &Actor,
+    ) -> Result<BuildView> {
+        let ok = match unpacked.process_types.get("release") {
+            None => true,
+            Some(command) => match self
+                .release_phase(&a, &build.slug_id.clone().unwrap_or_default(), command, &log)
+                .await
+            {
+                Ok(ok) => ok,
                 // The build is recorded as failed rather than left pending.
                 Err(e) => {
                     log_if_internal(&e, &actor.request_id);
-                    let text = format!("the release phase could not run: {}\n", e.public_message());
-                    (false, text)
+                    log.line(&format!(
+                        "-----> Build failed: the release phase could not run: {}",
+                        e.public_message()
+                    ));
+                    false
                 }
             },
         };
-        let done = self.finish_build(&a, build.id, ok, output, unpacked, actor).await?;
+        let id = build.id.clone();
+        let done = self.finish_build(&a, build.id, ok, &log, unpacked, actor).await;
+        let done = match done {
+            Ok(done) => done,
+            Err(e) => {
+                // Not left pending (its readers would wait for it): failed, with the reason.
+                log.line(&format!("-----> Build failed: {}", e.public_message()));
+                let output = log.text();
+                let _ = self
+                    .inner
+                    .db
+                    .write(move |c| {
+                        let mut b = Build::get(c, &id)?;
+                        if b.status == "pending" {
+                            (b.status, b.output, b.updated_at) = ("failed".into(), output.clone(), now_ms());
+                            b.save(c)?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                return Err(e);
+            }
+        };
+        log.finish();
         self.inner.wake.notify_one();
         let releases = self.release_ids(&a.id).await?;
         Ok(build_view(&a, done, &releases))
@@ -71,7 +132,14 @@ impl Dynos {
     }
 
     /// Writes the slug and a `pending` build of it.
-    async fn record_build(&self, a: &App, slug_id: &str, unpacked: &Unpacked, actor: &Actor) -> Result<Build> {
+    async fn record_build(
+        &self,
+        a: &App,
+        build_id: &str,
+        slug_id: &str,
+        unpacked: &Unpacked,
+        actor: &Actor,
+    ) -> Result<Build> {
         let now = now_ms();
         let slug = Slug {
             id: slug_id.to_string(),
@@ -82,7 +150,7 @@ impl Dynos {
             created_at: now,
         };
         let build = Build {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: build_id.to_string(),
             app_id: a.id.clone(),
             status: "pending".into(),
             slug_id: Some(slug_id.to_string()),
@@ -121,12 +189,14 @@ impl Dynos {
         a: &App,
         build_id: String,
         ok: bool,
-        output: String,
+        log: &BuildLog,
         unpacked: Unpacked,
         actor: &Actor,
     ) -> Result<Build> {
         let (sealer, actor, app_id) = (self.inner.sealer.clone(), actor.clone(), a.id.clone());
-        self.inner
+        let output = log.text();
+        let b = self
+            .inner
             .db
             .write(move |c| {
                 let mut b = Build::get(c, &build_id)?;
@@ -159,18 +229,25 @@ impl Dynos {
                     sync_formation(c, &app_id, &unpacked.process_types)?;
                     b.status = "succeeded".into();
                     b.release_version = Some(r.version);
+                    b.output.push_str(&released(r.version));
                 } else {
                     b.status = "failed".into();
                 }
                 b.save(c)?;
                 Ok(b)
             })
-            .await
+            .await?;
+        // The live output ends as the row does.
+        if let Some(v) = b.release_version {
+            log.write(&released(v));
+        }
+        Ok(b)
     }
 
-    /// Runs the release phase of a new slug with the current config; `(succeeded, output)`.
-    /// The output ends with the verdict, which says what keeps running when it failed.
-    async fn release_phase(&self, a: &App, slug_id: &str, command: &str) -> Result<(bool, String)> {
+    /// Runs the release phase of a new slug with the current config, its output going to the
+    /// build's output as it comes; true when it passed. The output ends with the verdict, which
+    /// says what keeps running when it failed.
+    async fn release_phase(&self, a: &App, slug_id: &str, command: &str, log: &BuildLog) -> Result<bool> {
         self.runtime()?;
         let (sealer, app_id) = (self.inner.sealer.clone(), a.id.clone());
         let (version, config, current) = self
@@ -187,6 +264,7 @@ impl Dynos {
                 ))
             })
             .await?;
+        log.line(&format!("-----> Running the release phase: {command}"));
         let phase = Phase {
             app_id: &a.id,
             version,
@@ -195,7 +273,10 @@ impl Dynos {
             command,
             config,
         };
-        let outcome = self.run_phase(phase, None).await?;
+        let outcome = self.run_phase(phase, None, Some(log)).await?;
+        if !outcome.output.is_empty() && !outcome.output.ends_with('\n') {
+            log.write("\n");
+        }
         let verdict = if outcome.ok {
             "Release phase succeeded".to_string()
         } else {
@@ -206,10 +287,12 @@ impl Dynos {
             )
         };
         self.log(&a.id, "broker", &format!("release.{version}"), verdict.clone());
-        let mut text = outcome.output;
-        text.push_str(&verdict);
-        text.push('\n');
-        Ok((outcome.ok, text))
+        if outcome.ok {
+            log.line(&verdict);
+        } else {
+            log.line(&format!("-----> Build failed: {verdict}"));
+        }
+        Ok(outcome.ok)
     }
 
     /// An app's builds, oldest first (their output can show what the release phase printed:
@@ -309,8 +392,35 @@ impl Dynos {
     pub async fn fail_interrupted_builds(&self) -> Result<usize> {
         self.inner
             .db
-            .write(|c| Build::fail_pending(c, "the broker restarted during this build; push again\n", now_ms()))
+            .write(|c| {
+                Build::fail_pending(
+                    c,
+                    "-----> Build failed: the broker stopped during the build; push again\n",
+                    now_ms(),
+                )
+            })
             .await
+    }
+}
+
+/// The last line of a build that made release `version`.
+fn released(version: i32) -> String {
+    format!("-----> Released v{version}\n")
+}
+
+/// `12.3 KiB`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit + 1 < UNITS.len() {
+        size /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{size:.1} {}", UNITS[unit])
     }
 }
 
@@ -326,6 +436,7 @@ fn build_view(a: &App, b: Build, releases: &HashMap<i32, String>) -> BuildView {
         slug: b.slug_id.map(|id| IdRef { id }),
         release,
         output: b.output,
+        output_stream_url: String::new(),
         app: NameRef {
             id: a.id.clone(),
             name: a.name.clone(),

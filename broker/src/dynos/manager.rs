@@ -39,6 +39,15 @@ pub(super) struct Inner {
     /// Wakes the supervision loop before its next tick (a formation change, a dyno that came
     /// up, a stop that finished).
     pub(super) wake: tokio::sync::Notify,
+    /// The output of the builds this broker runs now, by build id.
+    pub(super) live_builds: std::sync::Mutex<HashMap<String, tokio::sync::watch::Sender<LiveOutput>>>,
+}
+
+/// The text a running build has written so far, and whether it has ended (`build_output.rs`).
+#[derive(Debug, Default)]
+pub(super) struct LiveOutput {
+    pub(super) text: String,
+    pub(super) done: bool,
 }
 
 /// The dyno manager (cheap to clone).
@@ -70,6 +79,7 @@ impl Dynos {
                 slug_types: std::sync::Mutex::new(HashMap::new()),
                 phases: std::sync::Mutex::new(HashSet::new()),
                 wake: tokio::sync::Notify::new(),
+                live_builds: std::sync::Mutex::new(HashMap::new()),
             }),
         }
     }

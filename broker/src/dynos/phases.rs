@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::ids::AppId;
 use crate::platform::{current_release, open_config};
 
+use super::build_output::BuildLog;
 use super::containers::{exit_of, label, runtime_err};
 use super::launch::{Launch, MAX_OUTPUT, SIZES};
 use super::manager::Dynos;
@@ -51,8 +52,14 @@ pub(super) struct PhaseOutcome {
 
 impl Dynos {
     /// Runs a release phase (or waits for `adopt`, one a previous broker started) until it ends
-    /// or times out; its output goes to the app's log as `app[release.N]` lines.
-    pub(super) async fn run_phase(&self, p: Phase<'_>, adopt: Option<ContainerStatus>) -> Result<PhaseOutcome> {
+    /// or times out; its output goes to `live` as it comes, if given, and to the app's log as
+    /// `app[release.N]` lines.
+    pub(super) async fn run_phase(
+        &self,
+        p: Phase<'_>,
+        adopt: Option<ContainerStatus>,
+        live: Option<&BuildLog>,
+    ) -> Result<PhaseOutcome> {
         let rt = self.runtime()?.clone();
         let name = format!("release.{}", p.version);
         let timeout = Duration::from_millis(self.inner.settings.release_phase_timeout_ms);
@@ -84,7 +91,10 @@ impl Dynos {
                 (status.id, Instant::now() + timeout)
             }
         };
-        let ended = self.wait_for_exit(&id, deadline).await;
+        let ended = match live {
+            Some(log) => self.follow_exit(&id, deadline, log).await,
+            None => self.wait_for_exit(&id, deadline).await,
+        };
         let out = rt.output(&id, 0, MAX_OUTPUT).await.map_err(runtime_err);
         // The container goes whatever happened; one left behind by an error here is collected
         // by the supervision loop.
@@ -92,11 +102,50 @@ impl Dynos {
         let (ended, out) = (ended?, out?);
         let exit = exit_of(&ended).cloned();
         let output = String::from_utf8_lossy(&out.bytes).into_owned();
+        if let Some(log) = live {
+            // What came after the last read (the container has ended: nothing more comes).
+            let shown = log.phase_bytes();
+            if let Some(rest) = out.bytes.get(shown..) {
+                log.write(&String::from_utf8_lossy(rest));
+            }
+        }
         for line in output.lines() {
             self.log(p.app_id, "app", &name, line.to_string());
         }
         let ok = exit.as_ref().is_some_and(|e| e.code == Some(0));
         Ok(PhaseOutcome { ok, output, exit })
+    }
+
+    /// Waits for a container to end like `wait_for_exit`, copying its output to `log` as it
+    /// comes (up to `MAX_OUTPUT` bytes).
+    async fn follow_exit(&self, id: &str, deadline: Instant, log: &BuildLog) -> Result<ContainerStatus> {
+        let rt = self.runtime()?;
+        let mut offset = 0u64;
+        // Bytes of a UTF-8 character cut by a read wait for the next one.
+        let mut partial: Vec<u8> = Vec::new();
+        loop {
+            let s = rt.status(id).await.map_err(runtime_err)?;
+            let max = MAX_OUTPUT.saturating_sub(offset as usize);
+            if max > 0 {
+                let out = rt.output(id, offset, max).await.map_err(runtime_err)?;
+                offset = out.next_offset;
+                partial.extend_from_slice(&out.bytes);
+                let valid = match std::str::from_utf8(&partial) {
+                    Ok(_) => partial.len(),
+                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                    Err(_) => partial.len(),
+                };
+                let text: Vec<u8> = partial.drain(..valid).collect();
+                log.phase_output(&String::from_utf8_lossy(&text), text.len());
+            }
+            if !s.running() {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                return rt.stop(id, self.grace()).await.map_err(runtime_err);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Starts the release phase of each app's oldest `pending` release, one per app at a time
@@ -163,7 +212,7 @@ impl Dynos {
                     command: &command,
                     config,
                 };
-                self.run_phase(phase, adopt).await
+                self.run_phase(phase, adopt, None).await
             }
         };
         let (ok, why) = match outcome {

@@ -145,8 +145,13 @@ pub struct BuildView {
     pub slug: Option<IdRef>,
     /// The release it made.
     pub release: Option<ReleaseRef>,
-    /// What went wrong, or the release phase's output.
+    /// What the build did: the archive unpacked, the process types found, the release
+    /// phase's command and output, and the release made (`-----> Released vN`) or why it failed
+    /// (`-----> Build failed: …`).
     pub output: String,
+    /// Where the output streams as it is written (`GET /apps/{app}/builds/{build}/output`,
+    /// text/plain), from its first byte until the build ends.
+    pub output_stream_url: String,
     /// The app.
     pub app: NameRef,
     /// ISO 8601 UTC.

@@ -13,3 +13,9 @@ mod config;
 mod dev;
 mod kafka;
 // </cli part>
+// <deploy part>
+mod deploy;
+mod logs;
+mod ps;
+mod releases;
+// </deploy part>

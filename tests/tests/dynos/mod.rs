@@ -11,6 +11,7 @@ use addon_broker_tests::dynos::{ask, logs, post_build, push, sample_app, scale, 
 use addon_broker_tests::{connect_with_uri, Options, TestApp};
 use serde_json::{json, Value};
 
+mod build_output;
 mod builds;
 mod releases;
 mod runs;

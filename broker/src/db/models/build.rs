@@ -72,7 +72,7 @@ impl Build {
         Ok(diesel::update(builds::table.filter(builds::status.eq("pending")))
             .set((
                 builds::status.eq("failed"),
-                builds::output.eq(output),
+                builds::output.eq(builds::output.concat(output)),
                 builds::updated_at.eq(now),
             ))
             .execute(c)?)

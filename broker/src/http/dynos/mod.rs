@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_archive: usize) {
             .route(web::get().to(builds::list_builds)),
     )
     .route("/apps/{app}/builds/{build}", web::get().to(builds::get_build))
+    .route("/apps/{app}/builds/{build}/output", web::get().to(builds::build_output))
     .route("/apps/{app}/slugs/{slug}", web::get().to(builds::get_slug))
     .service(
         web::resource("/apps/{app}/formation")

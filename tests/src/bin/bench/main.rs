@@ -15,6 +15,8 @@
 //! - `access` (only with `--only access`): N × authenticated `GET /apps/{app}` as the owner
 //!   and as a collaborator, on SQLite and PostgreSQL state, beside `GET /healthz`; medians
 //!   and p99s (run with `BROKER_BIN` set to an older binary for "before").
+//! - `cli` (only with `--only cli`): `broker ps` (the real binary) vs `curl` of the same
+//!   `GET /apps/{app}/dynos`, median of R runs each (`--runs R`, default 20).
 //! - `partner`: N × provision through the HTTP adapter (OSB PUT, synchronous) against the
 //!   reference provider vs the same signed request sent to the provider directly.
 //!
@@ -22,7 +24,7 @@
 //!   Heroku 101 flow with this CLI vs the same steps with Heroku's CLI.
 //!
 //! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C] [--runs R]
-//! [--only dynos|partner|access|typing]`
+//! [--only dynos|partner|access|typing|cli]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -30,6 +32,7 @@ use std::time::{Duration, Instant};
 use addon_broker_tests::{pg_connect, unique, Options, StateBackend, TestApp};
 
 mod access;
+mod cli;
 mod dynos;
 mod partner;
 mod typing;
@@ -142,6 +145,10 @@ async fn main() {
     }
     if args.only.as_deref() == Some("dynos") {
         dynos::run(&app, args.runs).await;
+        return;
+    }
+    if args.only.as_deref() == Some("cli") {
+        cli::run(&app, args.runs).await;
         return;
     }
     if args.only.as_deref() == Some("partner") {

@@ -4,9 +4,9 @@
 
 use super::*;
 
-/// A release phase that prints, waits until the test creates `/app/go`, and prints again.
-const WAITING_RELEASE: &str =
-    "release: echo before-the-wait; while [ ! -e /app/go ]; do sleep 0.05; done; echo after-the-wait\n";
+/// A release phase that prints, waits until the test creates `/app/go`, and prints again. The
+/// wait is bounded (about a minute) only so that a test that failed early leaves nothing running.
+const WAITING_RELEASE: &str = "release: echo before-the-wait; for i in $(seq 1200); do [ -e /app/go ] && break; sleep 0.05; done; echo after-the-wait\n";
 
 /// Posts a build with `Prefer: respond-async`; the 202 answer's body.
 async fn post_async(api: &addon_broker_tests::Api, app: &str, archive: Vec<u8>) -> Value {
@@ -84,7 +84,7 @@ async fn an_async_build_streams_its_output_while_it_runs_and_replays_it_after() 
     assert!(text.contains("-----> Unpacked the archive"), "{text}");
     assert!(text.contains("-----> Process types: release, web, worker"), "{text}");
     assert!(
-        text.contains("-----> Running the release phase: echo before-the-wait"),
+        text.contains("-----> Running the release phase: echo before-the-wait;"),
         "{text}"
     );
     assert!(!text.contains("\nafter-the-wait"), "{text}");

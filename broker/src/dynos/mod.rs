@@ -23,10 +23,11 @@
 //! phase passes (`phases.rs`); only releases that succeeded are desired.
 //!
 //! One file per part: `builds.rs` (builds and slugs), `phases.rs` (release phases), `formation.rs`, `dynos.rs` (listing,
-//! restart, stop, one-off runs), `logs.rs`, `supervisor.rs` (the loop) with `plan.rs` (its
+//! restart, stop, one-off runs), `attach.rs` (interactive one-off dynos), `logs.rs`, `supervisor.rs` (the loop) with `plan.rs` (its
 //! decisions, without I/O), `launch.rs` (starting and stopping containers), `containers.rs`
 //! (reading their labels), `views.rs` (the wire types) and `manager.rs` (the shared handle).
 
+mod attach;
 mod builds;
 mod containers;
 #[allow(clippy::module_inception)]
@@ -40,6 +41,7 @@ mod plan;
 mod supervisor;
 mod views;
 
+pub use attach::AttachTarget;
 pub use launch::{Size, SIZES};
 pub use manager::Dynos;
 pub use views::{

@@ -79,6 +79,7 @@ impl Dynos {
                         port: None,
                         ttl_ms: None,
                         extra_label: labels,
+                        io: runtime::ContainerIo::Logged,
                     })
                     .await?;
                 (status.id, Instant::now() + timeout)

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod login;
 pub mod output;
+pub mod run;
 pub mod target;
 
 use clap::Subcommand;
@@ -44,6 +45,13 @@ pub enum Command {
     /// Destroy an app with its add-ons (asks for --confirm).
     #[command(name = "apps:destroy")]
     AppsDestroy(apps::DestroyArgs),
+    // <attach part>
+    /// Run a command in a one-off dyno, attached: a terminal when this is one, else streams.
+    Run(run::RunArgs),
+    /// Run a command in a one-off dyno in the background; its output goes to the logs.
+    #[command(name = "run:detached")]
+    RunDetached(run::DetachedArgs),
+    // </attach part>
 }
 
 /// Runs a client command; errors become `broker: <one line>` on standard error.
@@ -59,6 +67,10 @@ pub async fn run(command: Command) -> std::process::ExitCode {
         Command::AppsInfo(a) => apps::info(a).await,
         Command::AppsRename(a) => apps::rename(a).await,
         Command::AppsDestroy(a) => apps::destroy(a).await,
+        // <attach part>
+        Command::Run(a) => return run::run(a).await,
+        Command::RunDetached(a) => run::detached(a).await,
+        // </attach part>
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

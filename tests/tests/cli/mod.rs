@@ -2,3 +2,4 @@
 //! starts, one file per topic.
 
 mod apps;
+mod run;

@@ -37,7 +37,11 @@ fn the_committed_openapi_document_matches_the_code() {
         28,
         "the platform API (4 of them a Kafka add-on's topics)"
     );
-    assert_eq!(tagged("dynos"), 16, "builds, slugs, formation, dynos and logs");
+    assert_eq!(
+        tagged("dynos"),
+        17,
+        "builds, slugs, formation, dynos (and attaching to them) and logs"
+    );
     assert_eq!(tagged("admin"), 12, "providers, instances, operations, tokens");
     assert_eq!(tagged("access"), 15, "account, tokens, teams, members, collaborators");
     assert_eq!(tagged("provider"), 4, "manifests and the three callbacks");

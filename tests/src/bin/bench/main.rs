@@ -18,8 +18,12 @@
 //! - `partner`: N × provision through the HTTP adapter (OSB PUT, synchronous) against the
 //!   reference provider vs the same signed request sent to the provider directly.
 //!
+//! - `attach` (only with `--only attach`): keystroke echo latency of an interactive
+//!   `broker run bash` (200 keystrokes typed one at a time, or `--runs R` when larger) vs the
+//!   same keystrokes to `bash` in a local PTY; medians and p99s.
+//!
 //! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C] [--runs R]
-//! [--only dynos|partner|access]`
+//! [--only dynos|partner|access|attach]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -27,6 +31,7 @@ use std::time::{Duration, Instant};
 use addon_broker_tests::{pg_connect, unique, Options, StateBackend, TestApp};
 
 mod access;
+mod attach;
 mod dynos;
 mod partner;
 use base64::Engine;
@@ -138,6 +143,10 @@ async fn main() {
     }
     if args.only.as_deref() == Some("partner") {
         partner::run(&app, args.instances).await;
+        return;
+    }
+    if args.only.as_deref() == Some("attach") {
+        attach::run(&app, args.runs.max(200)).await;
         return;
     }
     let osb = app.osb();

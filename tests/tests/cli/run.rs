@@ -105,6 +105,30 @@ async fn piped_input_runs_without_a_terminal_and_detached_runs_log() {
         .await;
     assert_eq!(out.code, 7, "{out:?}");
 
+    // Without a terminal, a SIGINT of the CLI (Ctrl-C in a pipeline) reaches the dyno.
+    let mut cmd = alice.command(&[
+        "run",
+        "-a",
+        &name,
+        "trap 'echo got-int; exit 9' INT; echo ready; while :; do sleep 0.05; done",
+    ]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let (code, printed) = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        (child.wait().unwrap().code(), rest)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(9), "{printed:?}");
+    assert_eq!(printed, ["got-int"]);
+
     let d = alice
         .run(&["run:detached", "-a", &name, "--json", "echo", "detached-$DYNO"])
         .await

@@ -50,7 +50,8 @@ async fn run_bash_is_a_terminal_in_the_dyno_with_its_exit_code_resizes_and_ctrl_
             let rest = s
                 .expect(expectrl::Eof)
                 .map(|c| String::from_utf8_lossy(c.before()).into_owned());
-            panic!("no prompt ({e}): {rest:?}");
+            let status = s.get_process().status();
+            panic!("no prompt ({e}): {rest:?}, the CLI: {status:?}");
         }
         s.send_line("echo $DYNO; exit 3").unwrap();
         if let Err(e) = s.expect(Regex("[\r\n]run\\.[0-9]+\r\n")) {

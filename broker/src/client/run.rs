@@ -234,6 +234,10 @@ async fn session(ws: Ws, tty: bool) -> CliResult<u8> {
     let mut input_open = true;
     let mut winch = signals(SignalKind::window_change())?;
     let mut interrupt = signals(SignalKind::interrupt())?;
+    // Ended from outside: leave through the caller, which restores the terminal (the dyno
+    // stops when the connection drops).
+    let mut terminate = signals(SignalKind::terminate())?;
+    let mut hangup = signals(SignalKind::hangup())?;
     let mut stdout = std::io::stdout();
     let lost = || CliError::new("the connection to the dyno was lost");
     loop {
@@ -251,6 +255,8 @@ async fn session(ws: Ws, tty: bool) -> CliResult<u8> {
                 _ => Ok(()),
             },
             _ = interrupt.recv() => tx.send(control(json!({ "type": "signal", "name": "INT" }))).await,
+            _ = terminate.recv() => return Err(CliError::new("terminated; the dyno is stopped")),
+            _ = hangup.recv() => return Err(CliError::new("the terminal hung up; the dyno is stopped")),
             msg = rx.next() => match msg {
                 Some(Ok(Message::Binary(bytes))) => {
                     let _ = stdout.write_all(&bytes).and_then(|()| stdout.flush());

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use crate::cgroup::Cgroups;
 use crate::{Result, RuntimeError};
 
 /// A terminal's size in character cells.
@@ -303,6 +304,32 @@ async fn feed(mut w: Writer, mut input: mpsc::Receiver<Input>, signal: Box<dyn F
             }
         }
     }
+}
+
+/// The wrapper of an interactive container: the same, but its stdin (bubblewrap's arguments)
+/// moves to fd 3 and the command's stdin becomes its stdout, the PTY slave or socket that is
+/// open for reading and writing.
+pub(crate) const INTERACTIVE_WRAPPER: &str = r#"out=$1; shift
+while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done
+shift
+"$@" 3<&0 0<&1
+echo $? > "$out""#;
+
+/// Makes the command a session leader whose controlling terminal is its stdin (the PTY).
+pub(crate) const SETSID: &str = "/usr/bin/setsid";
+
+/// Processes of the container `id` that live inside its PID namespace (the command and its
+/// children, and the namespace's init, which ignores signals it has no handler for).
+pub(crate) fn inner_procs(cgroups: &Cgroups, own_pid_ns: &str, id: &str) -> Vec<i32> {
+    cgroups
+        .procs(id)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+                .map(|ns| ns.display().to_string() != own_pid_ns)
+                .unwrap_or(false)
+        })
+        .collect()
 }
 
 /// Sends `signal` to each of `pids`.

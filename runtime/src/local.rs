@@ -29,7 +29,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::attach::{signal_all, take, Plumbing, Sessions};
+use crate::attach::{inner_procs, signal_all, take, Plumbing, Sessions, INTERACTIVE_WRAPPER, SETSID};
 use crate::cgroup::Cgroups;
 use crate::{
     valid_id, Attachment, ContainerSpec, ContainerStatus, Exit, Limits, Output, Result, Runtime, RuntimeError, State,
@@ -43,18 +43,6 @@ while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done
 shift
 "$@"
 echo $? > "$out""#;
-
-/// The wrapper of an interactive container: the same, but its stdin (bubblewrap's arguments)
-/// moves to fd 3 and the command's stdin becomes its stdout, the PTY slave or socket that is
-/// open for reading and writing.
-const INTERACTIVE_WRAPPER: &str = r#"out=$1; shift
-while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done
-shift
-"$@" 3<&0 0<&1
-echo $? > "$out""#;
-
-/// Makes the command a session leader whose controlling terminal is its stdin (the PTY).
-const SETSID: &str = "/usr/bin/setsid";
 
 /// `PATH` of the host-side processes (wrapper, setpriv, bwrap): fixed, never the tenant's.
 const HOST_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
@@ -609,18 +597,4 @@ impl Runtime for LocalRuntime {
         self.meta(id)?;
         take(&self.sessions, id)
     }
-}
-
-/// Processes of the container `id` that live inside its PID namespace (the command and its
-/// children, and the namespace's init, which ignores signals it has no handler for).
-fn inner_procs(cgroups: &Cgroups, own_pid_ns: &str, id: &str) -> Vec<i32> {
-    cgroups
-        .procs(id)
-        .into_iter()
-        .filter(|pid| {
-            fs::read_link(format!("/proc/{pid}/ns/pid"))
-                .map(|ns| ns.display().to_string() != own_pid_ns)
-                .unwrap_or(false)
-        })
-        .collect()
 }

@@ -111,6 +111,9 @@ pub struct RuntimeSettings {
     pub one_off_retention_ms: u64,
     /// Most dynos of one process type.
     pub max_quantity: i32,
+    /// How long an interactive one-off dyno waits for its client to attach before it is
+    /// stopped (ms).
+    pub attach_timeout_ms: u64,
     /// Stop every dyno when the broker shuts down (`broker dev` does); otherwise dynos keep
     /// running and the next broker adopts them.
     pub stop_on_shutdown: bool,
@@ -134,6 +137,7 @@ impl Default for RuntimeSettings {
             release_phase_timeout_ms: 600_000,
             one_off_retention_ms: 3_600_000,
             max_quantity: 20,
+            attach_timeout_ms: 60_000,
             stop_on_shutdown: false,
         }
     }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::access::{account, collaborators, teams};
-use crate::http::dynos::{builds, dynos, formation, logs};
+use crate::http::dynos::{attach, builds, dynos, formation, logs};
 use crate::http::osb::{bindings, catalog, common, instances};
 use crate::http::platform::{addons, apps, attachments, config_vars, releases, services, topics as addon_topics};
 use crate::http::{admin, errors, provider, topics};
@@ -86,6 +86,7 @@ use crate::http::{admin, errors, provider, topics};
         dynos::restart_dyno,
         dynos::stop_dyno,
         dynos::dyno_output,
+        attach::attach_dyno,
         logs::app_logs,
         account::get_account,
         account::list_tokens,

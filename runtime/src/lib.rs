@@ -10,14 +10,21 @@
 //!   restarted broker rebuilds its view from the backend (adopting what runs) instead of from
 //!   memory. A Docker backend maps labels to container labels and the id to the container name;
 //!   a Kubernetes backend maps them to pod labels, with the environment in a Secret;
-//! - output is an append-only byte stream per container, read by offset ([`Runtime::output`]).
+//! - output is an append-only byte stream per container, read by offset ([`Runtime::output`]);
+//! - a container started with [`ContainerIo::Interactive`] is also attachable once
+//!   ([`Runtime::attach`]): an output stream, an input sink and controls (resize, signal, end of
+//!   input), the shape of `docker attach` (with `Tty`, the resize API and `kill`) and of a
+//!   Kubernetes pod attach (stdin/stdout channels and the resize channel).
 //!
 //! [`local::LocalRuntime`] runs each container with bubblewrap (PID, mount, UTS and IPC
 //! namespaces, a read-only view of the host's system directories, a private `/tmp`) inside
 //! cgroups that cap its memory and process count.
 
+pub mod attach;
 pub mod cgroup;
 pub mod local;
+
+pub use attach::{Attachment, ContainerIo, Input, Signal, TermSize};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,6 +42,9 @@ pub enum RuntimeError {
     /// No container with this id.
     #[error("no container {0}")]
     NotFound(String),
+    /// The container is in a state that refuses the request (already attached).
+    #[error("{0}")]
+    Conflict(String),
     /// The host could not do it (spawn failed, cgroup not writable, disk full…).
     #[error("{0}")]
     Host(String),
@@ -70,6 +80,9 @@ pub struct ContainerSpec {
     pub app_source: PathBuf,
     /// Memory and process limits.
     pub limits: Limits,
+    /// How its standard streams are connected: to its output log, or to an attachment.
+    #[serde(default)]
+    pub io: ContainerIo,
 }
 
 impl std::fmt::Debug for ContainerSpec {
@@ -81,6 +94,7 @@ impl std::fmt::Debug for ContainerSpec {
             .field("command", &self.command)
             .field("env", &format_args!("<{} variables>", self.env.len()))
             .field("limits", &self.limits)
+            .field("io", &self.io)
             .finish()
     }
 }
@@ -157,6 +171,10 @@ pub trait Runtime: Send + Sync + 'static {
     async fn output(&self, id: &str, offset: u64, max: usize) -> Result<Output>;
     /// Forgets an exited container (its files and output); running ones are refused.
     async fn remove(&self, id: &str) -> Result<()>;
+    /// Attaches to a container started with [`ContainerIo::Interactive`]: once per container
+    /// ([`RuntimeError::Conflict`] after that); [`RuntimeError::Invalid`] for a container that
+    /// is not interactive, or no longer attachable (the process that held its terminal ended).
+    async fn attach(&self, id: &str) -> Result<Attachment>;
 }
 
 /// True when `id` is acceptable as a container id.

@@ -29,8 +29,11 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+use crate::attach::{inner_procs, signal_all, take, Plumbing, Sessions, INTERACTIVE_WRAPPER, SETSID};
 use crate::cgroup::Cgroups;
-use crate::{valid_id, ContainerSpec, ContainerStatus, Exit, Limits, Output, Result, Runtime, RuntimeError, State};
+use crate::{
+    valid_id, Attachment, ContainerSpec, ContainerStatus, Exit, Limits, Output, Result, Runtime, RuntimeError, State,
+};
 
 /// The wrapper run by `/bin/sh -c`: `$1` is the exit file, then the cgroup.procs files up to
 /// `--`, then the bwrap command line. It enters the cgroups before anything else runs, so every
@@ -121,6 +124,7 @@ pub struct LocalRuntime {
     bwrap: PathBuf,
     cgroups: Cgroups,
     own_pid_ns: String,
+    sessions: Sessions,
 }
 
 fn now_ms() -> i64 {
@@ -214,6 +218,7 @@ impl LocalRuntime {
             config,
             cgroups,
             own_pid_ns,
+            sessions: Sessions::default(),
         })
     }
 
@@ -271,15 +276,7 @@ impl LocalRuntime {
     /// Processes of the container that live inside its PID namespace (the command and its
     /// children, and the namespace's init, which ignores signals it has no handler for).
     fn inner_procs(&self, id: &str) -> Vec<i32> {
-        self.cgroups
-            .procs(id)
-            .into_iter()
-            .filter(|pid| {
-                fs::read_link(format!("/proc/{pid}/ns/pid"))
-                    .map(|ns| ns.display().to_string() != self.own_pid_ns)
-                    .unwrap_or(false)
-            })
-            .collect()
+        inner_procs(&self.cgroups, &self.own_pid_ns, id)
     }
 
     /// SIGKILLs every process of every container under this runtime's cgroup parent, without
@@ -304,7 +301,12 @@ impl LocalRuntime {
         }
     }
 
-    fn bwrap_args(&self, spec: &ContainerSpec, app: &Path) -> Vec<String> {
+    fn bwrap_args(&self, spec: &ContainerSpec, app: &Path, tty: bool) -> Vec<String> {
+        // `--new-session` stays even with a terminal: the sandbox's command starts a session of
+        // its own in which the PTY is the controlling terminal (`setsid --ctty` below), so the
+        // PTY's foreground process group never holds bubblewrap or the wrapper (a Ctrl-C must
+        // not kill the sandbox's launcher), and no process of the sandbox shares a terminal
+        // with the broker (TIOCSTI can reach only the dyno's own PTY).
         let mut args: Vec<String> = [
             "--die-with-parent",
             "--new-session",
@@ -334,7 +336,11 @@ impl LocalRuntime {
         // The tenant's environment arrives on stdin (`--setenv` pairs, NUL-separated): never
         // on a command line that `ps` shows, never in the environment of the host-side
         // wrapper, setpriv or bwrap, and applied only to the sandboxed command.
-        args.extend(["--clearenv".into(), "--args".into(), "0".into(), "--".into()]);
+        let args_fd = if spec.io.is_interactive() { "3" } else { "0" };
+        args.extend(["--clearenv".into(), "--args".into(), args_fd.into(), "--".into()]);
+        if tty {
+            args.extend([SETSID.into(), "--ctty".into(), "--wait".into()]);
+        }
         args.extend(["/bin/sh".into(), "-c".into(), spec.command.clone()]);
         args
     }
@@ -417,26 +423,52 @@ impl Runtime for LocalRuntime {
         // The output may hold whatever the app prints, secrets included: the broker's only.
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let out = options.open(&out_path).map_err(|e| io("opening", &out_path, e))?;
-        let err = out.try_clone().map_err(|e| io("opening", &out_path, e))?;
+        let plumbing = Plumbing::new(&spec.io)?;
+        let (stdout, stderr, wrapper) = match &plumbing {
+            Some(p) => {
+                let (o, e) = p.child_stdio()?;
+                (o, e, INTERACTIVE_WRAPPER)
+            }
+            None => {
+                let err = out.try_clone().map_err(|e| io("opening", &out_path, e))?;
+                (
+                    Stdio::from(out.try_clone().map_err(|e| io("opening", &out_path, e))?),
+                    Stdio::from(err),
+                    WRAPPER,
+                )
+            }
+        };
+        let tty = plumbing.as_ref().is_some_and(Plumbing::tty);
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.arg("-c")
-            .arg(WRAPPER)
+            .arg(wrapper)
             .arg("dyno-wrapper")
             .arg(dir.join("exit"))
             .args(&procs_files)
             .arg("--")
             .args(self.launcher())
-            .args(self.bwrap_args(&spec, &app))
+            .args(self.bwrap_args(&spec, &app, tty))
             .env_clear()
             .env("PATH", HOST_PATH)
             .current_dir(&dir)
             .stdin(Stdio::piped())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
+            .stdout(stdout)
+            .stderr(stderr)
             .kill_on_drop(false);
         let mut child = cmd
             .spawn()
             .map_err(|e| RuntimeError::Host(format!("spawning container {}: {e}", spec.id)))?;
+        // The command holds the container's end of the plumbing: drop it, so that only the
+        // container does.
+        drop(cmd);
+        if let Some(p) = plumbing {
+            let (cgroups, ns, id) = (self.cgroups.clone(), self.own_pid_ns.clone(), spec.id.clone());
+            let signal = Box::new(move |s| signal_all(&inner_procs(&cgroups, &ns, &id), s));
+            let attachment = p.start(out, signal)?;
+            if let Ok(mut map) = self.sessions.lock() {
+                map.insert(spec.id.clone(), Some(attachment));
+            }
+        }
         if let Some(mut stdin) = child.stdin.take() {
             let mut args = Vec::new();
             for (k, v) in &spec.env {
@@ -551,10 +583,18 @@ impl Runtime for LocalRuntime {
             return Err(RuntimeError::Invalid(format!("container {id} is running")));
         }
         self.cgroups.remove(id)?;
+        if let Ok(mut map) = self.sessions.lock() {
+            map.remove(id);
+        }
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io("removing", &dir, e)),
         }
+    }
+
+    async fn attach(&self, id: &str) -> Result<Attachment> {
+        self.meta(id)?;
+        take(&self.sessions, id)
     }
 }

@@ -37,6 +37,7 @@ fn spec(id: &str, app: &Path, command: &str, limits: Limits) -> ContainerSpec {
         ]),
         app_source: app.to_path_buf(),
         limits,
+        io: Default::default(),
     }
 }
 

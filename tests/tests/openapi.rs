@@ -39,8 +39,8 @@ fn the_committed_openapi_document_matches_the_code() {
     );
     assert_eq!(
         tagged("dynos"),
-        17,
-        "builds (and their output stream), slugs, formation, dynos and logs"
+        18,
+        "builds (and their output stream), slugs, formation, dynos (and attaching to them) and logs"
     );
     assert_eq!(tagged("admin"), 12, "providers, instances, operations, tokens");
     assert_eq!(tagged("access"), 15, "account, tokens, teams, members, collaborators");

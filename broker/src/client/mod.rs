@@ -14,6 +14,7 @@ pub mod logs;
 pub mod output;
 pub mod ps;
 pub mod releases;
+pub mod run;
 pub mod target;
 // <cli part>
 pub mod access;
@@ -135,6 +136,13 @@ pub enum Command {
     /// Roll back to an earlier release (default: the one before the current).
     Rollback(releases::RollbackArgs),
     // </deploy part>
+    // <attach part>
+    /// Run a command in a one-off dyno, attached: a terminal when this is one, else streams.
+    Run(run::RunArgs),
+    /// Run a command in a one-off dyno in the background; its output goes to the logs.
+    #[command(name = "run:detached")]
+    RunDetached(run::DetachedArgs),
+    // </attach part>
 }
 
 /// Runs a client command; errors become `broker: <one line>` on standard error.
@@ -182,6 +190,10 @@ pub async fn run(command: Command) -> std::process::ExitCode {
         Command::ReleasesInfo(a) => releases::info(a).await,
         Command::Rollback(a) => releases::rollback(a).await,
         // </deploy part>
+        // <attach part>
+        Command::Run(a) => return run::run(a).await,
+        Command::RunDetached(a) => run::detached(a).await,
+        // </attach part>
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

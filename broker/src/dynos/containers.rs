@@ -44,6 +44,7 @@ pub(super) fn runtime_err(e: runtime::RuntimeError) -> Error {
     match e {
         runtime::RuntimeError::Invalid(m) => Error::Unprocessable(m),
         runtime::RuntimeError::NotFound(m) => Error::NotFound(format!("no dyno {m}")),
+        runtime::RuntimeError::Conflict(m) => Error::Conflict(m),
         e @ runtime::RuntimeError::Host(_) => Error::internal("runtime", e),
     }
 }

@@ -48,7 +48,7 @@ impl Dynos {
         Ok(views)
     }
 
-    async fn find_dyno(&self, app: String, dyno: &str, actor: &Actor) -> Result<(App, ContainerStatus)> {
+    pub(super) async fn find_dyno(&self, app: String, dyno: &str, actor: &Actor) -> Result<(App, ContainerStatus)> {
         let (a, list) = self.app_and_containers(app, actor).await?;
         let sup = self.inner.supervision.lock().await;
         current(&list, &sup.stopping)
@@ -100,10 +100,12 @@ impl Dynos {
     }
 
     /// Starts a one-off dyno (`run.N`) on the current release; with `attach`, waits for it to
-    /// end and includes its output.
+    /// end and includes its output; with `interactive`, answers at once and the dyno waits for
+    /// its client (`attach_url` is then the dyno's attach path, made absolute by the caller).
     pub async fn run_one_off(&self, app: String, req: RunRequest, actor: &Actor) -> Result<DynoView> {
         let rt = self.runtime()?.clone();
-        let (ttl, sz, extra) = validate_run(&req)?;
+        let (ttl, sz, mut extra) = validate_run(&req)?;
+        let io = super::attach::io_of(&req, &mut extra)?;
         let (sealer, actor2) = (self.inner.sealer.clone(), actor.clone());
         let (a, r, mut config) = self
             .inner
@@ -119,7 +121,7 @@ impl Dynos {
             })
             .await?;
         config.extend(extra);
-        let (name, status) = self.start_run(&a, &r, &req.command, sz, ttl, config).await?;
+        let (name, status) = self.start_run(&a, &r, &req.command, (sz, io), ttl, config).await?;
         audit_async(
             &self.inner.db,
             actor,
@@ -129,9 +131,20 @@ impl Dynos {
         )
         .await?;
         let releases = self.release_ids(&a.id).await?;
+        if io.is_interactive() {
+            self.expire_unattached(super::attach::AttachTarget {
+                id: status.id.clone(),
+                app_id: a.id.clone(),
+                name: name.clone(),
+            });
+        }
         if !req.attach {
             let sup = self.inner.supervision.lock().await;
-            return Ok(dyno_view(&a, &status, &sup, &releases));
+            let mut view = dyno_view(&a, &status, &sup, &releases);
+            if io.is_interactive() {
+                view.attach_url = Some(format!("/apps/{}/dynos/{name}/attach", a.name));
+            }
+            return Ok(view);
         }
         let status = self
             .wait_for_exit(&status.id, Instant::now() + Duration::from_secs(ttl))
@@ -149,7 +162,7 @@ impl Dynos {
         a: &App,
         r: &Release,
         command: &str,
-        sz: super::launch::Size,
+        (sz, io): (super::launch::Size, runtime::ContainerIo),
         ttl: u64,
         config: BTreeMap<String, String>,
     ) -> Result<(String, ContainerStatus)> {
@@ -180,6 +193,7 @@ impl Dynos {
                 port: None,
                 ttl_ms: Some(ttl * 1000),
                 extra_label: None,
+                io,
             })
             .await?;
         sup.offsets.insert(status.id.clone(), (0, Vec::new()));

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use runtime::{ContainerSpec, ContainerStatus, Limits};
+use runtime::{ContainerIo, ContainerSpec, ContainerStatus, Limits};
 use tracing::warn;
 
 use crate::catalog::clip;
@@ -92,6 +92,8 @@ pub(super) struct Launch<'a> {
     pub(super) ttl_ms: Option<u64>,
     /// One more label (a release phase names the release it runs for).
     pub(super) extra_label: Option<(&'a str, &'a str)>,
+    /// Logged, or interactive (one-off dynos only).
+    pub(super) io: ContainerIo,
 }
 
 impl Dynos {
@@ -115,6 +117,10 @@ impl Dynos {
         if let Some((k, v)) = l.extra_label {
             labels.insert(k.into(), v.into());
         }
+        if let ContainerIo::Interactive { tty } = l.io {
+            let kind = if tty.is_some() { "tty" } else { "pipe" };
+            labels.insert(super::attach::INTERACTIVE.into(), kind.into());
+        }
         self.log(
             l.app_id.as_str(),
             "broker",
@@ -132,6 +138,7 @@ impl Dynos {
                 memory_bytes: l.size.memory_bytes,
                 max_processes: l.size.max_processes,
             },
+            io: l.io,
         })
         .await
         .map_err(runtime_err)

@@ -22,11 +22,14 @@
 //! A new release whose code has a `release` process type is `pending` until its release
 //! phase passes (`phases.rs`); only releases that succeeded are desired.
 //!
-//! One file per part: `builds.rs` (builds and slugs), `build_output.rs` (their live output), `phases.rs` (release phases), `formation.rs`, `dynos.rs` (listing,
-//! restart, stop, one-off runs), `logs.rs`, `supervisor.rs` (the loop) with `plan.rs` (its
-//! decisions, without I/O), `launch.rs` (starting and stopping containers), `containers.rs`
-//! (reading their labels), `views.rs` (the wire types) and `manager.rs` (the shared handle).
+//! One file per part: `builds.rs` (builds and slugs), `build_output.rs` (their live output),
+//! `phases.rs` (release phases), `formation.rs`, `dynos.rs` (listing, restart, stop, one-off
+//! runs), `attach.rs` (interactive one-off dynos), `logs.rs`, `supervisor.rs` (the loop) with
+//! `plan.rs` (its decisions, without I/O), `launch.rs` (starting and stopping containers),
+//! `containers.rs` (reading their labels), `views.rs` (the wire types) and `manager.rs` (the
+//! shared handle).
 
+mod attach;
 mod build_output;
 mod builds;
 mod containers;
@@ -41,6 +44,7 @@ mod plan;
 mod supervisor;
 mod views;
 
+pub use attach::AttachTarget;
 pub use launch::{Size, SIZES};
 pub use manager::Dynos;
 pub use views::{

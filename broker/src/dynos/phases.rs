@@ -86,6 +86,7 @@ impl Dynos {
                         port: None,
                         ttl_ms: None,
                         extra_label: labels,
+                        io: runtime::ContainerIo::Logged,
                     })
                     .await?;
                 (status.id, Instant::now() + timeout)

@@ -250,6 +250,7 @@ impl Dynos {
                 port,
                 ttl_ms: None,
                 extra_label: None,
+                io: runtime::ContainerIo::Logged,
             })
             .await?;
         sup.offsets.insert(status.id, (0, Vec::new()));

@@ -76,7 +76,9 @@ pub struct DynoView {
     pub exit_code: Option<i32>,
     /// Crashes since the current release, for formation dynos.
     pub restarts: u32,
-    /// Always null: output is read from `/output` or the logs.
+    /// In the answer to an interactive run (`interactive: true`): the WebSocket URL
+    /// (`ws://…/apps/{app}/dynos/{dyno}/attach`) to attach to it; null otherwise (output is
+    /// read from `/output` or the logs).
     pub attach_url: Option<String>,
     /// The app.
     pub app: NameRef,
@@ -98,6 +100,14 @@ pub struct RunRequest {
     /// Wait for the dyno to end and answer with its output and exit code.
     #[serde(default)]
     pub attach: bool,
+    /// Answer at once with an `attach_url` to attach to the dyno over a WebSocket (a terminal
+    /// sized from `env.LINES`/`env.COLUMNS`, 24×80 by default). The dyno is stopped when its
+    /// client disconnects, or when nobody attaches within `runtime.attach_timeout_ms`.
+    #[serde(default)]
+    pub interactive: bool,
+    /// With `interactive`: no terminal; stdin, stdout and stderr are plain streams.
+    #[serde(default)]
+    pub force_no_tty: bool,
     /// Seconds before it is stopped (default 3600, at most 86400).
     pub time_to_live: Option<u64>,
     /// Dyno size (default `standard-1x`).

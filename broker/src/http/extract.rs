@@ -120,6 +120,12 @@ async fn bearer(req: &HttpRequest, needed: Scope) -> Result<Actor, Error> {
     Ok(actor)
 }
 
+/// The platform caller behind a request's bearer token, without reading its body: for a
+/// WebSocket handshake, whose body is the connection that follows.
+pub async fn platform_actor(req: &HttpRequest) -> Result<Actor, Error> {
+    bearer(req, Scope::Platform).await
+}
+
 /// Whether a request is on an app-scoped route (apps and what belongs to them, add-ons and
 /// attachments), where an admin token's use is audited.
 fn app_scoped(req: &HttpRequest) -> bool {

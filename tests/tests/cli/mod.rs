@@ -19,3 +19,4 @@ mod logs;
 mod ps;
 mod releases;
 // </deploy part>
+mod run;

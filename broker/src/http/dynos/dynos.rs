@@ -1,6 +1,6 @@
 //! Dynos: list and show, one-off runs, restarts, stops, and a dyno's output.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::dynos::{DynoView, OutputView, RunRequest};
 use crate::http::errors::ApiError;
@@ -33,19 +33,29 @@ pub async fn get_dyno(
 }
 
 /// Run a one-off dyno (`run.N`) with the current release's code and config. With
-/// `attach: true` the answer waits for it to end and carries its output and exit code.
+/// `attach: true` the answer waits for it to end and carries its output and exit code; with
+/// `interactive: true` it comes at once with `attach_url`, the WebSocket to attach to the dyno
+/// (`GET /apps/{app}/dynos/{dyno}/attach`).
 #[utoipa::path(post, path = "/apps/{app}/dynos", tag = "dynos", params(("app" = String, Path, description = "id or name")),
     request_body = RunRequest,
     responses((status = 201, body = DynoView), (status = 400, body = ApiError), (status = 403, body = ApiError),
               (status = 404, body = ApiError), (status = 422, description = "No code yet, bad size or time_to_live", body = ApiError)),
     security(("bearer" = [])))]
 pub async fn run_dyno(
+    req: HttpRequest,
     caller: PlatformCaller,
     path: web::Path<String>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
     let b: RunRequest = json_body(&caller.body, false)?;
-    Ok(HttpResponse::Created().json(state.dynos.run_one_off(path.into_inner(), b, &caller.actor).await?))
+    let mut view = state.dynos.run_one_off(path.into_inner(), b, &caller.actor).await?;
+    if let Some(p) = &view.attach_url {
+        // Absolute, from how the client reached us, as Heroku's `attach_url` is.
+        let info = req.connection_info();
+        let scheme = if info.scheme() == "https" { "wss" } else { "ws" };
+        view.attach_url = Some(format!("{scheme}://{}{p}", info.host()));
+    }
+    Ok(HttpResponse::Created().json(view))
 }
 
 /// Restart every formation dyno of the app.

@@ -1,6 +1,7 @@
 //! The dyno runtime's face of the platform API (Heroku's shapes), one file per resource:
-//! builds and slugs, the formation, dynos (restart, stop, one-off runs, output) and logs.
+//! builds and slugs, the formation, dynos (restart, stop, one-off runs, output, attaching to interactive ones) and logs.
 
+pub mod attach;
 pub mod builds;
 // Named for its resource, like its siblings; `http::dynos::dynos` is the dynos of the dyno API.
 #[allow(clippy::module_inception)]
@@ -47,5 +48,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_archive: usize) {
         web::post().to(dynos::stop_dyno),
     )
     .route("/apps/{app}/dynos/{dyno}/output", web::get().to(dynos::dyno_output))
+    .route("/apps/{app}/dynos/{dyno}/attach", web::get().to(attach::attach_dyno))
     .route("/apps/{app}/logs", web::get().to(logs::app_logs));
 }

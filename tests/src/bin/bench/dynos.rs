@@ -189,6 +189,7 @@ async fn start_latency(app: &TestApp, runs: usize) {
                 memory_bytes: 512 << 20,
                 max_processes: 256,
             },
+            io: runtime::ContainerIo::Logged,
         })
         .await
         .unwrap();

@@ -23,8 +23,12 @@
 //! - `typing` (only with `--only typing`): the characters a person types for the README's
 //!   Heroku 101 flow with this CLI vs the same steps with Heroku's CLI.
 //!
+//! - `attach` (only with `--only attach`): keystroke echo latency of an interactive
+//!   `broker run bash` (200 keystrokes typed one at a time, or `--runs R` when larger) vs the
+//!   same keystrokes to `bash` in a local PTY; medians and p99s.
+//!
 //! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C] [--runs R]
-//! [--only dynos|partner|access|typing|cli]`
+//! [--only dynos|partner|access|typing|cli|attach]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -32,6 +36,7 @@ use std::time::{Duration, Instant};
 use addon_broker_tests::{pg_connect, unique, Options, StateBackend, TestApp};
 
 mod access;
+mod attach;
 mod cli;
 mod dynos;
 mod partner;
@@ -153,6 +158,10 @@ async fn main() {
     }
     if args.only.as_deref() == Some("partner") {
         partner::run(&app, args.instances).await;
+        return;
+    }
+    if args.only.as_deref() == Some("attach") {
+        attach::run(&app, args.runs.max(200)).await;
         return;
     }
     let osb = app.osb();

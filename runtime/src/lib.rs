@@ -23,6 +23,7 @@
 pub mod attach;
 pub mod cgroup;
 pub mod local;
+mod starting;
 
 pub use attach::{Attachment, ContainerIo, Input, Signal, TermSize};
 

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attach::{inner_procs, signal_all, take, Plumbing, Sessions, INTERACTIVE_WRAPPER, SETSID};
 use crate::cgroup::Cgroups;
+use crate::starting::{self, Starting};
 use crate::{
     valid_id, Attachment, ContainerSpec, ContainerStatus, Exit, Limits, Output, Result, Runtime, RuntimeError, State,
 };
@@ -246,7 +247,7 @@ impl LocalRuntime {
 
     fn status_of(&self, meta: Meta) -> ContainerStatus {
         let dir = self.config.root.join(&meta.id);
-        let state = if !self.cgroups.procs(&meta.id).is_empty() {
+        let state = if !self.cgroups.procs(&meta.id).is_empty() || starting::under_way(&dir) {
             State::Running
         } else {
             let exit = dir.join("exit");
@@ -410,6 +411,7 @@ impl Runtime for LocalRuntime {
             limits: spec.limits,
             started_at_ms: now_ms(),
         };
+        let _starting = Starting::mark(&dir).map_err(|e| io("writing to", &dir, e))?;
         let meta_path = dir.join("meta.json");
         let tmp = dir.join("meta.json.tmp");
         let text = serde_json::to_vec(&meta).map_err(|e| RuntimeError::Host(e.to_string()))?;

@@ -84,6 +84,11 @@ async fn the_readme_heroku_101_flow_works_as_typed() {
             ["logs", "--tail"] => tail_until(&user, &args, "tick").await,
             _ => {
                 let out = user.run(&args).await;
+                if out.code != 0 {
+                    // What the app's log says explains most failures (a dyno that crashed).
+                    let logs = user.run(&["logs", "-n", "60"]).await;
+                    eprintln!("{line} failed; the app's log:\n{}{}", logs.stdout, logs.stderr);
+                }
                 out.ok();
                 check_step(&user, &args, &out, &mut urls).await;
             }

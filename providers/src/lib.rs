@@ -114,7 +114,7 @@ pub struct DeprovisionRequest {
 }
 
 /// A request to create a binding (a set of credentials) for an instance.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BindRequest {
     /// The OSB instance id.
     pub instance_id: String,
@@ -134,6 +134,18 @@ pub struct BindRequest {
     /// broker's last command still in flight) cannot leave the server with one password and
     /// the stored credentials with another. Adapters whose provider makes its own ignore it.
     pub password: String,
+}
+
+impl std::fmt::Debug for BindRequest {
+    // The password is a credential: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindRequest")
+            .field("instance_id", &self.instance_id)
+            .field("binding_id", &self.binding_id)
+            .field("plan", &self.plan.name)
+            .field("password", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 /// A request to revoke a binding's credentials.

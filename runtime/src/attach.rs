@@ -168,13 +168,22 @@ fn host(what: &str, e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Host(format!("{what}: {e}"))
 }
 
+/// Held while a terminal is opened and while a container is spawned: `pty_process::open`
+/// marks the terminal's descriptors close-on-exec only after opening them, and a container
+/// spawned on another thread in that gap would inherit another session's terminal.
+pub(crate) static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Plumbing {
     /// The plumbing `io` needs, if any.
     pub(crate) fn new(io: &ContainerIo) -> Result<Option<Plumbing>> {
         match io {
             ContainerIo::Logged => Ok(None),
             ContainerIo::Interactive { tty: Some(size) } => {
-                let (pty, pts) = pty_process::open().map_err(|e| host("opening a terminal", e))?;
+                let opened = {
+                    let _spawning = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
+                    pty_process::open()
+                };
+                let (pty, pts) = opened.map_err(|e| host("opening a terminal", e))?;
                 pty.resize(pty_process::Size::new(size.rows, size.cols))
                     .map_err(|e| host("sizing the terminal", e))?;
                 let pts = std::os::fd::AsFd::as_fd(&pts)

@@ -29,7 +29,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::attach::{inner_procs, signal_all, take, Plumbing, Sessions, INTERACTIVE_WRAPPER, SETSID};
+use crate::attach::{inner_procs, signal_all, take, Plumbing, Sessions, INTERACTIVE_WRAPPER, SETSID, SPAWNING};
 use crate::cgroup::Cgroups;
 use crate::starting::{self, Starting};
 use crate::{
@@ -457,9 +457,11 @@ impl Runtime for LocalRuntime {
             .stdout(stdout)
             .stderr(stderr)
             .kill_on_drop(false);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| RuntimeError::Host(format!("spawning container {}: {e}", spec.id)))?;
+        let spawned = {
+            let _spawning = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
+            cmd.spawn()
+        };
+        let mut child = spawned.map_err(|e| RuntimeError::Host(format!("spawning container {}: {e}", spec.id)))?;
         // The command holds the container's end of the plumbing: drop it, so that only the
         // container does.
         drop(cmd);

@@ -12,14 +12,19 @@ use super::output::{self, JsonFlag};
 
 /// `broker login`.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  broker login --url http://127.0.0.1:8080 --token \"$BROKER_PLATFORM_TOKEN\"")]
+#[command(
+    after_help = "Example (the token on standard input, not in the process list):\n  echo \"$BROKER_PLATFORM_TOKEN\" | broker login --url http://127.0.0.1:8080"
+)]
 pub struct LoginArgs {
     /// The broker's URL (default: BROKER_URL, else the stored login's, else http://127.0.0.1:8080).
     #[arg(long)]
     url: Option<String>,
-    /// A platform token (default: asked for on the terminal, or read from standard input).
+    /// A platform token (default: asked for on the terminal, or read from standard input;
+    /// prefer those: a flag's value shows in the process list).
     #[arg(long)]
     token: Option<String>,
+    #[command(flatten)]
+    json: JsonFlag,
 }
 
 /// Checks the token against the broker, then stores URL and token (mode 0600).
@@ -40,6 +45,10 @@ pub async fn login(args: LoginArgs) -> CliResult {
     };
     let account = Api::new(login.clone())?.get("/account").await?;
     let path = login::store(&login)?;
+    if args.json.json {
+        output::print_json(&json!({ "id": account["id"], "url": login.url, "login_file": path }));
+        return Ok(());
+    }
     eprintln!(
         "Logged in as {} at {} (saved in {})",
         output::text(&account["id"]),

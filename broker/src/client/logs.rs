@@ -30,6 +30,21 @@ pub struct LogsArgs {
     lines: usize,
     #[command(flatten)]
     app: AppFlag,
+    /// One JSON object per line (JSON Lines, so `--tail` streams too): `time`, `source`,
+    /// `dyno`, `message`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A log line (`TIME SOURCE[DYNO]: MESSAGE`) as a JSON object; a line of another shape is
+/// kept whole as its `message`.
+fn line_json(line: &str) -> serde_json::Value {
+    let parsed = line.split_once(' ').and_then(|(time, rest)| {
+        let (head, message) = rest.split_once("]: ")?;
+        let (source, dyno) = head.split_once('[')?;
+        Some(serde_json::json!({ "time": time, "source": source, "dyno": dyno, "message": message }))
+    });
+    parsed.unwrap_or_else(|| serde_json::json!({ "message": line }))
 }
 
 /// Prints the log, following it with `--tail`.
@@ -62,6 +77,12 @@ pub async fn logs(args: LogsArgs) -> CliResult {
         while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = pending.drain(..=pos).collect();
             if line.len() > 1 {
+                let line = if args.json {
+                    let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                    format!("{}\n", line_json(&text)).into_bytes()
+                } else {
+                    line
+                };
                 out.write_all(&line)
                     .and_then(|_| out.flush())
                     .map_err(|e| CliError::new(format!("writing the log: {e}")))?;
@@ -69,7 +90,26 @@ pub async fn logs(args: LogsArgs) -> CliResult {
         }
     }
     if !pending.is_empty() {
-        let _ = out.write_all(&pending).and_then(|_| out.write_all(b"\n"));
+        let last = if args.json {
+            line_json(&String::from_utf8_lossy(&pending)).to_string().into_bytes()
+        } else {
+            pending
+        };
+        let _ = out.write_all(&last).and_then(|_| out.write_all(b"\n"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_become_json_objects() {
+        let v = line_json("2026-11-30T00:46:20.685000+00:00 app[web.1]: GET / 200");
+        assert_eq!(v["source"], "app");
+        assert_eq!(v["dyno"], "web.1");
+        assert_eq!(v["message"], "GET / 200");
+        assert_eq!(line_json("odd")["message"], "odd");
+    }
 }

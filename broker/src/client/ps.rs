@@ -190,6 +190,17 @@ pub struct RestartArgs {
     dyno: Option<String>,
     #[command(flatten)]
     app: AppFlag,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+/// Prints what was done: a sentence, or with `--json` `{"app", ACTION: dynos}`.
+fn report(json: JsonFlag, app: &str, action: &str, dynos: &[String], sentence: String) {
+    if json.json {
+        output::print_json(&json!({ "app": app, action: dynos }));
+    } else {
+        println!("{sentence}");
+    }
 }
 
 /// Restarts all dynos, those of a type, or one.
@@ -199,12 +210,19 @@ pub async fn restart(args: RestartArgs) -> CliResult {
     let path = format!("/apps/{}/dynos", seg(&app));
     let Some(target) = args.dyno else {
         api.delete(&path).await?;
-        println!("Restarting all dynos on {app}");
+        report(
+            args.json,
+            &app,
+            "restarted",
+            &["all".into()],
+            format!("Restarting all dynos on {app}"),
+        );
         return Ok(());
     };
     if target.contains('.') {
         api.delete(&format!("{path}/{}", seg(&target))).await?;
-        println!("Restarting {target} on {app}");
+        let sentence = format!("Restarting {target} on {app}");
+        report(args.json, &app, "restarted", std::slice::from_ref(&target), sentence);
         return Ok(());
     }
     let dynos = api.get(&path).await?;
@@ -223,7 +241,8 @@ pub async fn restart(args: RestartArgs) -> CliResult {
     for name in &names {
         api.delete(&format!("{path}/{}", seg(name))).await?;
     }
-    println!("Restarting {} on {app}", names.join(", "));
+    let sentence = format!("Restarting {} on {app}", names.join(", "));
+    report(args.json, &app, "restarted", &names, sentence);
     Ok(())
 }
 
@@ -237,6 +256,8 @@ pub struct StopArgs {
     dyno: String,
     #[command(flatten)]
     app: AppFlag,
+    #[command(flatten)]
+    json: JsonFlag,
 }
 
 /// Stops one dyno.
@@ -248,7 +269,8 @@ pub async fn stop(args: StopArgs) -> CliResult {
         &json!({}),
     )
     .await?;
-    println!("Stopping {} on {app}", args.dyno);
+    let sentence = format!("Stopping {} on {app}", args.dyno);
+    report(args.json, &app, "stopped", std::slice::from_ref(&args.dyno), sentence);
     Ok(())
 }
 

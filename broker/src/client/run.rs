@@ -164,7 +164,7 @@ async fn attached(args: RunArgs) -> CliResult<u8> {
     let url = dyno["attach_url"]
         .as_str()
         .ok_or_else(|| CliError::new("the broker gave no attach_url; is it older than the CLI?"))?;
-    let ws = connect(&api, url).await?;
+    let ws = connect(&api, &same_origin(api.url(), url)?).await?;
     if std::io::stderr().is_terminal() {
         eprintln!("Running `{command}` on {app}... up, {name}");
     }
@@ -172,6 +172,31 @@ async fn attached(args: RunArgs) -> CliResult<u8> {
     let code = session(ws, tty).await;
     drop(raw);
     code
+}
+
+/// The attach URL's path on the login's own origin (`http` → `ws`, `https` → `wss`): the
+/// token goes only where the login points, never to a host or scheme the answer named (a proxy
+/// in front of the broker may make the broker see another one).
+fn same_origin(login_url: &str, attach_url: &str) -> CliResult<String> {
+    let path = attach_url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .filter(|p| p.starts_with("/apps/"))
+        .ok_or_else(|| {
+            CliError::new(format!(
+                "the broker gave an attach_url that is not a dyno's: {attach_url}"
+            ))
+        })?;
+    let base = if let Some(rest) = login_url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = login_url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        return Err(CliError::new(format!(
+            "the broker URL {login_url} is neither http:// nor https://"
+        )));
+    };
+    Ok(format!("{}{path}", base.trim_end_matches('/')))
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -227,11 +252,56 @@ fn signals(kind: SignalKind) -> CliResult<tokio::signal::unix::Signal> {
     signal(kind).map_err(|e| CliError::new(format!("watching signals: {e}")))
 }
 
-/// Moves bytes between this terminal (or stdin and stdout) and the dyno until it exits.
+/// Moves bytes between this terminal (or stdin and stdout) and the dyno until it exits. Input
+/// goes out from a task of its own, so that reading the dyno's output never waits for a send
+/// (a dyno that stops reading while its output waits would otherwise block both ways).
 async fn session(ws: Ws, tty: bool) -> CliResult<u8> {
-    let (mut tx, mut rx) = ws.split();
-    let mut input = stdin_reader();
+    let (tx, rx) = ws.split();
+    let (controls, control_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(send_input(tx, stdin_reader(), control_rx, tty));
+    let result = receive_output(rx, controls, tty).await;
+    writer.abort();
+    result
+}
+
+/// Sends stdin's bytes (and the end of input) and the controls `controls` carries.
+async fn send_input(
+    mut tx: futures::stream::SplitSink<Ws, Message>,
+    mut input: mpsc::Receiver<Option<Vec<u8>>>,
+    mut controls: mpsc::UnboundedReceiver<Message>,
+    tty: bool,
+) {
     let mut input_open = true;
+    loop {
+        let msg = tokio::select! {
+            bytes = input.recv(), if input_open => match bytes.flatten() {
+                Some(bytes) => Message::Binary(bytes.into()),
+                None => {
+                    input_open = false;
+                    // A terminal's end of input is Ctrl-D, typed in raw mode; nothing to send.
+                    if tty {
+                        continue;
+                    }
+                    control(json!({ "type": "eof" }))
+                }
+            },
+            m = controls.recv() => match m {
+                Some(m) => m,
+                None => return,
+            },
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes the dyno's output and turns this process's signals into controls, until the exit.
+async fn receive_output(
+    mut rx: futures::stream::SplitStream<Ws>,
+    controls: mpsc::UnboundedSender<Message>,
+    tty: bool,
+) -> CliResult<u8> {
     let mut winch = signals(SignalKind::window_change())?;
     let mut interrupt = signals(SignalKind::interrupt())?;
     // Ended from outside: leave through the caller, which restores the terminal (the dyno
@@ -241,44 +311,61 @@ async fn session(ws: Ws, tty: bool) -> CliResult<u8> {
     let mut stdout = std::io::stdout();
     let lost = || CliError::new("the connection to the dyno was lost");
     loop {
-        let sent = tokio::select! {
-            bytes = input.recv(), if input_open => match bytes.flatten() {
-                Some(bytes) => tx.send(Message::Binary(bytes.into())).await,
-                None => {
-                    input_open = false;
-                    // A terminal's end of input is Ctrl-D, typed in raw mode; nothing to send.
-                    if tty { Ok(()) } else { tx.send(control(json!({ "type": "eof" }))).await }
+        tokio::select! {
+            _ = winch.recv() => {
+                if let Ok((cols @ 1.., rows @ 1..)) = crossterm::terminal::size() {
+                    if tty {
+                        let _ = controls.send(control(json!({ "type": "resize", "cols": cols, "rows": rows })));
+                    }
                 }
-            },
-            _ = winch.recv() => match crossterm::terminal::size() {
-                Ok((cols @ 1.., rows @ 1..)) if tty => tx.send(control(json!({ "type": "resize", "cols": cols, "rows": rows }))).await,
-                _ => Ok(()),
-            },
-            _ = interrupt.recv() => tx.send(control(json!({ "type": "signal", "name": "INT" }))).await,
+            }
+            _ = interrupt.recv() => {
+                let _ = controls.send(control(json!({ "type": "signal", "name": "INT" })));
+            }
             _ = terminate.recv() => return Err(CliError::new("terminated; the dyno is stopped")),
             _ = hangup.recv() => return Err(CliError::new("the terminal hung up; the dyno is stopped")),
             msg = rx.next() => match msg {
                 Some(Ok(Message::Binary(bytes))) => {
                     let _ = stdout.write_all(&bytes).and_then(|()| stdout.flush());
-                    Ok(())
                 }
                 Some(Ok(Message::Text(text))) => {
                     let m: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                     match m["type"].as_str() {
                         Some("exit") => return Ok(m["code"].as_i64().unwrap_or(1).clamp(0, 255) as u8),
-                        Some("error") => eprintln!("broker: {}", output::text(&m["message"])),
+                        // In raw mode a line feed does not return the carriage.
+                        Some("error") => eprint!("broker: {}{}", output::text(&m["message"]), if tty { "\r\n" } else { "\n" }),
                         _ => {}
                     }
-                    Ok(())
                 }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Err(lost()),
-                Some(Ok(_)) => Ok(()),
+                Some(Ok(_)) => {}
             },
-        };
-        sent.map_err(|_| lost())?;
+        }
     }
 }
 
 fn control(value: Value) -> Message {
     Message::Text(value.to_string().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_goes_to_the_login_origin_only() {
+        let url = same_origin(
+            "https://broker.example.com",
+            "ws://10.0.0.5:8080/apps/a/dynos/run.1/attach",
+        )
+        .unwrap();
+        assert_eq!(url, "wss://broker.example.com/apps/a/dynos/run.1/attach");
+        let url = same_origin(
+            "http://127.0.0.1:8080/",
+            "ws://127.0.0.1:8080/apps/a/dynos/run.1/attach",
+        )
+        .unwrap();
+        assert_eq!(url, "ws://127.0.0.1:8080/apps/a/dynos/run.1/attach");
+        assert!(same_origin("http://x", "ws://evil/steal").is_err());
+    }
 }

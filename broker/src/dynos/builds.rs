@@ -55,12 +55,12 @@ impl Dynos {
                 return Err(e);
             }
         };
-        let releases = self.release_ids(&a.id).await?;
-        let pending = build_view(&a, build.clone(), &releases);
-        let (me, actor) = (self.clone(), actor.clone());
-        let task = tokio::spawn(async move { me.complete_build(a, build, unpacked, log, &actor).await });
+        // The rest starts before anything else can fail, so a recorded build always finishes.
+        let (me, actor, app, row) = (self.clone(), actor.clone(), a.clone(), build.clone());
+        let task = tokio::spawn(async move { me.complete_build(app, row, unpacked, log, &actor).await });
         if !wait {
-            return Ok(pending);
+            let releases = self.release_ids(&a.id).await?;
+            return Ok(build_view(&a, build, &releases));
         }
         task.await.map_err(|e| Error::internal("the build task", e))?
     }

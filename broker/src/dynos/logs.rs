@@ -125,8 +125,13 @@ impl Dynos {
     pub(super) async fn collect_logs(&self, sup: &mut Supervision, list: &[ContainerStatus]) {
         let Ok(rt) = self.runtime() else { return };
         let first = !sup.first_tick_done;
-        // A release phase's output is logged whole when it ends (`phases.rs`).
-        for c in list.iter().filter(|c| label(c, "kind") != "release") {
+        // A release phase's output is logged whole when it ends (`phases.rs`). An interactive
+        // session is the person's own terminal (what they type, what they `cat`): it goes to
+        // them only, never to the app's log and its readers, as on Heroku.
+        for c in list
+            .iter()
+            .filter(|c| label(c, "kind") != "release" && label(c, super::attach::INTERACTIVE).is_empty())
+        {
             let entry = sup.offsets.entry(c.id.clone()).or_insert((0, Vec::new()));
             loop {
                 let Ok(out) = rt.output(&c.id, entry.0, 256 * 1024).await else {

@@ -74,6 +74,55 @@ fn control(text: &str) -> Result<Input, String> {
     }
 }
 
+/// Passes the client's frames to the dyno until the client goes (then `gone` fires). A client
+/// silent for `IDLE` is pinged; one that does not answer within another `IDLE` is gone, so a
+/// half-open connection does not keep a dyno alive until its time to live.
+async fn forward_input(
+    input: tokio::sync::mpsc::Sender<Input>,
+    mut session: Session,
+    mut stream: MessageStream,
+    gone: tokio::sync::oneshot::Sender<()>,
+) {
+    const IDLE: Duration = Duration::from_secs(30);
+    let mut pinged = false;
+    loop {
+        let msg = match tokio::time::timeout(IDLE, stream.recv()).await {
+            Ok(msg) => msg,
+            Err(_) if !pinged => {
+                pinged = true;
+                if session.ping(b"").await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            Err(_) => break,
+        };
+        pinged = false;
+        match msg {
+            // Input for a dyno that has ended is dropped; the relay sends the exit.
+            Some(Ok(Message::Binary(bytes))) => {
+                let _ = input.send(Input::Data(bytes.to_vec())).await;
+            }
+            Some(Ok(Message::Text(text))) => match control(&text) {
+                Ok(i) => {
+                    let _ = input.send(i).await;
+                }
+                Err(message) => {
+                    let _ = session
+                        .text(json!({ "type": "error", "message": message }).to_string())
+                        .await;
+                }
+            },
+            Some(Ok(Message::Ping(p))) => {
+                let _ = session.pong(&p).await;
+            }
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    let _ = gone.send(());
+}
+
 /// How a session ended.
 enum End {
     /// The dyno ended with this code.
@@ -82,8 +131,13 @@ enum End {
     ClientGone,
 }
 
-/// Moves bytes between the client and the dyno until one of them ends.
-async fn relay(dynos: Dynos, target: AttachTarget, mut a: Attachment, mut session: Session, mut stream: MessageStream) {
+/// Moves bytes between the client and the dyno until one of them ends. Input runs in a task
+/// of its own: a dyno that stops reading its input while its output waits to be sent would
+/// otherwise block both directions at once.
+async fn relay(dynos: Dynos, target: AttachTarget, mut a: Attachment, session: Session, stream: MessageStream) {
+    let (gone_tx, mut gone) = tokio::sync::oneshot::channel::<()>();
+    let input = actix_web::rt::spawn(forward_input(a.input.clone(), session.clone(), stream, gone_tx));
+    let mut session = session;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut output_open = true;
     let end = loop {
@@ -96,31 +150,16 @@ async fn relay(dynos: Dynos, target: AttachTarget, mut a: Attachment, mut sessio
                 }
                 None => output_open = false,
             },
-            msg = stream.recv() => match msg {
-                Some(Ok(Message::Binary(bytes))) => {
-                    let _ = a.input.send(Input::Data(bytes.to_vec())).await;
-                }
-                Some(Ok(Message::Text(text))) => match control(&text) {
-                    Ok(input) => {
-                        let _ = a.input.send(input).await;
-                    }
-                    Err(message) => {
-                        let _ = session.text(json!({ "type": "error", "message": message }).to_string()).await;
-                    }
-                },
-                Some(Ok(Message::Ping(p))) => {
-                    let _ = session.pong(&p).await;
-                }
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break End::ClientGone,
-                Some(Ok(_)) => {}
+            _ = &mut gone => break End::ClientGone,
+            _ = tick.tick() => match dynos.exit_code(&target).await {
+                Ok(Some(code)) => break End::Exited(code),
+                Ok(None) => {}
+                // The container is gone (its app destroyed, swept): the session is over.
+                Err(_) => break End::Exited(1),
             },
-            _ = tick.tick() => {
-                if let Ok(Some(code)) = dynos.exit_code(&target).await {
-                    break End::Exited(code);
-                }
-            }
         }
     };
+    input.abort();
     match end {
         End::Exited(code) => {
             // What the dyno wrote last is still in the pipe: pass it on before the exit.

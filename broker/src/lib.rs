@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod config;
+mod config_debug;
 pub mod crypto;
 pub mod db;
 pub mod devservers;

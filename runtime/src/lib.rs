@@ -22,6 +22,7 @@
 
 pub mod attach;
 pub mod cgroup;
+mod host;
 pub mod local;
 mod starting;
 

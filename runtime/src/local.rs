@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attach::{inner_procs, signal_all, take, Plumbing, Sessions, INTERACTIVE_WRAPPER, SETSID, SPAWNING};
 use crate::cgroup::Cgroups;
+use crate::host::{check_traversable, copy_tree, io, resolve, system_mounts, HOST_PATH};
 use crate::starting::{self, Starting};
 use crate::{
     valid_id, Attachment, ContainerSpec, ContainerStatus, Exit, Limits, Output, Result, Runtime, RuntimeError, State,
@@ -44,49 +45,6 @@ while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done
 shift
 "$@"
 echo $? > "$out""#;
-
-/// `PATH` of the host-side processes (wrapper, setpriv, bwrap): fixed, never the tenant's.
-const HOST_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// An absolute path for `program`, looked up in the broker's `PATH` when it has no slash, so
-/// that no environment decides later which binary runs as root.
-fn resolve(program: &Path) -> Result<PathBuf> {
-    if program.components().count() > 1 {
-        return Ok(program.to_path_buf());
-    }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| HOST_PATH.into());
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            RuntimeError::Host(format!(
-                "bubblewrap ({}) is not on PATH; install the bubblewrap package",
-                program.display()
-            ))
-        })
-}
-
-/// Every ancestor of `dir` must let others search it, or the unprivileged bubblewrap cannot
-/// reach the app directories under it.
-fn check_traversable(dir: &Path) -> Result<()> {
-    let abs = fs::canonicalize(dir).map_err(|e| io("resolving", dir, e))?;
-    for ancestor in abs.ancestors() {
-        let mode = std::os::unix::fs::PermissionsExt::mode(
-            &fs::metadata(ancestor)
-                .map_err(|e| io("reading", ancestor, e))?
-                .permissions(),
-        );
-        if mode & 0o001 == 0 {
-            return Err(RuntimeError::Host(format!(
-                "dynos run as an unprivileged user, which cannot reach {}: {} is mode {:o} (needs o+x)",
-                abs.display(),
-                ancestor.display(),
-                mode & 0o777
-            )));
-        }
-    }
-    Ok(())
-}
 
 /// Settings of the local backend.
 #[derive(Debug, Clone)]
@@ -133,54 +91,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-fn io(what: &str, path: &Path, e: std::io::Error) -> RuntimeError {
-    RuntimeError::Host(format!("{what} {}: {e}", path.display()))
-}
-
-/// Copies `from` into the new directory `to`, keeping modes and symlinks, owned by `owner`.
-fn copy_tree(from: &Path, to: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
-    fs::create_dir(to)?;
-    fs::set_permissions(to, fs::metadata(from)?.permissions())?;
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_tree(&src, &dst, owner)?;
-            continue;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(&src)?, &dst)?;
-        } else if kind.is_file() {
-            fs::copy(&src, &dst)?;
-        } else {
-            continue; // slugs hold no devices, fifos or sockets
-        }
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::lchown(&dst, Some(uid), Some(gid))?;
-        }
-    }
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::lchown(to, Some(uid), Some(gid))?;
-    }
-    Ok(())
-}
-
-/// Binds for the host's system directories, read-only; merged-/usr symlinks stay symlinks.
-fn system_mounts(args: &mut Vec<String>) {
-    args.extend(["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"].map(String::from));
-    for dir in ["/bin", "/sbin", "/lib", "/lib64", "/lib32"] {
-        match fs::symlink_metadata(dir) {
-            Ok(m) if m.file_type().is_symlink() => {
-                if let Ok(target) = fs::read_link(dir) {
-                    args.extend(["--symlink".into(), target.display().to_string(), dir.into()]);
-                }
-            }
-            Ok(_) => args.extend(["--ro-bind".into(), dir.into(), dir.into()]),
-            Err(_) => {}
-        }
-    }
 }
 
 impl LocalRuntime {

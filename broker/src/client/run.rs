@@ -25,6 +25,19 @@ use super::error::{CliError, CliResult};
 use super::output::{self, JsonFlag};
 use super::target::AppFlag;
 
+/// What both `run` and `run:detached` take besides the command.
+#[derive(Debug, Args)]
+pub struct OneOff {
+    #[command(flatten)]
+    app: AppFlag,
+    /// Dyno size (standard-1x, standard-2x, performance-m, performance-l).
+    #[arg(long, short = 's')]
+    size: Option<String>,
+    /// An environment variable for this dyno only (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    env: Vec<String>,
+}
+
 /// `broker run`.
 #[derive(Debug, Args)]
 #[command(
@@ -34,13 +47,7 @@ use super::target::AppFlag;
 )]
 pub struct RunArgs {
     #[command(flatten)]
-    app: AppFlag,
-    /// Dyno size (standard-1x, standard-2x, performance-m, performance-l).
-    #[arg(long, short = 's')]
-    size: Option<String>,
-    /// An environment variable for this dyno only (repeatable).
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
-    env: Vec<String>,
+    dyno: OneOff,
     /// No terminal in the dyno, even when this one is a terminal: plain streams.
     #[arg(long)]
     no_tty: bool,
@@ -59,13 +66,7 @@ pub struct RunArgs {
 #[command(after_help = "Example:\n  broker run:detached python3 manage.py migrate")]
 pub struct DetachedArgs {
     #[command(flatten)]
-    app: AppFlag,
-    /// Dyno size (standard-1x, standard-2x, performance-m, performance-l).
-    #[arg(long, short = 's')]
-    size: Option<String>,
-    /// An environment variable for this dyno only (repeatable).
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
-    env: Vec<String>,
+    dyno: OneOff,
     #[command(flatten)]
     json: JsonFlag,
     /// The command and its arguments, run by `/bin/sh -c` in the dyno.
@@ -92,10 +93,10 @@ fn env_map(pairs: &[String]) -> CliResult<BTreeMap<String, String>> {
 /// Starts a one-off dyno that runs on its own; prints its name and where its output goes.
 pub async fn detached(args: DetachedArgs) -> CliResult {
     let api = Api::from_login()?;
-    let app = args.app.resolve()?;
+    let app = args.dyno.app.resolve()?;
     let command = args.command.join(" ");
-    let mut body = json!({ "command": command, "env": env_map(&args.env)? });
-    if let Some(size) = &args.size {
+    let mut body = json!({ "command": command, "env": env_map(&args.dyno.env)? });
+    if let Some(size) = &args.dyno.size {
         body["size"] = json!(size);
     }
     let dyno = api.post(&format!("/apps/{}/dynos", seg(&app)), &body).await?;
@@ -139,9 +140,9 @@ impl Drop for RawMode {
 
 async fn attached(args: RunArgs) -> CliResult<u8> {
     let api = Api::from_login()?;
-    let app = args.app.resolve()?;
+    let app = args.dyno.app.resolve()?;
     let tty = !args.no_tty && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let mut env = env_map(&args.env)?;
+    let mut env = env_map(&args.dyno.env)?;
     if tty {
         if let Ok((cols @ 1.., rows @ 1..)) = crossterm::terminal::size() {
             env.insert("COLUMNS".into(), cols.to_string());
@@ -153,7 +154,7 @@ async fn attached(args: RunArgs) -> CliResult<u8> {
     }
     let command = args.command.join(" ");
     let mut body = json!({ "command": command, "env": env, "interactive": true, "force_no_tty": !tty });
-    if let Some(size) = &args.size {
+    if let Some(size) = &args.dyno.size {
         body["size"] = json!(size);
     }
     let bar = output::spinner(format!("Running `{command}` on {app}"));

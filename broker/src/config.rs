@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config_builds::BuildSettings;
 use crate::error::{Error, Result};
 
 /// All broker settings.
@@ -34,6 +35,8 @@ pub struct Settings {
     pub providers: ProviderSettings,
     /// The dyno runtime.
     pub runtime: RuntimeSettings,
+    /// Builds (buildpacks in a sandbox).
+    pub builds: BuildSettings,
     /// Third-party providers.
     pub marketplace: MarketplaceSettings,
 }
@@ -321,6 +324,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             providers: ProviderSettings::default(),
             runtime: RuntimeSettings::default(),
+            builds: BuildSettings::default(),
             marketplace: MarketplaceSettings::default(),
         }
     }

@@ -5,10 +5,12 @@
 
 pub mod access;
 pub mod auth;
+pub mod buildpacks;
 pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod config;
+mod config_builds;
 mod config_debug;
 pub mod crypto;
 pub mod db;

@@ -1,5 +1,5 @@
 //! Slugs: an app's code as uploaded (`.tar.gz`), checked, unpacked and described by its
-//! Procfile.
+//! Procfile; `.slugignore` and the size of a compiled slug.
 //!
 //! Unpacking goes to a temporary directory that is renamed into place only when the whole
 //! archive and its Procfile are good, so a bad upload leaves nothing behind. Every entry is
@@ -22,8 +22,8 @@ pub type ProcessTypes = BTreeMap<String, String>;
 /// What an unpacked archive holds.
 #[derive(Debug, Clone)]
 pub struct Unpacked {
-    /// The Procfile's process types.
-    pub process_types: ProcessTypes,
+    /// The Procfile's process types, when it has one (buildpacks may supply defaults).
+    pub procfile: Option<ProcessTypes>,
     /// Bytes unpacked.
     pub size: u64,
     /// `SHA256:<hex>` of the archive.
@@ -127,13 +127,19 @@ fn check_symlink(entry: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Unpacks a `.tar.gz` into `dest` (which must not exist) and reads its Procfile. On any
-/// error nothing is left at `dest`.
+/// Unpacks a `.tar.gz` into `dest` (which must not exist) and reads its Procfile, if any
+/// (a malformed one is refused now, before any build runs). On any error nothing is left at
+/// `dest`.
 pub fn unpack(archive: &[u8], dest: &Path, max_bytes: u64) -> Result<Unpacked> {
     let tmp = dest.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
-    let result = unpack_into(archive, &tmp, max_bytes).and_then(|u| {
-        std::fs::rename(&tmp, dest).map_err(|e| Error::internal("moving the slug into place", e))?;
-        Ok(u)
+    let result = extract(archive, &tmp, max_bytes).and_then(|size| {
+        let procfile = read_process_types(&tmp)?;
+        std::fs::rename(&tmp, dest).map_err(|e| Error::internal("moving the app into place", e))?;
+        Ok(Unpacked {
+            procfile,
+            size,
+            checksum: format!("SHA256:{}", hex::encode(Sha256::digest(archive))),
+        })
     });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
@@ -141,7 +147,16 @@ pub fn unpack(archive: &[u8], dest: &Path, max_bytes: u64) -> Result<Unpacked> {
     result
 }
 
-fn unpack_into(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<Unpacked> {
+/// The process types of `dir/Procfile`, `None` when there is none.
+pub fn read_process_types(dir: &Path) -> Result<Option<ProcessTypes>> {
+    if std::fs::symlink_metadata(dir.join("Procfile")).is_err() {
+        return Ok(None);
+    }
+    parse_procfile(&read_procfile(dir)?).map(Some)
+}
+
+/// Unpacks a `.tar.gz` safely into the new directory `dir`; returns the bytes unpacked.
+pub fn extract(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<u64> {
     if archive.len() < 2 || archive[..2] != [0x1f, 0x8b] {
         return Err(Error::BadRequest(
             "the build source must be a gzip-compressed tar archive (.tar.gz)".into(),
@@ -185,12 +200,7 @@ fn unpack_into(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<Unpacked> {
             )));
         }
     }
-    let process_types = parse_procfile(&read_procfile(dir)?)?;
-    Ok(Unpacked {
-        process_types,
-        size,
-        checksum: format!("SHA256:{}", hex::encode(Sha256::digest(archive))),
-    })
+    Ok(size)
 }
 
 /// An archive that the tar reader cannot read.
@@ -241,6 +251,55 @@ fn read_procfile(dir: &Path) -> Result<String> {
         return Err(Error::BadRequest("the Procfile exceeds 64 KiB".into()));
     }
     std::fs::read_to_string(&path).map_err(|_| Error::BadRequest("the Procfile is not UTF-8 text".into()))
+}
+
+/// Removes what `dir/.slugignore` (gitignore syntax) matches, before the buildpacks run, as
+/// Heroku does. Returns how many paths went.
+pub fn apply_slugignore(dir: &Path) -> Result<usize> {
+    let file = dir.join(".slugignore");
+    if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+        return Ok(0);
+    }
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(dir);
+    if let Some(e) = builder.add(&file) {
+        return Err(Error::BadRequest(format!(".slugignore: {e}")));
+    }
+    let matcher = builder
+        .build()
+        .map_err(|e| Error::BadRequest(format!(".slugignore: {e}")))?;
+    let mut gone = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| Error::internal("reading the app", e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if matcher.matched(&path, is_dir).is_ignore() {
+                let removed = if is_dir { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                removed.map_err(|e| Error::internal("applying .slugignore", e))?;
+                gone += 1;
+            } else if is_dir {
+                stack.push(path);
+            }
+        }
+    }
+    Ok(gone)
+}
+
+/// Bytes of the regular files under `dir` (symlinks are not followed).
+pub fn tree_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                Ok(t) if t.is_file() => total += entry.metadata().map_or(0, |m| m.len()),
+                _ => {}
+            }
+        }
+    }
+    total
 }
 
 #[cfg(test)]

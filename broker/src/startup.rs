@@ -218,7 +218,8 @@ impl Application {
             sealer.clone(),
             dyno_runtime(&settings)?,
             settings.runtime.clone(),
-            settings.data_dir.join("slugs"),
+            settings.builds.clone(),
+            settings.data_dir.clone(),
         );
         let platform = Platform::new(
             db.clone(),

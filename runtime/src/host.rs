@@ -81,6 +81,24 @@ pub(crate) fn copy_tree(from: &Path, to: &Path, owner: Option<(u32, u32)>) -> st
     Ok(())
 }
 
+/// Makes `dir` and everything under it `owner`'s, never following a symlink.
+pub(crate) fn chown_tree(dir: &Path, owner: (u32, u32)) -> std::io::Result<()> {
+    let (uid, gid) = owner;
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
+    if !fs::symlink_metadata(dir)?.is_dir() {
+        return Ok(());
+    }
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            chown_tree(&entry.path(), owner)?;
+        } else {
+            std::os::unix::fs::lchown(entry.path(), Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
+}
+
 /// Binds for the host's system directories, read-only; merged-/usr symlinks stay symlinks.
 pub(crate) fn system_mounts(args: &mut Vec<String>) {
     args.extend(["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"].map(String::from));

@@ -64,6 +64,37 @@ pub struct Limits {
     pub max_processes: u64,
 }
 
+/// A host directory bound into a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// The directory on the host. A read-only one must be readable by the container user; a
+    /// writable one is made the container user's.
+    pub source: PathBuf,
+    /// Where the container sees it: an absolute path of plain components outside the system
+    /// directories and `/app` (`/cache`, `/buildpacks/1`).
+    pub target: String,
+    /// Whether the container may write to it.
+    pub writable: bool,
+}
+
+impl Mount {
+    /// True when `target` is acceptable: absolute, plain components, not a system directory,
+    /// `/app`, `/tmp`, `/dev` or `/proc`, nor under them.
+    pub fn valid_target(target: &str) -> bool {
+        let Some(rest) = target.strip_prefix('/') else {
+            return false;
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        let plain = parts.iter().all(|p| {
+            !p.is_empty() && *p != "." && *p != ".." && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        });
+        const RESERVED: [&str; 13] = [
+            "app", "usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "tmp", "dev", "proc", "sys", "run",
+        ];
+        plain && !RESERVED.contains(&parts[0])
+    }
+}
+
 /// Everything needed to start a container.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ContainerSpec {
@@ -73,13 +104,23 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     /// Host name inside the container.
     pub hostname: String,
-    /// A shell command line, run by `/bin/sh -c` in the app directory.
+    /// A shell command line, run by `/bin/sh -c` in the app directory after the app's
+    /// `/app/.profile.d/*.sh` scripts are sourced (Heroku's contract: buildpacks put `PATH`
+    /// and the like there).
     pub command: String,
     /// The complete environment of the command (nothing is inherited from the host).
     #[serde(skip)]
     pub env: BTreeMap<String, String>,
-    /// The app's files; the container gets its own writable copy at `/app`.
+    /// The app's files; the container gets its own writable copy at `/app`, or with
+    /// `share_app` the directory itself.
     pub app_source: PathBuf,
+    /// Binds `app_source` itself at `/app` (made the container user's) instead of a copy, so
+    /// that what the container writes there stays: a build compiles its slug in place.
+    #[serde(default)]
+    pub share_app: bool,
+    /// More host directories the container sees (a build's buildpacks and cache).
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
     /// Memory and process limits.
     pub limits: Limits,
     /// How its standard streams are connected: to its output log, or to an attachment.

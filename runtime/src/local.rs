@@ -31,10 +31,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::attach::{inner_procs, signal_all, take, Plumbing, Sessions, INTERACTIVE_WRAPPER, SETSID, SPAWNING};
 use crate::cgroup::Cgroups;
-use crate::host::{check_traversable, copy_tree, io, resolve, system_mounts, HOST_PATH};
+use crate::host::{check_traversable, chown_tree, copy_tree, io, resolve, system_mounts, HOST_PATH};
 use crate::starting::{self, Starting};
 use crate::{
-    valid_id, Attachment, ContainerSpec, ContainerStatus, Exit, Limits, Output, Result, Runtime, RuntimeError, State,
+    valid_id, Attachment, ContainerSpec, ContainerStatus, Exit, Limits, Mount, Output, Result, Runtime, RuntimeError,
+    State,
 };
 
 /// The wrapper run by `/bin/sh -c`: `$1` is the exit file, then the cgroup.procs files up to
@@ -45,6 +46,10 @@ while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done
 shift
 "$@"
 echo $? > "$out""#;
+
+/// Run by `/bin/sh -c` inside the sandbox with the command as `$0`: sources the app's
+/// `.profile.d` scripts (Heroku's contract), then becomes `/bin/sh -c command`.
+const PROFILE: &str = r#"for f in /app/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; unset f; exec /bin/sh -c "$0""#;
 
 /// Settings of the local backend.
 #[derive(Debug, Clone)]
@@ -212,6 +217,43 @@ impl LocalRuntime {
         }
     }
 
+    /// Gives the container its files: a copy of the app (or the app directory itself, made the
+    /// container user's, with `share_app`) and its writable mounts made the container user's.
+    /// Returns the directory to bind at `/app`.
+    async fn prepare_files(&self, spec: &ContainerSpec, dir: &Path) -> Result<PathBuf> {
+        for m in &spec.mounts {
+            if !Mount::valid_target(&m.target) {
+                return Err(RuntimeError::Invalid(format!("bad mount target {:?}", m.target)));
+            }
+            if !m.source.is_dir() {
+                return Err(RuntimeError::Invalid(format!(
+                    "mount source {} is not a directory",
+                    m.source.display()
+                )));
+            }
+        }
+        let owner = self.config.run_as;
+        let app = if spec.share_app { spec.app_source.clone() } else { dir.join("app") };
+        let (src, dst, share) = (spec.app_source.clone(), app.clone(), spec.share_app);
+        let writable: Vec<PathBuf> = spec.mounts.iter().filter(|m| m.writable).map(|m| m.source.clone()).collect();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if !share {
+                copy_tree(&src, &dst, owner)?;
+            }
+            if let Some(owner) = owner {
+                let shared = share.then_some(&dst);
+                for d in shared.into_iter().chain(&writable) {
+                    chown_tree(d, owner)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| RuntimeError::Host(format!("preparing the app's files: {e}")))?
+        .map_err(|e| io("preparing the files of", &app, e))?;
+        Ok(app)
+    }
+
     fn bwrap_args(&self, spec: &ContainerSpec, app: &Path, tty: bool) -> Vec<String> {
         // `--new-session` stays even with a terminal: the sandbox's command starts a session of
         // its own in which the PTY is the controlling terminal (`setsid --ctty` below), so the
@@ -244,6 +286,10 @@ impl LocalRuntime {
             "--chdir".into(),
             "/app".into(),
         ]);
+        for m in &spec.mounts {
+            let bind = if m.writable { "--bind" } else { "--ro-bind" };
+            args.extend([bind.into(), m.source.display().to_string(), m.target.clone()]);
+        }
         // The tenant's environment arrives on stdin (`--setenv` pairs, NUL-separated): never
         // on a command line that `ps` shows, never in the environment of the host-side
         // wrapper, setpriv or bwrap, and applied only to the sandboxed command.
@@ -252,7 +298,12 @@ impl LocalRuntime {
         if tty {
             args.extend([SETSID.into(), "--ctty".into(), "--wait".into()]);
         }
-        args.extend(["/bin/sh".into(), "-c".into(), spec.command.clone()]);
+        args.extend([
+            "/bin/sh".into(),
+            "-c".into(),
+            PROFILE.into(),
+            spec.command.clone(),
+        ]);
         args
     }
 
@@ -307,12 +358,7 @@ impl Runtime for LocalRuntime {
             }
             Err(e) => return Err(io("creating", &dir, e)),
         }
-        let app = dir.join("app");
-        let (src, dst, owner) = (spec.app_source.clone(), app.clone(), self.config.run_as);
-        tokio::task::spawn_blocking(move || copy_tree(&src, &dst, owner))
-            .await
-            .map_err(|e| RuntimeError::Host(format!("copying the app: {e}")))?
-            .map_err(|e| io("copying the app into", &app, e))?;
+        let app = self.prepare_files(&spec, &dir).await?;
         let meta = Meta {
             id: spec.id.clone(),
             labels: spec.labels.clone(),

@@ -37,6 +37,8 @@ fn spec(id: &str, app: &Path, command: &str, io: ContainerIo) -> ContainerSpec {
             ("PS1".into(), "PROMPT$ ".into()),
         ]),
         app_source: app.to_path_buf(),
+        share_app: false,
+        mounts: Vec::new(),
         limits: Limits {
             memory_bytes: 128 << 20,
             max_processes: 64,

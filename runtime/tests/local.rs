@@ -36,6 +36,8 @@ fn spec(id: &str, app: &Path, command: &str, limits: Limits) -> ContainerSpec {
             ("SECRET".into(), "s3cret".into()),
         ]),
         app_source: app.to_path_buf(),
+        share_app: false,
+        mounts: Vec::new(),
         limits,
         io: Default::default(),
     }

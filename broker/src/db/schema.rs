@@ -247,3 +247,12 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(apps, teams, team_members, collaborators);
+
+diesel::table! {
+    buildpack_installations (app_id, ordinal) {
+        app_id -> Text,
+        ordinal -> Integer,
+        url -> Text,
+        created_at -> BigInt,
+    }
+}

@@ -49,6 +49,11 @@ impl BuildLog {
         }
     }
 
+    /// A new container's output follows (the build's, then the release phase's): counts from 0.
+    pub(super) fn start_phase(&self) {
+        self.phase.store(0, Ordering::Relaxed);
+    }
+
     /// Bytes of the release phase's output written so far.
     pub(super) fn phase_bytes(&self) -> usize {
         self.phase.load(Ordering::Relaxed)

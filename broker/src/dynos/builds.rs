@@ -15,7 +15,7 @@ use crate::error::{log_if_internal, Error, Result};
 use crate::ids::AppId;
 use crate::platform::{current_release, insert_release, iso, latest_release, open_config, Actor, IdRef, NameRef};
 use crate::provisioning::audit;
-use crate::slugs::{self as archive, Unpacked};
+use crate::slugs::{self as archive, ProcessTypes, Unpacked};
 
 use super::build_output::BuildLog;
 use super::formation::sync_formation;
@@ -27,18 +27,26 @@ use super::views::{BuildView, ReleaseRef, SlugView};
 const SLUG_GC_AGE: Duration = Duration::from_secs(600);
 
 impl Dynos {
-    /// Turns a `.tar.gz` of the app's source into a slug and, after the Procfile's `release`
-    /// command (if any) succeeds, a release that runs it. A bad archive is a 400 and leaves
-    /// nothing; a failing release phase makes a `failed` build and no release. With `wait`, it
-    /// answers the finished build; without, the `pending` build at once, the rest going on in
-    /// the background (its output is followed with [`Dynos::build_output`]). Either way the
-    /// rest runs in a task of its own, so a client that goes away does not cut a build short.
+    /// Turns a `.tar.gz` of the app's source into a slug by running its buildpacks in a
+    /// sandbox and, after the Procfile's `release` command (if any) succeeds, a release that
+    /// runs it. A bad archive is a 400 and leaves nothing; a failing build or release phase
+    /// makes a `failed` build and no release. With `wait`, it answers the finished build;
+    /// without, the `pending` build at once, the rest going on in the background (its output
+    /// is followed with [`Dynos::build_output`]). Either way the rest runs in a task of its
+    /// own, so a client that goes away does not cut a build short.
     pub async fn build(&self, app: String, archive: Vec<u8>, actor: &Actor, wait: bool) -> Result<BuildView> {
         let a = self.app_for(app, actor).await?;
-        let slug_id = uuid::Uuid::new_v4().to_string();
-        let dest = self.inner.slugs_dir.join(&slug_id);
-        let unpacked = self.unpack(archive, dest.clone()).await?;
+        // Buildpacks run the app's own code: only ever in the dyno runtime's sandbox.
+        self.runtime()?;
         let build_id = uuid::Uuid::new_v4().to_string();
+        let work = self.inner.data_dir.join("builds").join(&build_id);
+        let unpacked = match self.unpack(archive, work.clone()).await {
+            Ok(u) => u,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&work);
+                return Err(e);
+            }
+        };
         // Live before the row exists, so that no reader of a pending row misses its start.
         let log = self.build_log(&build_id);
         log.line(&format!(
@@ -46,18 +54,20 @@ impl Dynos {
             human_size(unpacked.size),
             unpacked.checksum
         ));
-        let types: Vec<&str> = unpacked.process_types.keys().map(String::as_str).collect();
-        log.line(&format!("-----> Process types: {}", types.join(", ")));
-        let build = match self.record_build(&a, &build_id, &slug_id, &unpacked, actor).await {
+        let build = match self.record_build(&a, &build_id, actor).await {
             Ok(b) => b,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&dest);
+                let _ = std::fs::remove_dir_all(&work);
                 return Err(e);
             }
         };
         // The rest starts before anything else can fail, so a recorded build always finishes.
         let (me, actor, app, row) = (self.clone(), actor.clone(), a.clone(), build.clone());
-        let task = tokio::spawn(async move { me.complete_build(app, row, unpacked, log, &actor).await });
+        let task = tokio::spawn(async move {
+            let done = me.complete_build(app, row, unpacked, &work, log, &actor).await;
+            let _ = tokio::fs::remove_dir_all(&work).await;
+            done
+        });
         if !wait {
             let releases = self.release_ids(&a.id).await?;
             return Ok(build_view(&a, build, &releases));
@@ -65,35 +75,47 @@ impl Dynos {
         task.await.map_err(|e| Error::internal("the build task", e))?
     }
 
-    /// The rest of a build once its row is written: the release phase, the verdict, the release.
+    /// The rest of a build once its row is written: the buildpacks, the slug, the release
+    /// phase, the verdict, the release.
     async fn complete_build(
         &self,
         a: App,
         build: Build,
         unpacked: Unpacked,
+        work: &std::path::Path,
         log: BuildLog,
         actor: &Actor,
     ) -> Result<BuildView> {
-        let ok = match unpacked.process_types.get("release") {
-            None => true,
-            Some(command) => match self
-                .release_phase(&a, &build.slug_id.clone().unwrap_or_default(), command, &log)
-                .await
-            {
-                Ok(ok) => ok,
-                // The build is recorded as failed rather than left pending.
+        let compiled = match self.compile(&a, &build.id, work, &log).await {
+            Ok(c) => c,
+            Err(e) => {
+                log_if_internal(&e, &actor.request_id);
+                Err(e.public_message())
+            }
+        };
+        let mut slug = None;
+        let ok = match compiled {
+            Err(why) => {
+                if !why.is_empty() {
+                    log.line(&format!("-----> Build failed: {why}"));
+                }
+                false
+            }
+            Ok(types) => match self.store_slug(&a, &build.id, work, &unpacked, &types).await {
                 Err(e) => {
                     log_if_internal(&e, &actor.request_id);
-                    log.line(&format!(
-                        "-----> Build failed: the release phase could not run: {}",
-                        e.public_message()
-                    ));
+                    log.line(&format!("-----> Build failed: {}", e.public_message()));
                     false
+                }
+                Ok(slug_id) => {
+                    let ok = self.release_phase_of(&a, &slug_id, &types, &log, actor).await;
+                    slug = Some((slug_id, types));
+                    ok
                 }
             },
         };
         let id = build.id.clone();
-        let done = self.finish_build(&a, build.id, ok, &log, unpacked, actor).await;
+        let done = self.finish_build(&a, build.id, ok, &log, slug, &unpacked.checksum, actor).await;
         let done = match done {
             Ok(done) => done,
             Err(e) => {
@@ -121,39 +143,87 @@ impl Dynos {
         Ok(build_view(&a, done, &releases))
     }
 
-    /// Unpacks an archive into `dest` (off the async threads).
-    async fn unpack(&self, archive: Vec<u8>, dest: PathBuf) -> Result<Unpacked> {
-        let dir = &self.inner.slugs_dir;
-        std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}", dir.display()), e))?;
+    /// Runs the slug's release phase, if it has one; true when there is none or it passed.
+    async fn release_phase_of(&self, a: &App, slug_id: &str, types: &ProcessTypes, log: &BuildLog, actor: &Actor) -> bool {
+        let Some(command) = types.get("release") else {
+            return true;
+        };
+        match self.release_phase(a, slug_id, command, log).await {
+            Ok(ok) => ok,
+            // The build is recorded as failed rather than left pending.
+            Err(e) => {
+                log_if_internal(&e, &actor.request_id);
+                log.line(&format!(
+                    "-----> Build failed: the release phase could not run: {}",
+                    e.public_message()
+                ));
+                false
+            }
+        }
+    }
+
+    /// Unpacks an archive into `work/app` (off the async threads).
+    async fn unpack(&self, archive: Vec<u8>, work: PathBuf) -> Result<Unpacked> {
+        std::fs::create_dir_all(&work).map_err(|e| Error::internal(format!("creating {}", work.display()), e))?;
+        // The unprivileged build user must reach `work/app` (not list `work`).
+        std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o711))
+            .map_err(|e| Error::internal(format!("setting the mode of {}", work.display()), e))?;
         let max = self.inner.settings.max_slug_bytes;
-        tokio::task::spawn_blocking(move || archive::unpack(&archive, &dest, max))
+        tokio::task::spawn_blocking(move || archive::unpack(&archive, &work.join("app"), max))
             .await
             .map_err(|e| Error::internal("unpacking", e))?
     }
 
-    /// Writes the slug and a `pending` build of it.
-    async fn record_build(
+    /// Moves the compiled app into the slugs and writes its row, naming it in the build.
+    async fn store_slug(
         &self,
         a: &App,
         build_id: &str,
-        slug_id: &str,
+        work: &std::path::Path,
         unpacked: &Unpacked,
-        actor: &Actor,
-    ) -> Result<Build> {
-        let now = now_ms();
+        types: &ProcessTypes,
+    ) -> Result<String> {
+        let slug_id = uuid::Uuid::new_v4().to_string();
+        let dir = &self.inner.slugs_dir;
+        std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}", dir.display()), e))?;
+        let dest = dir.join(&slug_id);
+        let size = archive::tree_size(&work.join("app"));
+        std::fs::rename(work.join("app"), &dest).map_err(|e| Error::internal("moving the slug into place", e))?;
         let slug = Slug {
-            id: slug_id.to_string(),
+            id: slug_id.clone(),
             app_id: a.id.clone(),
-            process_types: json!(unpacked.process_types).to_string(),
-            size: unpacked.size as i64,
+            process_types: json!(types).to_string(),
+            size: size as i64,
             checksum: unpacked.checksum.clone(),
-            created_at: now,
+            created_at: now_ms(),
         };
+        let build_id = build_id.to_string();
+        let stored = self
+            .inner
+            .db
+            .write(move |c| {
+                App::get(c, &slug.app_id)?.ok_or_else(|| Error::NotFound("the app was deleted during the build".into()))?;
+                Slug::insert(c, &slug)?;
+                let mut b = Build::get(c, &build_id)?;
+                b.slug_id = Some(slug.id.clone());
+                b.save(c)
+            })
+            .await;
+        if let Err(e) = stored {
+            let _ = std::fs::remove_dir_all(&dest);
+            return Err(e);
+        }
+        Ok(slug_id)
+    }
+
+    /// Writes a `pending` build.
+    async fn record_build(&self, a: &App, build_id: &str, actor: &Actor) -> Result<Build> {
+        let now = now_ms();
         let build = Build {
             id: build_id.to_string(),
             app_id: a.id.clone(),
             status: "pending".into(),
-            slug_id: Some(slug_id.to_string()),
+            slug_id: None,
             release_version: None,
             output: String::new(),
             created_by: Some(actor.sub.clone()),
@@ -168,14 +238,13 @@ impl Dynos {
                 // access to it taken away.
                 App::get(c, &app_id)?.ok_or_else(|| Error::NotFound("the app was deleted during the build".into()))?;
                 app_for(c, &app_id, &actor, Role::Collaborator)?;
-                Slug::insert(c, &slug)?;
                 Build::insert(c, &written)?;
                 audit(
                     c,
                     &meta,
                     "platform.build.create",
                     format!("app/{app_id}"),
-                    json!({ "build": written.id, "slug": slug.id }),
+                    json!({ "build": written.id }),
                 )
             })
             .await?;
@@ -190,11 +259,12 @@ impl Dynos {
         build_id: String,
         ok: bool,
         log: &BuildLog,
-        unpacked: Unpacked,
+        slug: Option<(String, ProcessTypes)>,
+        checksum: &str,
         actor: &Actor,
     ) -> Result<Build> {
         let (sealer, actor, app_id) = (self.inner.sealer.clone(), actor.clone(), a.id.clone());
-        let output = log.text();
+        let (output, checksum) = (log.text(), checksum.to_string());
         let b = self
             .inner
             .db
@@ -202,13 +272,12 @@ impl Dynos {
                 let mut b = Build::get(c, &build_id)?;
                 b.output = output.clone();
                 b.updated_at = now_ms();
-                if ok {
+                if let (true, Some((slug_id, types))) = (ok, &slug) {
                     let config = latest_release(c, &app_id)?
                         .map(|r| open_config(&sealer, &r))
                         .transpose()?
                         .unwrap_or_default();
-                    let short: String = unpacked
-                        .checksum
+                    let short: String = checksum
                         .trim_start_matches("SHA256:")
                         .chars()
                         .take(7)
@@ -220,13 +289,13 @@ impl Dynos {
                         format!("Deploy {short}"),
                         &config,
                         &actor,
-                        Some(b.slug_id.clone().unwrap_or_default()),
+                        Some(slug_id.clone()),
                     )?;
                     // Its release phase has just passed: it is not left for the dyno manager.
                     if r.status == RELEASE_PENDING {
                         Release::finish_pending(c, &r.id, RELEASE_SUCCEEDED)?;
                     }
-                    sync_formation(c, &app_id, &unpacked.process_types)?;
+                    sync_formation(c, &app_id, types)?;
                     b.status = "succeeded".into();
                     b.release_version = Some(r.version);
                     b.output.push_str(&released(r.version));
@@ -409,7 +478,7 @@ fn released(version: i32) -> String {
 }
 
 /// `12.3 KiB`.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut size = bytes as f64;
     let mut unit = 0;

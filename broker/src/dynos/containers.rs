@@ -10,6 +10,12 @@ pub(super) fn label<'a>(c: &'a ContainerStatus, key: &str) -> &'a str {
     c.labels.get(key).map_or("", String::as_str)
 }
 
+/// True for a build's or a release phase's container: a step of a deploy, not a dyno (not
+/// listed, not in the app's log).
+pub(super) fn is_step(c: &ContainerStatus) -> bool {
+    matches!(label(c, "kind"), "release" | "build")
+}
+
 /// The release version a container runs (0 when unlabelled).
 pub(super) fn release_of(c: &ContainerStatus) -> i32 {
     label(c, "release").parse().unwrap_or(0)

@@ -15,7 +15,7 @@ use crate::ids::AppId;
 use crate::platform::{current_release, iso, open_config, Actor, NameRef};
 use crate::provisioning::audit;
 
-use super::containers::{dyno_order, exit_of, label, port_of, release_of, runtime_err};
+use super::containers::{dyno_order, exit_of, is_step, label, port_of, release_of, runtime_err};
 use super::launch::{size, Launch, MAX_OUTPUT, SIZES};
 use super::manager::Dynos;
 use super::plan::Supervision;
@@ -30,7 +30,7 @@ impl Dynos {
             .await
             .map_err(runtime_err)?
             .into_iter()
-            .filter(|c| label(c, "app") == a.id && label(c, "kind") != "release")
+            .filter(|c| label(c, "app") == a.id && !is_step(c))
             .collect();
         Ok((a, list))
     }

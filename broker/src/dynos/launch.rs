@@ -134,6 +134,8 @@ impl Dynos {
             command: l.command.to_string(),
             env: environment(l.config, l.name, l.port),
             app_source: self.inner.slugs_dir.join(l.slug_id),
+            share_app: false,
+            mounts: Vec::new(),
             limits: Limits {
                 memory_bytes: l.size.memory_bytes,
                 max_processes: l.size.max_processes,

@@ -12,7 +12,7 @@ use crate::db::now_ms;
 use crate::error::{Error, Result};
 use crate::platform::Actor;
 
-use super::containers::{dyno_order, label, runtime_err};
+use super::containers::{dyno_order, is_step, label, runtime_err};
 use super::manager::Dynos;
 use super::plan::Supervision;
 use super::views::{LogLine, LogQuery};
@@ -100,7 +100,7 @@ impl Dynos {
             let list = rt.list().await.map_err(runtime_err)?;
             names.extend(
                 list.iter()
-                    .filter(|c| label(c, "app") == a.id && label(c, "kind") != "release")
+                    .filter(|c| label(c, "app") == a.id && !is_step(c))
                     .map(|c| label(c, "dyno").to_string()),
             );
         }
@@ -130,7 +130,7 @@ impl Dynos {
         // them only, never to the app's log and its readers, as on Heroku.
         for c in list
             .iter()
-            .filter(|c| label(c, "kind") != "release" && label(c, super::attach::INTERACTIVE).is_empty())
+            .filter(|c| !is_step(c) && label(c, super::attach::INTERACTIVE).is_empty())
         {
             let entry = sup.offsets.entry(c.id.clone()).or_insert((0, Vec::new()));
             loop {

@@ -11,7 +11,7 @@ use runtime::Runtime;
 use tokio::sync::{broadcast, Mutex};
 
 use crate::access::{load_app, Role};
-use crate::config::RuntimeSettings;
+use crate::config::{BuildSettings, RuntimeSettings};
 use crate::crypto::Sealer;
 use crate::db::models::App;
 use crate::db::Db;
@@ -27,7 +27,13 @@ pub(super) struct Inner {
     pub(super) sealer: Sealer,
     pub(super) runtime: Option<Arc<dyn Runtime>>,
     pub(super) settings: RuntimeSettings,
+    pub(super) builds: BuildSettings,
+    /// `<data_dir>`: slugs, builds' work directories, build caches and the built-in buildpacks
+    /// live under it.
+    pub(super) data_dir: PathBuf,
     pub(super) slugs_dir: PathBuf,
+    /// Fetches buildpack archives.
+    pub(super) http: reqwest::Client,
     pub(super) supervision: Mutex<Supervision>,
     /// The last lines of each app's log, by app id.
     pub(super) logs: std::sync::Mutex<HashMap<String, VecDeque<LogLine>>>,
@@ -57,13 +63,15 @@ pub struct Dynos {
 }
 
 impl Dynos {
-    /// The dyno manager over the store and a runtime (`None` when dynos are disabled).
+    /// The dyno manager over the store and a runtime (`None` when dynos are disabled), keeping
+    /// its files under `data_dir`.
     pub fn new(
         db: Db,
         sealer: Sealer,
         runtime: Option<Arc<dyn Runtime>>,
         settings: RuntimeSettings,
-        slugs_dir: PathBuf,
+        builds: BuildSettings,
+        data_dir: PathBuf,
     ) -> Dynos {
         let (log_tx, _) = broadcast::channel(4096);
         Dynos {
@@ -72,7 +80,13 @@ impl Dynos {
                 sealer,
                 runtime,
                 settings,
-                slugs_dir,
+                builds,
+                slugs_dir: data_dir.join("slugs"),
+                data_dir,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(120))
+                    .build()
+                    .unwrap_or_default(),
                 supervision: Mutex::new(Supervision::default()),
                 logs: std::sync::Mutex::new(HashMap::new()),
                 log_tx,

@@ -32,6 +32,7 @@
 mod attach;
 mod build_output;
 mod builds;
+mod compile;
 mod containers;
 #[allow(clippy::module_inception)]
 mod dynos;

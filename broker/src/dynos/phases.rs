@@ -119,8 +119,9 @@ impl Dynos {
 
     /// Waits for a container to end like `wait_for_exit`, copying its output to `log` as it
     /// comes (up to `MAX_OUTPUT` bytes).
-    async fn follow_exit(&self, id: &str, deadline: Instant, log: &BuildLog) -> Result<ContainerStatus> {
+    pub(super) async fn follow_exit(&self, id: &str, deadline: Instant, log: &BuildLog) -> Result<ContainerStatus> {
         let rt = self.runtime()?;
+        log.start_phase();
         let mut offset = 0u64;
         // Bytes of a UTF-8 character cut by a read wait for the next one.
         let mut partial: Vec<u8> = Vec::new();

@@ -195,6 +195,15 @@ pub(super) fn sweep(
         let kind = label(c, "kind");
         if !known.contains(label(c, "app")) && kind != "release" {
             stop_or_remove(sup, c, "app deleted", &mut out);
+        } else if kind == "build" {
+            // The build stops its own sandbox at its deadline; one whose broker died is
+            // stopped here at the deadline it was labelled with.
+            let deadline: i64 = label(c, "deadline_ms").parse().unwrap_or(i64::MAX);
+            match exit_of(c) {
+                None if now.ms > deadline => stop_or_remove(sup, c, "build timed out", &mut out),
+                Some(e) if now.ms - e.at_ms > 60_000 => out.push(Action::Remove(c.id.clone())),
+                _ => {}
+            }
         } else if kind == "release" {
             // The build waits for its release phase; one whose build is gone (a broker
             // restart, an error) is cleaned up here.

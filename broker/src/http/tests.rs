@@ -48,7 +48,8 @@ async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>, Scratch) {
         sealer.clone(),
         None,
         settings.runtime.clone(),
-        dir.join("slugs"),
+        settings.builds.clone(),
+        dir.to_path_buf(),
     );
     let platform = Platform::new(db.clone(), provisioning.clone(), sealer.clone(), wait);
     let marketplace = Marketplace::new(

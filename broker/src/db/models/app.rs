@@ -63,13 +63,14 @@ impl App {
     }
 
     /// Deletes an app with the rows that belong to it alone: formations, builds, releases and
-    /// slugs. (Its add-ons and attachments must be gone already.)
+    /// slugs, buildpacks. (Its add-ons and attachments must be gone already.)
     pub fn delete(conn: &mut DbConnection, id: &str) -> Result<()> {
         diesel::delete(formations::table.filter(formations::app_id.eq(id))).execute(conn)?;
         diesel::delete(builds::table.filter(builds::app_id.eq(id))).execute(conn)?;
         diesel::delete(releases::table.filter(releases::app_id.eq(id))).execute(conn)?;
         diesel::delete(slugs::table.filter(slugs::app_id.eq(id))).execute(conn)?;
         diesel::delete(collaborators::table.filter(collaborators::app_id.eq(id))).execute(conn)?;
+        super::BuildpackInstallation::delete_of_app(conn, id)?;
         diesel::delete(apps::table.find(id)).execute(conn)?;
         Ok(())
     }

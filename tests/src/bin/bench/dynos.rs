@@ -185,6 +185,8 @@ async fn start_latency(app: &TestApp, runs: usize) {
             command: "./sample-dyno web".into(),
             env: BTreeMap::from([("PORT".to_string(), port.to_string())]),
             app_source: dir.path().to_path_buf(),
+            share_app: false,
+            mounts: Vec::new(),
             limits: runtime::Limits {
                 memory_bytes: 512 << 20,
                 max_processes: 256,

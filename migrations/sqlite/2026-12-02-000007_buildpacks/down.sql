@@ -1,0 +1,1 @@
+DROP TABLE buildpack_installations;

@@ -109,7 +109,9 @@ impl PyIndex {
             .tempdir()
             .map_err(|e| format!("temp dir: {e}"))?
             .keep();
-        let files = lay_out(&dir.join("simple"))?;
+        let files = lay_out(&dir.join("simple")).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&dir);
+        })?;
         let log = dir.join("http.server.log");
         let mut last = String::new();
         for _ in 0..5 {

@@ -11,6 +11,8 @@
 //! - [`pg`], [`kafka`]: the backing servers seen from the test's side.
 //! - [`dynos`]: archives, formation and dyno helpers; [`partner`]: a reference third-party
 //!   provider.
+//! - [`packages`]: the buildpack tests' package sources on loopback (a PEP 503 Python index,
+//!   an npm registry) and their example Python and Node.js apps.
 //!
 //! The benchmarks (`src/bin/bench`) use this harness too; what only they need lives with them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod dynos;
 pub mod kafka;
 pub mod osb;
+pub mod packages;
 pub mod partner;
 pub mod pg;
 pub mod servers;

@@ -16,6 +16,7 @@ mod kafka_topics;
 mod marketplace;
 mod openapi;
 mod osb_api;
+mod packages;
 mod platform_api;
 mod redis_adapter;
 mod state_store;

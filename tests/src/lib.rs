@@ -10,7 +10,7 @@
 //!   [`Reply`], what both return.
 //! - [`pg`], [`kafka`]: the backing servers seen from the test's side.
 //! - [`dynos`]: archives, formation and dyno helpers; [`partner`]: a reference third-party
-//!   provider.
+//!   provider; [`git`]: a git work tree of the sample app, and raw HTTP for hostile paths.
 //!
 //! The benchmarks (`src/bin/bench`) use this harness too; what only they need lives with them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -19,6 +19,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod dynos;
+pub mod git;
 pub mod kafka;
 pub mod osb;
 pub mod partner;

@@ -12,12 +12,10 @@ use futures::{Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, warn};
 
-use super::repos::Git;
+use super::repos::{Git, PATH};
 use crate::client::git_hook::{HOOK_ENV_API, HOOK_ENV_APP, HOOK_ENV_TOKEN};
 use crate::error::{Error, Result};
 
-/// The `PATH` of every git process the broker runs.
-pub(super) const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The most header bytes a CGI answer may start with.
 const MAX_HEAD: usize = 64 * 1024;
 /// What a request body may hold beyond the largest push (the protocol's own lines).

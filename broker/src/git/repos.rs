@@ -16,6 +16,8 @@ use crate::db::models::App;
 use crate::db::Db;
 use crate::error::{Error, Result};
 
+/// The `PATH` of every git process the broker runs.
+pub(super) const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// How often the repositories of deleted apps are looked for.
 const COLLECT_EVERY: Duration = Duration::from_secs(5);
 /// A half-made repository (a `git init` that died) is removed once this old.
@@ -99,7 +101,7 @@ impl Git {
             .args(["init", "--quiet", "--bare", "--initial-branch=main"])
             .arg(&tmp)
             .env_clear()
-            .env("PATH", super::backend::PATH)
+            .env("PATH", PATH)
             .env("HOME", &self.repos_dir)
             .stdin(std::process::Stdio::null())
             .output()

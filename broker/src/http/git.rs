@@ -55,16 +55,17 @@ pub async fn get_info_refs(
         Ok(pair) => pair,
         Err(challenge) => return Ok(challenge),
     };
-    let Some(service) = service else {
-        return Err(Error::BadRequest(
-            "git's smart HTTP protocol only: GET info/refs?service=git-upload-pack or git-receive-pack".into(),
-        )
-        .into());
-    };
-    let call = Call {
-        endpoint: "info/refs",
-        query: format!("service={service}"),
-    };
+    // Checked after access, so that a stranger learns nothing but the 404.
+    let call = service
+        .map(|service| Call {
+            endpoint: "info/refs",
+            query: format!("service={service}"),
+        })
+        .ok_or_else(|| {
+            Error::BadRequest(
+                "git's smart HTTP protocol only: GET info/refs?service=git-upload-pack or git-receive-pack".into(),
+            )
+        });
     serve(&req, path.into_inner(), payload, actor, token, call).await
 }
 
@@ -86,10 +87,10 @@ pub async fn upload_pack(
         Ok(pair) => pair,
         Err(challenge) => return Ok(challenge),
     };
-    let call = Call {
+    let call = Ok(Call {
         endpoint: "git-upload-pack",
         query: String::new(),
-    };
+    });
     serve(&req, path.into_inner(), payload, actor, token, call).await
 }
 
@@ -113,10 +114,10 @@ pub async fn receive_pack(
         Ok(pair) => pair,
         Err(challenge) => return Ok(challenge),
     };
-    let call = Call {
+    let call = Ok(Call {
         endpoint: "git-receive-pack",
         query: String::new(),
-    };
+    });
     serve(&req, path.into_inner(), payload, actor, token, call).await
 }
 
@@ -188,19 +189,20 @@ fn challenge(e: Error) -> HttpResponse {
     response
 }
 
-/// Checks access to the app, then runs http-backend on its repository and streams its answer.
+/// Checks access to the app, then the request (`call`), then runs http-backend on its repository and streams its answer.
 async fn serve(
     req: &HttpRequest,
     app: String,
     payload: web::Payload,
     actor: crate::access::Actor,
     token: String,
-    call: Call,
+    call: Result<Call, Error>,
 ) -> Result<HttpResponse, ApiError> {
     let git = req
         .app_data::<web::Data<Git>>()
         .ok_or_else(|| Error::Internal("the git repositories are not registered".into()))?;
     let app = git.app_for(&app, &actor).await?;
+    let call = call?;
     let text = |name: header::HeaderName| {
         req.headers()
             .get(name)

@@ -127,7 +127,7 @@ impl Git {
             }
         });
         let (head, rest) = read_head(&mut stdout).await?;
-        let first = futures::stream::iter((!rest.is_empty()).then(|| Ok(rest)));
+        let first = futures::stream::iter((!rest.is_empty()).then_some(Ok(rest)));
         let more = futures::stream::unfold(stdout, |mut out| async move {
             let mut buf = vec![0u8; 32 * 1024];
             match out.read(&mut buf).await {

@@ -464,11 +464,13 @@ fn write_dev_login(url: &str, env: &str) {
     }
 }
 
-/// The names of every subcommand of the `broker` binary, server and client (`help` aside),
+/// The names of every subcommand of the `broker` binary, server and client (`help` and the
+/// hidden `git-hook`, which git runs, aside),
 /// so that tests can hold each one to the rules every command follows.
 pub fn command_names() -> Vec<String> {
     Cli::command()
         .get_subcommands()
+        .filter(|c| !c.is_hide_set())
         .map(|c| c.get_name().to_string())
         .filter(|n| n != "help")
         .collect()

@@ -17,6 +17,7 @@ pub mod db;
 pub mod devservers;
 pub mod dynos;
 pub mod error;
+pub mod git;
 pub mod http;
 pub mod ids;
 pub mod jobs;

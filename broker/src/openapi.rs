@@ -8,7 +8,7 @@ use crate::http::access::{account, collaborators, teams};
 use crate::http::dynos::{attach, builds, dynos, formation, logs};
 use crate::http::osb::{bindings, catalog, common, instances};
 use crate::http::platform::{addons, apps, attachments, config_vars, releases, services, topics as addon_topics};
-use crate::http::{admin, errors, provider, topics};
+use crate::http::{admin, errors, git, provider, topics};
 
 /// The broker's API description.
 #[derive(OpenApi)]
@@ -75,6 +75,9 @@ use crate::http::{admin, errors, provider, topics};
         builds::get_build,
         builds::build_output,
         builds::get_slug,
+        git::get_info_refs,
+        git::upload_pack,
+        git::receive_pack,
         formation::list_formation,
         formation::get_formation,
         formation::update_formation,
@@ -171,6 +174,7 @@ use crate::http::{admin, errors, provider, topics};
          (name = "platform", description = "Platform API, Heroku's shapes (bearer token, scope platform or admin). Every app-scoped route needs access to the app: its owner, a collaborator, a member of the team that owns it, or an admin token. Without access the answer is the 404 of an app that does not exist; deleting, renaming and transferring an app and managing its access need its owner (or a team admin): 403 otherwise."),
          (name = "access", description = "Accounts, revocable tokens, teams and collaborators (bearer token). Every token is recorded; a revoked one gets 401 from the next request on, on every replica."),
          (name = "dynos", description = "Platform API: builds, formation, dynos and logs (bearer token; the same access rule as the platform tag)"),
+         (name = "git", description = "git's smart HTTP protocol: every app is the git remote {broker}/apps/{app}.git (id or name). HTTP Basic with any user name and a platform token as the password (or a bearer token); no or bad credentials get 401 with WWW-Authenticate: Basic realm=\"broker\". Fetch and push need access to the app (the platform tag's rule: 404 otherwise). A push of main or master builds and releases that commit before the ref moves (the build's output comes back as remote: lines) and is refused when the build fails; other branches are kept without a build."),
          (name = "admin", description = "Admin API: providers, instances, operations (bearer token, scope admin)"),
          (name = "provider", description = "For third-party providers. Manifests: bearer token of scope provider. Callbacks: basic auth id:password and X-Addon-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(password, \"<t>.<body>\")>, within 5 minutes of the broker's clock, each signature accepted once. The broker signs its own calls to providers (POST {base_url}, PUT/DELETE {base_url}/{uuid}) the same way.")),
 )]

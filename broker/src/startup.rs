@@ -23,9 +23,10 @@ use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::dynos::Dynos;
 use crate::error::{Error, Result};
+use crate::git::Git;
 use crate::http::middleware::{framework_errors, request_ids};
 use crate::http::state::{OsbState, PlatformState};
-use crate::http::{access, admin, dynos, osb, platform, provider, topics};
+use crate::http::{access, admin, dynos, git, osb, platform, provider, topics};
 use crate::jobs::Jobs;
 use crate::marketplace::Marketplace;
 use crate::platform::Platform;
@@ -37,6 +38,8 @@ pub(crate) const MAX_BODY: usize = 1 << 20;
 /// Every route of the broker: the APIs, `/healthz`, and OSB's 404 for anything else. Build
 /// uploads may be up to `max_archive` bytes.
 pub fn routes(cfg: &mut web::ServiceConfig, max_archive: usize) {
+    // Before every other `/apps/{app}/…` route: `/apps/{app}.git/…` is git's.
+    git::routes(cfg);
     osb::routes(cfg);
     topics::routes(cfg);
     platform::routes(cfg);
@@ -57,6 +60,7 @@ pub struct Application {
     dynos: Dynos,
     marketplace: Marketplace,
     access: Access,
+    git: Git,
     reconcile_every: Duration,
 }
 
@@ -170,15 +174,18 @@ fn serve(
     listener: TcpListener,
     osb_state: OsbState,
     platform_state: PlatformState,
+    git: Git,
 ) -> Result<actix_web::dev::Server> {
     let max_archive = settings.runtime.max_archive_bytes;
     let (osb_state, platform_state) = (web::Data::new(osb_state), web::Data::new(platform_state));
+    let git = web::Data::new(git);
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(framework_errors))
             .wrap(from_fn(request_ids))
             .app_data(osb_state.clone())
             .app_data(platform_state.clone())
+            .app_data(git.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY))
             .configure(|cfg| routes(cfg, max_archive))
     })
@@ -254,7 +261,9 @@ impl Application {
             password: osb_password(&settings)?,
             retry_after_secs: settings.osb.retry_after_secs,
         };
-        let server = serve(&settings, listener, osb_state, platform_state)?;
+        let git = Git::new(db.clone(), &settings.data_dir, settings.runtime.max_archive_bytes);
+        git.write_hooks()?;
+        let server = serve(&settings, listener, osb_state, platform_state, git.clone())?;
         Ok(Application {
             port,
             server,
@@ -263,6 +272,7 @@ impl Application {
             dynos,
             marketplace,
             access,
+            git,
             reconcile_every: Duration::from_millis(settings.platform.reconcile_interval_ms.max(50)),
         })
     }
@@ -300,13 +310,15 @@ impl Application {
                 .run_reconciler(self.reconcile_every, stopped(stop_rx.clone())),
         );
         let supervisor = tokio::spawn(self.dynos.clone().run(stopped(stop_rx.clone())));
-        let refresher = tokio::spawn(self.marketplace.clone().run_refresher(stopped(stop_rx)));
+        let refresher = tokio::spawn(self.marketplace.clone().run_refresher(stopped(stop_rx.clone())));
+        let collector = tokio::spawn(self.git.clone().run_collector(stopped(stop_rx)));
         let result = self.server.await.map_err(|e| Error::internal("server", e));
         let _ = stop_tx.send(true);
         let _ = workers.await;
         let _ = reconciler.await;
         let _ = supervisor.await;
         let _ = refresher.await;
+        let _ = collector.await;
         result
     }
 }

@@ -29,7 +29,8 @@ pub struct Ran {
 }
 
 impl Ran {
-    fn from(out: Output) -> Ran {
+    /// What a finished process did.
+    pub fn from(out: Output) -> Ran {
         Ran {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -131,6 +132,29 @@ impl CliUser {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    /// Runs `git ARGS…` in the working directory with this user's environment (so that the
+    /// credential helper `apps:create` sets up finds the login), never prompting.
+    pub async fn git(&self, args: &[&str]) -> Ran {
+        let mut cmd = std::process::Command::new("git");
+        cmd.args(args)
+            .current_dir(&self.cwd)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+            .unwrap();
+        Ran::from(out)
     }
 
     /// Runs `broker ARGS…` with no input, off the async threads.

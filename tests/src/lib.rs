@@ -10,7 +10,7 @@
 //!   [`Reply`], what both return.
 //! - [`pg`], [`kafka`]: the backing servers seen from the test's side.
 //! - [`dynos`]: archives, formation and dyno helpers; [`partner`]: a reference third-party
-//!   provider.
+//!   provider; [`git`]: a git work tree of the sample app, and raw HTTP for hostile paths.
 //! - [`packages`]: the buildpack tests' package sources on loopback (a PEP 503 Python index,
 //!   an npm registry) and their example Python and Node.js apps.
 //!
@@ -21,6 +21,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod dynos;
+pub mod git;
 pub mod kafka;
 pub mod osb;
 pub mod packages;

@@ -12,6 +12,7 @@ mod conformance;
 mod crash_resume;
 mod dev_command;
 mod dynos;
+mod git;
 mod kafka_topics;
 mod marketplace;
 mod openapi;

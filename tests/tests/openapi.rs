@@ -42,6 +42,11 @@ fn the_committed_openapi_document_matches_the_code() {
         18,
         "builds (and their output stream), slugs, formation, dynos (and attaching to them) and logs"
     );
+    assert_eq!(
+        tagged("git"),
+        3,
+        "git's smart HTTP: info/refs, upload-pack, receive-pack"
+    );
     assert_eq!(tagged("admin"), 12, "providers, instances, operations, tokens");
     assert_eq!(tagged("access"), 15, "account, tokens, teams, members, collaborators");
     assert_eq!(tagged("provider"), 4, "manifests and the three callbacks");

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::api::{seg, Api};
 use super::error::{CliError, CliResult};
+use super::git;
 use super::output::{self, JsonFlag};
 use super::target::{self, AppFlag};
 
@@ -46,14 +47,17 @@ fn owner_of(app: &Value) -> String {
 
 /// `broker apps:create`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  broker apps:create myapp\n  broker apps:create myapp --team platform")]
+#[command(
+    after_help = "Examples:\n  broker apps:create myapp\n  broker apps:create myapp --team platform\n\nIn a git work tree it also adds the git remote `broker`: then `git push broker main` deploys."
+)]
 pub struct CreateArgs {
     /// The app's name (default: one is made up).
     name: Option<String>,
     /// Create the app for this team.
     #[arg(long)]
     team: Option<String>,
-    /// Do not write the .broker-app file in the current directory.
+    /// Do not write the .broker-app file in the current directory, nor add the `broker` git
+    /// remote (in a git work tree).
     #[arg(long)]
     no_remote: bool,
     #[command(flatten)]
@@ -75,14 +79,21 @@ pub async fn create(args: CreateArgs) -> CliResult {
     bar.finish_and_clear();
     let app = app?;
     let name = output::text(&app["name"]);
+    let mut remote = None;
     if !args.no_remote {
         let cwd = std::env::current_dir().map_err(|e| CliError::new(format!("the current directory: {e}")))?;
         target::write_app_file(&cwd, &name)?;
+        if git::in_work_tree(&cwd) {
+            remote = Some(git::add_remote(&cwd, api.url(), &name, git::REMOTE)?);
+        }
     }
     if args.json.json {
         output::print_json(&app);
     } else {
         println!("Created {name}");
+        if let Some(url) = remote {
+            println!("Git remote {} → {url}", git::REMOTE);
+        }
     }
     Ok(())
 }

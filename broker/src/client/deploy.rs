@@ -83,7 +83,7 @@ pub async fn deploy(args: DeployArgs) -> CliResult {
 }
 
 /// The one line a failed build ends with (`the build failed: …`).
-fn failure_line(build: &Value) -> String {
+pub(super) fn failure_line(build: &Value) -> String {
     let out = output::text(&build["output"]);
     let why = out
         .lines()
@@ -137,7 +137,7 @@ pub fn pack(dir: &Path) -> CliResult<(Vec<u8>, usize)> {
 }
 
 /// Uploads the archive as an asynchronous build; the `pending` build.
-async fn upload(api: &Api, app: &str, archive: Vec<u8>, files: usize) -> CliResult<Value> {
+pub(super) async fn upload(api: &Api, app: &str, archive: Vec<u8>, files: usize) -> CliResult<Value> {
     let len = archive.len();
     let bar = if len >= PROGRESS_FROM && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(len as u64);
@@ -171,7 +171,7 @@ async fn upload(api: &Api, app: &str, archive: Vec<u8>, files: usize) -> CliResu
 }
 
 /// Copies the build's output to the terminal as it is written, until the build ends.
-async fn stream_output(api: &Api, build: &Value, to_stderr: bool) -> CliResult {
+pub(super) async fn stream_output(api: &Api, build: &Value, to_stderr: bool) -> CliResult {
     let path = format!(
         "/apps/{}/builds/{}/output",
         seg(&output::text(&build["app"]["id"])),

@@ -9,6 +9,8 @@ pub mod apps;
 pub mod auth;
 pub mod deploy;
 pub mod error;
+pub mod git;
+pub mod git_hook;
 pub mod login;
 pub mod logs;
 pub mod output;
@@ -143,6 +145,15 @@ pub enum Command {
     #[command(name = "run:detached")]
     RunDetached(run::DetachedArgs),
     // </attach part>
+    /// Add a git remote for an app (`git push broker main` then deploys).
+    #[command(name = "git:remote")]
+    GitRemote(git::RemoteArgs),
+    /// git's credential helper: answers with the login's token (apps:create and git:remote set it up).
+    #[command(name = "git:credentials")]
+    GitCredentials(git::CredentialsArgs),
+    /// The pre-receive hook of the broker's git repositories (run by git, not by people).
+    #[command(name = "git-hook", hide = true)]
+    GitHook(git_hook::HookArgs),
 }
 
 /// Runs a client command; errors become `broker: <one line>` on standard error.
@@ -194,6 +205,9 @@ pub async fn run(command: Command) -> std::process::ExitCode {
         Command::Run(a) => return run::run(a).await,
         Command::RunDetached(a) => run::detached(a).await,
         // </attach part>
+        Command::GitRemote(a) => git::remote(a).await,
+        Command::GitCredentials(a) => git::credentials(a),
+        Command::GitHook(a) => git_hook::hook(a).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::access::{account, collaborators, teams};
-use crate::http::dynos::{attach, builds, dynos, formation, logs};
+use crate::http::dynos::{attach, buildpacks, builds, dynos, formation, logs};
 use crate::http::osb::{bindings, catalog, common, instances};
 use crate::http::platform::{addons, apps, attachments, config_vars, releases, services, topics as addon_topics};
 use crate::http::{admin, errors, git, provider, topics};
@@ -75,6 +75,8 @@ use crate::http::{admin, errors, git, provider, topics};
         builds::get_build,
         builds::build_output,
         builds::get_slug,
+        buildpacks::list_buildpack_installations,
+        buildpacks::update_buildpack_installations,
         git::get_info_refs,
         git::upload_pack,
         git::receive_pack,
@@ -152,6 +154,10 @@ use crate::http::{admin, errors, git, provider, topics};
         crate::dynos::SlugView,
         crate::platform::IdRef,
         crate::dynos::BuildView,
+        crate::dynos::BuildpackInstallationView,
+        crate::dynos::BuildpackRef,
+        crate::dynos::BuildpackInstallationsUpdate,
+        crate::dynos::BuildpackUpdate,
         crate::marketplace::ProviderView,
         crate::marketplace::AdminInstanceView,
         crate::marketplace::AdminOperationView,

@@ -275,7 +275,11 @@ pub fn apply_slugignore(dir: &Path) -> Result<usize> {
             let path = entry.path();
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
             if matcher.matched(&path, is_dir).is_ignore() {
-                let removed = if is_dir { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                let removed = if is_dir {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
                 removed.map_err(|e| Error::internal("applying .slugignore", e))?;
                 gone += 1;
             } else if is_dir {

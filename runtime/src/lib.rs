@@ -86,7 +86,10 @@ impl Mount {
         };
         let parts: Vec<&str> = rest.split('/').collect();
         let plain = parts.iter().all(|p| {
-            !p.is_empty() && *p != "." && *p != ".." && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            !p.is_empty()
+                && *p != "."
+                && *p != ".."
+                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         });
         const RESERVED: [&str; 13] = [
             "app", "usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "tmp", "dev", "proc", "sys", "run",

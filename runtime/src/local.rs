@@ -49,7 +49,8 @@ echo $? > "$out""#;
 
 /// Run by `/bin/sh -c` inside the sandbox with the command as `$0`: sources the app's
 /// `.profile.d` scripts (Heroku's contract), then becomes `/bin/sh -c command`.
-const PROFILE: &str = r#"for f in /app/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; unset f; exec /bin/sh -c "$0""#;
+const PROFILE: &str =
+    r#"for f in /app/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; unset f; exec /bin/sh -c "$0""#;
 
 /// Settings of the local backend.
 #[derive(Debug, Clone)]
@@ -233,9 +234,18 @@ impl LocalRuntime {
             }
         }
         let owner = self.config.run_as;
-        let app = if spec.share_app { spec.app_source.clone() } else { dir.join("app") };
+        let app = if spec.share_app {
+            spec.app_source.clone()
+        } else {
+            dir.join("app")
+        };
         let (src, dst, share) = (spec.app_source.clone(), app.clone(), spec.share_app);
-        let writable: Vec<PathBuf> = spec.mounts.iter().filter(|m| m.writable).map(|m| m.source.clone()).collect();
+        let writable: Vec<PathBuf> = spec
+            .mounts
+            .iter()
+            .filter(|m| m.writable)
+            .map(|m| m.source.clone())
+            .collect();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             if !share {
                 copy_tree(&src, &dst, owner)?;
@@ -298,12 +308,7 @@ impl LocalRuntime {
         if tty {
             args.extend([SETSID.into(), "--ctty".into(), "--wait".into()]);
         }
-        args.extend([
-            "/bin/sh".into(),
-            "-c".into(),
-            PROFILE.into(),
-            spec.command.clone(),
-        ]);
+        args.extend(["/bin/sh".into(), "-c".into(), PROFILE.into(), spec.command.clone()]);
         args
     }
 

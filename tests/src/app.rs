@@ -64,6 +64,14 @@ pub struct Options {
     pub partner_timeout_ms: u64,
     /// `marketplace.callback_deadline_ms`.
     pub callback_deadline_ms: u64,
+    /// `builds.pip_index_url` (e.g. the loopback index of `packages::py_index`).
+    pub pip_index_url: Option<String>,
+    /// `builds.npm_registry`.
+    pub npm_registry: Option<String>,
+    /// `builds.buildpack_paths`.
+    pub buildpack_paths: Vec<String>,
+    /// `builds.timeout_ms`.
+    pub build_timeout_ms: u64,
 }
 
 impl Default for Options {
@@ -83,6 +91,10 @@ impl Default for Options {
             max_attempts: 5,
             partner_timeout_ms: 10_000,
             callback_deadline_ms: 60_000,
+            pip_index_url: None,
+            npm_registry: None,
+            buildpack_paths: Vec::new(),
+            build_timeout_ms: 900_000,
         }
     }
 }
@@ -133,7 +145,17 @@ backoff_initial_ms = {backoff}
 backoff_max_ms = {backoff_max}
 restart_debounce_ms = {debounce}
 boot_timeout_ms = 20000
+[builds]
+pip_index_url = "{pip}"
+npm_registry = "{npm}"
+buildpack_paths = {paths:?}
+timeout_ms = {build_timeout}
+allow_loopback_buildpacks = true
 "#,
+            pip = self.pip_index_url.clone().unwrap_or_default(),
+            npm = self.npm_registry.clone().unwrap_or_default(),
+            paths = self.buildpack_paths,
+            build_timeout = self.build_timeout_ms,
             cgroup = TEST_CGROUP,
             max_attempts = self.max_attempts,
             partner_timeout = self.partner_timeout_ms,

@@ -28,9 +28,18 @@ macro_rules! builtin {
             name: $name,
             dir: $dir,
             scripts: [
-                ("detect", include_str!(concat!("../../buildpacks/", $dir, "/bin/detect"))),
-                ("compile", include_str!(concat!("../../buildpacks/", $dir, "/bin/compile"))),
-                ("release", include_str!(concat!("../../buildpacks/", $dir, "/bin/release"))),
+                (
+                    "detect",
+                    include_str!(concat!("../../buildpacks/", $dir, "/bin/detect")),
+                ),
+                (
+                    "compile",
+                    include_str!(concat!("../../buildpacks/", $dir, "/bin/compile")),
+                ),
+                (
+                    "release",
+                    include_str!(concat!("../../buildpacks/", $dir, "/bin/release")),
+                ),
             ],
         }
     };
@@ -52,7 +61,8 @@ pub fn install_builtins(root: &Path) -> Result<()> {
         let bin = root.join(b.dir).join("bin");
         fs::create_dir_all(&bin).map_err(|e| io("creating", &bin, e))?;
         for dir in [root, &root.join(b.dir), &bin] {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(|e| io("setting the mode of", dir, e))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+                .map_err(|e| io("setting the mode of", dir, e))?;
         }
         for (file, text) in b.scripts {
             let path = bin.join(file);

@@ -18,8 +18,7 @@ pub fn default_process_types(buildpack: &str, yaml: &str) -> Result<ProcessTypes
     if yaml.trim().is_empty() {
         return Ok(ProcessTypes::new());
     }
-    let parsed: Option<ReleaseYaml> =
-        serde_yaml_ng::from_str(yaml).map_err(|e| bad(format!("invalid YAML ({e})")))?;
+    let parsed: Option<ReleaseYaml> = serde_yaml_ng::from_str(yaml).map_err(|e| bad(format!("invalid YAML ({e})")))?;
     let types = parsed.and_then(|r| r.default_process_types).unwrap_or_default();
     for (name, command) in &types {
         if !valid_process_type(name) {

@@ -43,8 +43,8 @@ pub fn check_reference(reference: &str, settings: &BuildSettings) -> Result<()> 
         return allowed_dir(r, settings).map(|_| ());
     }
     if r.starts_with("http://") || r.starts_with("https://") {
-        let url = reqwest::Url::parse(r)
-            .map_err(|e| Error::Unprocessable(format!("buildpack URL {}: {e}", clip(r))))?;
+        let url =
+            reqwest::Url::parse(r).map_err(|e| Error::Unprocessable(format!("buildpack URL {}: {e}", clip(r))))?;
         if !settings.allow_loopback_buildpacks && providers::partner::is_loopback(url.as_str()) {
             return Err(Error::Unprocessable(format!(
                 "buildpack URL {}: loopback hosts are allowed only with builds.allow_loopback_buildpacks = true",
@@ -102,7 +102,11 @@ pub async fn fetch(reference: &str, sources: &Sources<'_>, work: &Path, http: &r
 /// shape of a repository's archive).
 async fn download(url: &str, max: usize, work: &Path, http: &reqwest::Client) -> Result<PathBuf> {
     let fail = |why: String| Error::Unprocessable(format!("buildpack {}: {why}", clip(url)));
-    let resp = http.get(url).send().await.map_err(|e| fail(format!("fetching it failed: {e}")))?;
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(format!("fetching it failed: {e}")))?;
     if !resp.status().is_success() {
         return Err(fail(format!("fetching it answered {}", resp.status())));
     }
@@ -148,7 +152,11 @@ fn make_readable(dir: &Path) -> std::io::Result<()> {
             continue;
         }
         let mode = entry.metadata()?.permissions().mode();
-        let new = if kind.is_dir() || mode & 0o100 != 0 { 0o755 } else { 0o644 };
+        let new = if kind.is_dir() || mode & 0o100 != 0 {
+            0o755
+        } else {
+            0o644
+        };
         std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(new))?;
         if kind.is_dir() {
             make_readable(&entry.path())?;

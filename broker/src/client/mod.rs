@@ -21,6 +21,7 @@ pub mod target;
 // <cli part>
 pub mod access;
 pub mod addons;
+pub mod buildpacks;
 pub mod config;
 pub mod kafka;
 // </cli part>
@@ -57,6 +58,20 @@ pub enum Command {
     /// Destroy an app with its add-ons (asks for --confirm).
     #[command(name = "apps:destroy")]
     AppsDestroy(apps::DestroyArgs),
+    /// An app's buildpacks, in the order builds run them.
+    Buildpacks(buildpacks::ListArgs),
+    /// Set an app's buildpack (alone, or at --index).
+    #[command(name = "buildpacks:set")]
+    BuildpacksSet(buildpacks::ChangeArgs),
+    /// Add a buildpack (last, or at --index).
+    #[command(name = "buildpacks:add")]
+    BuildpacksAdd(buildpacks::ChangeArgs),
+    /// Remove a buildpack.
+    #[command(name = "buildpacks:remove")]
+    BuildpacksRemove(buildpacks::ChangeArgs),
+    /// Clear an app's buildpacks (builds detect among the built-ins).
+    #[command(name = "buildpacks:clear")]
+    BuildpacksClear(buildpacks::ClearArgs),
     // <cli part>
     /// An app's config vars.
     Config(config::ListArgs),
@@ -170,6 +185,11 @@ pub async fn run(command: Command) -> std::process::ExitCode {
         Command::AppsRename(a) => apps::rename(a).await,
         Command::AppsDestroy(a) => apps::destroy(a).await,
         // <cli part>
+        Command::Buildpacks(a) => buildpacks::list(a).await,
+        Command::BuildpacksSet(a) => buildpacks::set(a).await,
+        Command::BuildpacksAdd(a) => buildpacks::add(a).await,
+        Command::BuildpacksRemove(a) => buildpacks::remove(a).await,
+        Command::BuildpacksClear(a) => buildpacks::clear(a).await,
         Command::Config(a) => config::list(a).await,
         Command::ConfigGet(a) => config::get(a).await,
         Command::ConfigSet(a) => config::set(a).await,

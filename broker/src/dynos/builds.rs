@@ -115,7 +115,9 @@ impl Dynos {
             },
         };
         let id = build.id.clone();
-        let done = self.finish_build(&a, build.id, ok, &log, slug, &unpacked.checksum, actor).await;
+        let done = self
+            .finish_build(&a, build.id, ok, &log, slug, &unpacked.checksum, actor)
+            .await;
         let done = match done {
             Ok(done) => done,
             Err(e) => {
@@ -144,7 +146,14 @@ impl Dynos {
     }
 
     /// Runs the slug's release phase, if it has one; true when there is none or it passed.
-    async fn release_phase_of(&self, a: &App, slug_id: &str, types: &ProcessTypes, log: &BuildLog, actor: &Actor) -> bool {
+    async fn release_phase_of(
+        &self,
+        a: &App,
+        slug_id: &str,
+        types: &ProcessTypes,
+        log: &BuildLog,
+        actor: &Actor,
+    ) -> bool {
         let Some(command) = types.get("release") else {
             return true;
         };
@@ -202,7 +211,8 @@ impl Dynos {
             .inner
             .db
             .write(move |c| {
-                App::get(c, &slug.app_id)?.ok_or_else(|| Error::NotFound("the app was deleted during the build".into()))?;
+                App::get(c, &slug.app_id)?
+                    .ok_or_else(|| Error::NotFound("the app was deleted during the build".into()))?;
                 Slug::insert(c, &slug)?;
                 let mut b = Build::get(c, &build_id)?;
                 b.slug_id = Some(slug.id.clone());
@@ -277,11 +287,7 @@ impl Dynos {
                         .map(|r| open_config(&sealer, &r))
                         .transpose()?
                         .unwrap_or_default();
-                    let short: String = checksum
-                        .trim_start_matches("SHA256:")
-                        .chars()
-                        .take(7)
-                        .collect();
+                    let short: String = checksum.trim_start_matches("SHA256:").chars().take(7).collect();
                     let r = insert_release(
                         c,
                         &sealer,

@@ -47,7 +47,11 @@ impl Dynos {
             Ok(p) => p,
             Err(e) => return Ok(Err(e.public_message())),
         };
-        let detect = if chosen.is_empty() && !config.contains_key("BUILDPACK_URL") { "first" } else { "all" };
+        let detect = if chosen.is_empty() && !config.contains_key("BUILDPACK_URL") {
+            "first"
+        } else {
+            "all"
+        };
         let spec = self.build_spec(a, build_id, work, &packs, detect, &config)?;
         let rt = self.runtime()?.clone();
         let id = spec.id.clone();
@@ -105,7 +109,10 @@ impl Dynos {
                     .map(|r| open_config(&sealer, &r))
                     .transpose()?
                     .unwrap_or_default();
-                let chosen = BuildpackInstallation::of_app(c, &app_id)?.into_iter().map(|b| b.url).collect();
+                let chosen = BuildpackInstallation::of_app(c, &app_id)?
+                    .into_iter()
+                    .map(|b| b.url)
+                    .collect();
                 Ok((config, chosen))
             })
             .await
@@ -247,7 +254,9 @@ fn finish(work: &Path, names: &[String], max_slug: u64) -> std::result::Result<(
         types.extend(procfile);
     }
     if types.keys().all(|t| t == "release") {
-        return Err("the app has no process types: add a Procfile (its buildpacks set no default process types)".into());
+        return Err(
+            "the app has no process types: add a Procfile (its buildpacks set no default process types)".into(),
+        );
     }
     let size = slugs::tree_size(&app);
     if size > max_slug {

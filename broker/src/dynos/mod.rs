@@ -31,6 +31,7 @@
 
 mod attach;
 mod build_output;
+mod buildpack_installations;
 mod builds;
 mod compile;
 mod containers;
@@ -49,6 +50,6 @@ pub use attach::AttachTarget;
 pub use launch::{Size, SIZES};
 pub use manager::Dynos;
 pub use views::{
-    BuildView, DynoView, FormationUpdate, FormationView, LogLine, LogQuery, OutputView, ReleaseRef, RunRequest,
-    SlugView,
+    BuildView, BuildpackInstallationView, BuildpackInstallationsUpdate, BuildpackRef, BuildpackUpdate, DynoView,
+    FormationUpdate, FormationView, LogLine, LogQuery, OutputView, ReleaseRef, RunRequest, SlugView,
 };

@@ -216,3 +216,38 @@ impl LogQuery {
         dyno_ok && self.source.as_ref().is_none_or(|s| line.source == s)
     }
 }
+
+/// One of an app's buildpacks (Heroku's buildpack-installation).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BuildpackInstallationView {
+    /// Its place in the order, from 0.
+    pub ordinal: i32,
+    /// The buildpack.
+    pub buildpack: BuildpackRef,
+}
+
+/// A buildpack as set: a built-in name, a path on the broker's host or an archive URL.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BuildpackRef {
+    /// What was set.
+    pub url: String,
+    /// Its name (the built-in's, else the same as `url`).
+    pub name: String,
+}
+
+/// `PUT /apps/{app}/buildpack-installations`: the new list, in order.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildpackInstallationsUpdate {
+    /// The buildpacks in order (an empty list: detect among the built-ins).
+    pub updates: Vec<BuildpackUpdate>,
+}
+
+/// One buildpack of a [`BuildpackInstallationsUpdate`].
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildpackUpdate {
+    /// `heroku/python`, `heroku/nodejs`, `heroku/procfile`, an absolute path under
+    /// `builds.buildpack_paths`, or an http(s) URL of a `.tar.gz`.
+    pub buildpack: String,
+}

@@ -12,6 +12,7 @@ use addon_broker_tests::{connect_with_uri, Options, TestApp};
 use serde_json::{json, Value};
 
 mod build_output;
+mod buildpacks;
 mod builds;
 mod releases;
 mod runs;

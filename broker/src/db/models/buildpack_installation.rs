@@ -33,17 +33,16 @@ impl BuildpackInstallation {
     /// Replaces an app's buildpacks with `urls`, in this order.
     pub fn replace(conn: &mut DbConnection, app_id: &str, urls: &[String], now: i64) -> Result<()> {
         Self::delete_of_app(conn, app_id)?;
-        let rows: Vec<BuildpackInstallation> = urls
-            .iter()
-            .enumerate()
-            .map(|(i, url)| BuildpackInstallation {
+        // One row at a time: batch inserts are not portable across both backends.
+        for (i, url) in urls.iter().enumerate() {
+            let row = BuildpackInstallation {
                 app_id: app_id.to_string(),
                 ordinal: i as i32,
                 url: url.clone(),
                 created_at: now,
-            })
-            .collect();
-        diesel::insert_into(bpi::table).values(&rows).execute(conn)?;
+            };
+            diesel::insert_into(bpi::table).values(&row).execute(conn)?;
+        }
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! builds and slugs, the formation, dynos (restart, stop, one-off runs, output, attaching to interactive ones) and logs.
 
 pub mod attach;
+pub mod buildpacks;
 pub mod builds;
 // Named for its resource, like its siblings; `http::dynos::dynos` is the dynos of the dyno API.
 #[allow(clippy::module_inception)]
@@ -22,6 +23,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_archive: usize) {
     .route("/apps/{app}/builds/{build}", web::get().to(builds::get_build))
     .route("/apps/{app}/builds/{build}/output", web::get().to(builds::build_output))
     .route("/apps/{app}/slugs/{slug}", web::get().to(builds::get_slug))
+    .service(
+        web::resource("/apps/{app}/buildpack-installations")
+            .route(web::get().to(buildpacks::list_buildpack_installations))
+            .route(web::put().to(buildpacks::update_buildpack_installations)),
+    )
     .service(
         web::resource("/apps/{app}/formation")
             .route(web::get().to(formation::list_formation))

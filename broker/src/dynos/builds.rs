@@ -109,15 +109,13 @@ impl Dynos {
                 }
                 Ok(slug_id) => {
                     let ok = self.release_phase_of(&a, &slug_id, &types, &log, actor).await;
-                    slug = Some((slug_id, types));
+                    slug = Some((slug_id, types, unpacked.checksum.clone()));
                     ok
                 }
             },
         };
         let id = build.id.clone();
-        let done = self
-            .finish_build(&a, build.id, ok, &log, slug, &unpacked.checksum, actor)
-            .await;
+        let done = self.finish_build(&a, build.id, ok, &log, slug, actor).await;
         let done = match done {
             Ok(done) => done,
             Err(e) => {
@@ -269,12 +267,11 @@ impl Dynos {
         build_id: String,
         ok: bool,
         log: &BuildLog,
-        slug: Option<(String, ProcessTypes)>,
-        checksum: &str,
+        slug: Option<(String, ProcessTypes, String)>,
         actor: &Actor,
     ) -> Result<Build> {
         let (sealer, actor, app_id) = (self.inner.sealer.clone(), actor.clone(), a.id.clone());
-        let (output, checksum) = (log.text(), checksum.to_string());
+        let output = log.text();
         let b = self
             .inner
             .db
@@ -282,7 +279,7 @@ impl Dynos {
                 let mut b = Build::get(c, &build_id)?;
                 b.output = output.clone();
                 b.updated_at = now_ms();
-                if let (true, Some((slug_id, types))) = (ok, &slug) {
+                if let (true, Some((slug_id, types, checksum))) = (ok, &slug) {
                     let config = latest_release(c, &app_id)?
                         .map(|r| open_config(&sealer, &r))
                         .transpose()?
@@ -434,10 +431,12 @@ impl Dynos {
             .await
     }
 
-    /// Removes slug directories that no slug row names (their app was deleted) and unpacks
+    /// Removes build caches and work directories nobody needs (`collect_build_dirs`), slug
+    /// directories that no slug row names (their app was deleted) and unpacks
     /// that never finished, once they are `SLUG_GC_AGE` old (so that a build unpacking right
     /// now, whose row is not written yet, is left alone). Returns how many went.
     pub async fn collect_slugs(&self) -> Result<usize> {
+        let builds = self.collect_build_dirs().await?;
         let known: HashSet<String> = self.inner.db.run(Slug::all_ids).await?.into_iter().collect();
         let dir = self.inner.slugs_dir.clone();
         tokio::task::spawn_blocking(move || {
@@ -460,6 +459,7 @@ impl Dynos {
             removed
         })
         .await
+        .map(|slugs| slugs + builds)
         .map_err(|e| Error::internal("collecting slugs", e))
     }
 

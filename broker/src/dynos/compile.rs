@@ -99,6 +99,54 @@ impl Dynos {
         Ok(result.map(|(types, _)| types))
     }
 
+    /// Removes the build caches of apps that are gone, and build work directories left by a
+    /// broker that died (older than a build may run). Returns how many went.
+    pub(super) async fn collect_build_dirs(&self) -> Result<usize> {
+        let apps: std::collections::HashSet<String> = self
+            .inner
+            .db
+            .run(|c| Ok(App::all(c)?.into_iter().map(|a| a.id).collect()))
+            .await?;
+        let live: std::collections::HashSet<String> = self
+            .inner
+            .live_builds
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let (data, age) = (
+            self.inner.data_dir.clone(),
+            Duration::from_millis(self.inner.builds.timeout_ms + self.inner.settings.release_phase_timeout_ms),
+        );
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            let caches = std::fs::read_dir(data.join("build-cache"))
+                .into_iter()
+                .flatten()
+                .flatten();
+            for e in caches {
+                let name = e.file_name().to_string_lossy().to_string();
+                if !apps.contains(&name) && std::fs::remove_dir_all(e.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+            for e in std::fs::read_dir(data.join("builds")).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|a| a >= age);
+                if old && !live.contains(&name) && std::fs::remove_dir_all(e.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+            removed
+        })
+        .await
+        .map_err(|e| Error::internal("collecting build directories", e))
+    }
+
     /// The app's config (for `ENV_DIR` and `BUILDPACK_URL`) and its buildpack installations.
     async fn build_inputs(&self, app_id: &str) -> Result<(BTreeMap<String, String>, Vec<String>)> {
         let (sealer, app_id) = (self.inner.sealer.clone(), app_id.to_string());

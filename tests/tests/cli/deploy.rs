@@ -131,10 +131,16 @@ async fn deploy_outside_an_app_or_of_a_missing_directory_says_what_to_do() {
     let name = api.create_app().await;
     let missing = alice.run(&["deploy", "-a", &name, "--dir", "no-such-dir"]).await;
     assert!(missing.fails().contains("is not a directory"), "{}", missing.stderr);
-    // A directory without a Procfile: the broker's one line.
+    // A directory no buildpack detects: a failed build, its reason in one line, no release.
     put(alice.cwd(), "readme.txt", "hello\n");
     let bare = alice.run(&["deploy", "-a", &name]).await;
-    assert!(bare.fails().contains("Procfile"), "{}", bare.stderr);
+    assert!(
+        bare.fails().contains("no buildpack detected the app"),
+        "{}",
+        bare.stderr
+    );
     let builds = api.get(&format!("/apps/{name}/builds")).await.expect(200).body;
-    assert_eq!(builds.as_array().unwrap().len(), 0, "{builds}");
+    assert_eq!(builds[0]["status"], "failed", "{builds}");
+    let releases = api.get(&format!("/apps/{name}/releases")).await.expect(200).body;
+    assert_eq!(releases.as_array().unwrap().len(), 1, "{releases}");
 }

@@ -338,3 +338,51 @@ async fn refused_buildpacks_and_apps_without_process_types_get_clear_errors() {
     );
     assert_eq!(release_count(&api, &name).await, 1);
 }
+
+#[tokio::test]
+async fn the_python_app_deploys_by_git_push_and_by_the_cli_and_its_dynos_import_the_packages() {
+    use addon_broker_tests::cli::CliUser;
+    use addon_broker_tests::git::{remote_url, Repo};
+    use addon_broker_tests::packages::write_files;
+    let app = broker_with_indexes(Vec::new()).await;
+    let mut person = CliUser::new(&app, "pythonista");
+    let created = person.run(&["apps:create", "--no-remote", "--json"]).await;
+    let name = created.json()["name"].as_str().unwrap().to_string();
+    let api = app.api("pythonista", broker::auth::Scope::Platform);
+
+    let repo = Repo::new();
+    write_files(&repo.path(), &python_app("pushed"));
+    repo.commit("first", &[]);
+    let url = remote_url(&app.url, &name, &app.token("pythonista", broker::auth::Scope::Platform));
+    let pushed = repo.git(&["push", &url, "main"]).await;
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+    for expected in [
+        "remote: -----> Python app detected",
+        "remote: Migrations applied",
+        "Released v2",
+    ] {
+        assert!(
+            pushed.stderr.contains(expected),
+            "{expected:?} missing from:\n{}",
+            pushed.stderr
+        );
+    }
+    let me = web_answer(&api, &name, 2).await;
+    assert_eq!(
+        (me["fastsum"].clone(), me["version"].clone()),
+        (json!(5), json!("pushed")),
+        "{me}"
+    );
+
+    // The same directory, changed, deployed with the CLI (the build cache makes it quick).
+    write_files(&repo.path(), &python_app("deployed"));
+    person.cd(repo.path());
+    let deployed = person.run(&["deploy", "-a", &name]).await;
+    assert_eq!(deployed.code, 0, "{}\n{}", deployed.stdout, deployed.stderr);
+    let both = format!("{}{}", deployed.stdout, deployed.stderr);
+    assert!(
+        both.contains("Restoring the virtual environment from the build cache"),
+        "{both}"
+    );
+    assert_eq!(web_answer(&api, &name, 3).await["version"], "deployed");
+}

@@ -113,7 +113,6 @@ async fn bad_archives_and_procfiles_are_refused_and_leave_nothing() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("plain text", b"not an archive".to_vec(), "gzip-compressed tar"),
         ("gzip, not tar", gz_not_tar, "not a valid .tar.gz"),
-        ("no Procfile", archive(&[("app.sh", b"echo", 0o755)]), "no Procfile"),
         (
             "malformed Procfile",
             archive(&[("Procfile", b"web ./server\n", 0o644)]),
@@ -314,7 +313,7 @@ async fn a_failing_release_phase_keeps_the_running_release() {
 }
 
 #[tokio::test]
-async fn without_a_runtime_builds_still_work_and_dyno_requests_are_422() {
+async fn without_a_runtime_builds_and_dyno_requests_are_422() {
     let app = TestApp::spawn_with(Options {
         runtime_backend: "none",
         ..Options::default()
@@ -322,13 +321,17 @@ async fn without_a_runtime_builds_still_work_and_dyno_requests_are_422() {
     .await;
     let api = app.platform();
     let name = api.create_app().await;
-    let build = push(&api, &name, sample_app(PROCFILE)).await;
-    assert_eq!(build["status"], "succeeded", "{build}");
-    // A release phase needs a runtime: the build fails (not left pending), with the reason.
-    let build = push(&api, &name, sample_app(&format!("{PROCFILE}release: true\n"))).await;
-    assert_eq!(build["status"], "failed", "{build}");
-    assert!(build["output"].as_str().unwrap().contains("runs no dynos"), "{build}");
-    assert_eq!(release_count(&api, &name).await, 2);
+    // Buildpacks run the app's own code, so only ever in the dyno sandbox: no build, no row.
+    let r = post_build(&api, &name, sample_app(PROCFILE)).await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("runs no dynos"),
+        "{:?}",
+        r.body
+    );
+    let builds = api.get(&format!("/apps/{name}/builds")).await;
+    assert_eq!(builds.body, json!([]));
+    assert_eq!(release_count(&api, &name).await, 1);
     for r in [
         api.patch(&format!("/apps/{name}/formation/web"), json!({"quantity": 2}))
             .await,

@@ -39,11 +39,14 @@ pub async fn update_buildpack_installations(
     path: web::Path<String>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
+    let app = path.into_inner();
+    // Access first: a stranger learns nothing from how its body is judged.
+    state.dynos.buildpack_installations(app.clone(), &caller.actor).await?;
     let b: BuildpackInstallationsUpdate = json_body(&caller.body, false)?;
     let urls = b.updates.into_iter().map(|u| u.buildpack).collect();
     let list = state
         .dynos
-        .set_buildpack_installations(path.into_inner(), urls, &caller.actor)
+        .set_buildpack_installations(app, urls, &caller.actor)
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }

@@ -23,12 +23,14 @@
 //! - `typing` (only with `--only typing`): the characters a person types for the README's
 //!   Heroku 101 flow with this CLI vs the same steps with Heroku's CLI.
 //!
+//! - `builds` (only with `--only builds`): buildpack builds, cold and warm, vs plain pip;
+//!   `git push` → serving (`builds.rs`).
 //! - `attach` (only with `--only attach`): keystroke echo latency of an interactive
 //!   `broker run bash` (200 keystrokes typed one at a time, or `--runs R` when larger) vs the
 //!   same keystrokes to `bash` in a local PTY; medians and p99s.
 //!
 //! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C] [--runs R]
-//! [--only dynos|partner|access|typing|cli|attach]`
+//! [--only dynos|partner|access|typing|cli|attach|builds]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -37,6 +39,7 @@ use addon_broker_tests::{pg_connect, unique, Options, StateBackend, TestApp};
 
 mod access;
 mod attach;
+mod builds;
 mod cli;
 mod dynos;
 mod partner;
@@ -135,6 +138,10 @@ async fn catalog_loop(addr: String, auth: String, deadline: Instant) -> u64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = args();
+    if args.only.as_deref() == Some("builds") {
+        builds::run(args.runs).await;
+        return;
+    }
     if args.only.as_deref() == Some("typing") {
         typing::run();
         return;

@@ -39,8 +39,8 @@ fn the_committed_openapi_document_matches_the_code() {
     );
     assert_eq!(
         tagged("dynos"),
-        18,
-        "builds (and their output stream), slugs, formation, dynos (and attaching to them) and logs"
+        20,
+        "builds (and their output stream), slugs, buildpack installations, formation, dynos (and attaching to them) and logs"
     );
     assert_eq!(
         tagged("git"),

@@ -105,6 +105,7 @@ async fn both_migration_sets_have_the_same_names_and_produce_the_same_tables() {
             "apps",
             "audit_log",
             "bindings",
+            "buildpack_installations",
             "builds",
             "callback_nonces",
             "collaborators",

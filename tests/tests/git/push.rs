@@ -95,12 +95,12 @@ async fn a_failing_build_refuses_the_push_and_the_old_release_keeps_running() {
     assert_eq!(current_version(&api, &name).await, 2);
     assert_eq!(mark_of(port).await, "good", "v2 still serves");
 
-    // No Procfile at all: the API's reason, and again nothing moves.
+    // No Procfile (nor anything a buildpack detects): a failed build, and again nothing moves.
     repo.remove("Procfile");
     repo.commit("no Procfile", &[]);
     let out = repo.git(&["push", &url, "main"]).await;
     assert_ne!(out.code, 0, "the push was refused: {}", out.stderr);
-    assert!(out.stderr.contains("Procfile"), "{}", out.stderr);
+    assert!(out.stderr.contains("no buildpack detected the app"), "{}", out.stderr);
     assert_eq!(
         repo.remote_ref(&url, "refs/heads/main").await.as_deref(),
         Some(good.as_str())
@@ -113,7 +113,7 @@ async fn a_failing_build_refuses_the_push_and_the_old_release_keeps_running() {
         .iter()
         .map(|b| b["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["succeeded", "failed"], "{builds}");
+    assert_eq!(statuses, ["succeeded", "failed", "failed"], "{builds}");
 }
 
 #[tokio::test]

@@ -3,7 +3,9 @@
 use diesel::prelude::*;
 
 use crate::catalog::clip;
-use crate::db::schema::{apps, builds, collaborators, formations, releases, slugs, team_members};
+use crate::db::schema::{
+    apps, buildpack_installations, builds, collaborators, formations, releases, slugs, team_members,
+};
 use crate::db::DbConnection;
 use crate::error::{Error, Result};
 
@@ -70,7 +72,7 @@ impl App {
         diesel::delete(releases::table.filter(releases::app_id.eq(id))).execute(conn)?;
         diesel::delete(slugs::table.filter(slugs::app_id.eq(id))).execute(conn)?;
         diesel::delete(collaborators::table.filter(collaborators::app_id.eq(id))).execute(conn)?;
-        super::BuildpackInstallation::delete_of_app(conn, id)?;
+        diesel::delete(buildpack_installations::table.filter(buildpack_installations::app_id.eq(id))).execute(conn)?;
         diesel::delete(apps::table.find(id)).execute(conn)?;
         Ok(())
     }

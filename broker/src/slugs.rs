@@ -332,6 +332,21 @@ mod tests {
     }
 
     #[test]
+    fn slugignore_removes_what_it_names_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for f in ["keep.txt", "docs/a.md", "docs/b.md", "src/x.log", "src/y.py"] {
+            std::fs::create_dir_all(d.join(f).parent().unwrap()).unwrap();
+            std::fs::write(d.join(f), "x").unwrap();
+        }
+        std::fs::write(d.join(".slugignore"), "docs/\n*.log\n").unwrap();
+        assert_eq!(apply_slugignore(d).unwrap(), 2);
+        assert!(!d.join("docs").exists() && !d.join("src/x.log").exists());
+        assert!(d.join("keep.txt").exists() && d.join("src/y.py").exists());
+        assert!(tree_size(d) >= 2);
+    }
+
+    #[test]
     fn symlinks_must_stay_inside() {
         assert!(check_symlink(Path::new("a/b"), Path::new("../c")).is_ok());
         assert!(check_symlink(Path::new("a/b"), Path::new("../../c")).is_err());

@@ -230,3 +230,36 @@ pub fn valid_id(id: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Mount;
+
+    #[test]
+    fn mount_targets_stay_out_of_the_system_and_the_app() {
+        for ok in ["/cache", "/buildpacks/1", "/env", "/output", "/x-y_z.1"] {
+            assert!(Mount::valid_target(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "cache",
+            "/",
+            "/app",
+            "/app/x",
+            "/usr",
+            "/etc/passwd",
+            "/tmp",
+            "/proc/1",
+            "/dev",
+            "/a/../etc",
+            "/a/./b",
+            "/a//b",
+            "/a b",
+            "/a;b",
+            "/sys",
+            "/lib64",
+        ] {
+            assert!(!Mount::valid_target(bad), "{bad:?}");
+        }
+    }
+}

@@ -68,7 +68,8 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     /// The directory on the host. A read-only one must be readable by the container user; a
-    /// writable one is made the container user's.
+    /// writable one is made the container user's (its root; what lies inside must be readable
+    /// or the container's own).
     pub source: PathBuf,
     /// Where the container sees it: an absolute path of plain components outside the system
     /// directories and `/app` (`/cache`, `/buildpacks/1`).

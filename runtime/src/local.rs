@@ -250,10 +250,16 @@ impl LocalRuntime {
             if !share {
                 copy_tree(&src, &dst, owner)?;
             }
-            if let Some(owner) = owner {
-                let shared = share.then_some(&dst);
-                for d in shared.into_iter().chain(&writable) {
-                    chown_tree(d, owner)?;
+            if let Some((uid, gid)) = owner {
+                // The shared app is fresh (no container has seen it): all of it. A writable
+                // mount may hold what earlier containers wrote and a running one can change
+                // (a build cache): only its root, never a walk that a swapped-in symlink could
+                // lead onto the host's files.
+                if share {
+                    chown_tree(&dst, (uid, gid))?;
+                }
+                for d in &writable {
+                    std::os::unix::fs::lchown(d, Some(uid), Some(gid))?;
                 }
             }
             Ok(())

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::config_builds::BuildSettings;
+pub use crate::config_router::{DomainCertificate, RouterSettings, TlsSettings, WebAddress};
 use crate::error::{Error, Result};
 
 /// All broker settings.
@@ -39,6 +40,8 @@ pub struct Settings {
     pub builds: BuildSettings,
     /// Third-party providers.
     pub marketplace: MarketplaceSettings,
+    /// The router: app URLs, balancing over web dynos.
+    pub router: RouterSettings,
 }
 
 /// Third-party provider settings.
@@ -326,6 +329,7 @@ impl Default for Settings {
             runtime: RuntimeSettings::default(),
             builds: BuildSettings::default(),
             marketplace: MarketplaceSettings::default(),
+            router: RouterSettings::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 mod config_builds;
 mod config_debug;
+mod config_router;
 pub mod crypto;
 pub mod db;
 pub mod devservers;

@@ -260,6 +260,9 @@ async fn serve(settings: Settings) -> Result<()> {
     // The first line on stdout names the bound address, so that a supervisor (or the test
     // harness) that asked for port 0 learns the port.
     println!("listening on http://127.0.0.1:{}", app.port());
+    for url in app.router_listening() {
+        println!("router listening on {url}");
+    }
     let _ = std::io::stdout().flush();
     let handle = app.handle();
     tokio::spawn(async move {
@@ -316,6 +319,10 @@ async fn dev(options: DevOptions) -> Result<()> {
     println!("  redis: 127.0.0.1:{} (ephemeral)", redis.port());
     println!("  kafka (tansu): 127.0.0.1:{} (ephemeral)", kafka.port());
     println!("  data dir: {}", settings.data_dir.display());
+    if let Some(web) = app.web_address() {
+        let at = app.router_listening().join(", ");
+        println!("  router: {at} (apps at {})", web.web_url("APP"));
+    }
     let config_flag = options
         .config
         .as_ref()

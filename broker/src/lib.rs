@@ -26,6 +26,7 @@ pub mod marketplace;
 pub mod openapi;
 pub mod platform;
 pub mod provisioning;
+pub mod router;
 pub mod shapes;
 pub mod slugs;
 pub mod startup;

@@ -31,6 +31,7 @@ use crate::jobs::Jobs;
 use crate::marketplace::Marketplace;
 use crate::platform::Platform;
 use crate::provisioning::Provisioning;
+use crate::router::{Pool, Router};
 
 /// Largest request body accepted (1 MiB).
 pub(crate) const MAX_BODY: usize = 1 << 20;
@@ -61,6 +62,7 @@ pub struct Application {
     marketplace: Marketplace,
     access: Access,
     git: Git,
+    router: Option<Router>,
     reconcile_every: Duration,
 }
 
@@ -220,6 +222,7 @@ impl Application {
             sealer.clone(),
             Duration::from_millis(settings.osb.sync_timeout_ms),
         );
+        let pool = Pool::new(Duration::from_millis(settings.router.drain_timeout_ms));
         let dynos = Dynos::new(
             db.clone(),
             sealer.clone(),
@@ -227,7 +230,9 @@ impl Application {
             settings.runtime.clone(),
             settings.builds.clone(),
             settings.data_dir.clone(),
+            pool.clone(),
         );
+        let router = Router::bind(&settings.router, db.clone(), pool, dynos.clone())?;
         let platform = Platform::new(
             db.clone(),
             provisioning.clone(),
@@ -273,6 +278,7 @@ impl Application {
             marketplace,
             access,
             git,
+            router,
             reconcile_every: Duration::from_millis(settings.platform.reconcile_interval_ms.max(50)),
         })
     }
@@ -280,6 +286,16 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The router's listeners (`http://127.0.0.1:PORT`), for the start-up lines.
+    pub fn router_listening(&self) -> Vec<String> {
+        self.router.as_ref().map(Router::listening).unwrap_or_default()
+    }
+
+    /// Where apps are reached (`None` without a router).
+    pub fn web_address(&self) -> Option<crate::config::WebAddress> {
+        self.router.as_ref().map(Router::web_address)
     }
 
     /// The access domain (to issue tokens for a dev session).
@@ -311,7 +327,8 @@ impl Application {
         );
         let supervisor = tokio::spawn(self.dynos.clone().run(stopped(stop_rx.clone())));
         let refresher = tokio::spawn(self.marketplace.clone().run_refresher(stopped(stop_rx.clone())));
-        let collector = tokio::spawn(self.git.clone().run_collector(stopped(stop_rx)));
+        let collector = tokio::spawn(self.git.clone().run_collector(stopped(stop_rx.clone())));
+        let router = self.router.map(|r| tokio::spawn(r.run(stopped(stop_rx))));
         let result = self.server.await.map_err(|e| Error::internal("server", e));
         let _ = stop_tx.send(true);
         let _ = workers.await;
@@ -319,6 +336,9 @@ impl Application {
         let _ = supervisor.await;
         let _ = refresher.await;
         let _ = collector.await;
+        if let Some(r) = router {
+            let _ = r.await;
+        }
         result
     }
 }

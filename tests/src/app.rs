@@ -72,6 +72,40 @@ pub struct Options {
     pub buildpack_paths: Vec<String>,
     /// `builds.timeout_ms`.
     pub build_timeout_ms: u64,
+    /// `router.timeout_ms`.
+    pub router_timeout_ms: u64,
+    /// `router.boot_wait_ms`.
+    pub router_boot_wait_ms: u64,
+    /// HTTPS on the router (a listener on a free port) with these certificates.
+    pub router_tls: Option<RouterTls>,
+}
+
+/// The router's HTTPS settings of a broker under test.
+#[derive(Debug, Clone)]
+pub struct RouterTls {
+    /// The default certificate and key (PEM files).
+    pub default: (PathBuf, PathBuf),
+    /// Certificates for particular names: the names, the certificate, the key.
+    pub certificates: Vec<(Vec<String>, PathBuf, PathBuf)>,
+}
+
+impl RouterTls {
+    /// The `[router.tls]` section.
+    fn toml(&self) -> String {
+        let mut out = format!(
+            "[router.tls]\nlisten = \"127.0.0.1:0\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            self.default.0.display(),
+            self.default.1.display()
+        );
+        for (names, cert, key) in &self.certificates {
+            out.push_str(&format!(
+                "[[router.tls.certificates]]\ndomains = {names:?}\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+                cert.display(),
+                key.display()
+            ));
+        }
+        out
+    }
 }
 
 impl Default for Options {
@@ -95,6 +129,9 @@ impl Default for Options {
             npm_registry: None,
             buildpack_paths: Vec::new(),
             build_timeout_ms: 900_000,
+            router_timeout_ms: 30_000,
+            router_boot_wait_ms: 10_000,
+            router_tls: None,
         }
     }
 }
@@ -151,7 +188,17 @@ npm_registry = "{npm}"
 buildpack_paths = {paths:?}
 timeout_ms = {build_timeout}
 allow_loopback_buildpacks = true
-"#,
+[router]
+listen = "127.0.0.1:0"
+domain = "localhost"
+timeout_ms = {router_timeout}
+boot_wait_ms = {router_boot_wait}
+drain_timeout_ms = 30000
+host_cache_ms = 200
+{router_tls}"#,
+            router_timeout = self.router_timeout_ms,
+            router_boot_wait = self.router_boot_wait_ms,
+            router_tls = self.router_tls.as_ref().map(RouterTls::toml).unwrap_or_default(),
             pip = self.pip_index_url.clone().unwrap_or_default(),
             npm = self.npm_registry.clone().unwrap_or_default(),
             paths = self.buildpack_paths,
@@ -208,6 +255,10 @@ pub const JWT_SECRET: &str = "test-secret-for-the-platform-api-0123456789";
 pub struct TestApp {
     /// Base URL (`http://127.0.0.1:PORT`).
     pub url: String,
+    /// The router's plain HTTP listener (`http://127.0.0.1:PORT`).
+    pub router_url: String,
+    /// The router's HTTPS listener (`https://127.0.0.1:PORT`), when it has one.
+    pub router_tls_url: Option<String>,
     /// OSB basic auth user.
     pub user: String,
     /// OSB basic auth password.
@@ -253,6 +304,8 @@ impl TestApp {
         std::fs::write(dir.path().join("broker.toml"), config).unwrap();
         let mut app = TestApp {
             url: String::new(),
+            router_url: String::new(),
+            router_tls_url: None,
             user: "broker".into(),
             password,
             state_url,
@@ -282,6 +335,8 @@ impl TestApp {
         std::fs::copy(self.dir.path().join("secret.key"), dir.path().join("secret.key")).unwrap();
         let mut app = TestApp {
             url: String::new(),
+            router_url: String::new(),
+            router_tls_url: None,
             user: self.user.clone(),
             password: self.password.clone(),
             state_url: self.state_url.clone(),
@@ -325,8 +380,9 @@ impl TestApp {
         let reaper = spawn_reaper(child.id(), "KILL", Path::new("")).unwrap();
         self.reapers.push(reaper);
         let stdout = child.stdout.take().unwrap();
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        stdout.read_line(&mut line).unwrap();
         let url = line
             .trim()
             .strip_prefix("listening on ")
@@ -337,8 +393,26 @@ impl TestApp {
                 )
             })
             .to_string();
+        // The router's listeners follow, one line each (plain HTTP, then HTTPS when set).
+        let tls = std::fs::read_to_string(self.dir.path().join("broker.toml"))
+            .unwrap()
+            .contains("[router.tls]");
+        for _ in 0..(1 + usize::from(tls)) {
+            let mut router = String::new();
+            stdout.read_line(&mut router).unwrap();
+            match router.trim().strip_prefix("router listening on ") {
+                Some(u) if u.starts_with("https://") => self.router_tls_url = Some(u.to_string()),
+                Some(u) => self.router_url = u.to_string(),
+                None => panic!("no router line: {router:?}"),
+            }
+        }
         self.url = url;
         self.child = Some(child);
+    }
+
+    /// The broker process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills the broker with SIGKILL: no cleanup, no graceful anything.

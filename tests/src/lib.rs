@@ -27,6 +27,7 @@ pub mod osb;
 pub mod packages;
 pub mod partner;
 pub mod pg;
+pub mod router;
 pub mod servers;
 
 pub use api::{Api, Reply};

@@ -20,4 +20,5 @@ mod osb_api;
 mod packages;
 mod platform_api;
 mod redis_adapter;
+mod router;
 mod state_store;

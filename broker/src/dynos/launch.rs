@@ -180,8 +180,16 @@ impl Dynos {
             name,
             format!("Stopping all processes with SIGTERM ({why})"),
         );
-        let (me, id) = (self.clone(), id.to_string());
+        // Out of the router first; SIGTERM only once its requests in flight are done.
+        let leaving = self.inner.pool.leave(id);
+        let (me, id, app_id, name) = (self.clone(), id.to_string(), app_id.to_string(), name.to_string());
         tokio::spawn(async move {
+            if let Some(b) = leaving {
+                if !b.drain(me.inner.pool.drain_timeout()).await {
+                    let text = format!("{} requests still in flight after the drain timeout", b.inflight());
+                    me.log(&app_id, "broker", &name, text);
+                }
+            }
             if let Ok(rt) = me.runtime() {
                 if let Err(e) = rt.stop(&id, me.grace()).await {
                     warn!(container = %id, error = %e, "stopping a dyno failed");

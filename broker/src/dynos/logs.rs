@@ -42,6 +42,12 @@ impl Dynos {
         let _ = self.inner.log_tx.send(line);
     }
 
+    /// Appends one of the router's lines to an app's log (source `heroku`, dyno `router`, as
+    /// Heroku's router writes them).
+    pub fn log_router(&self, app_id: &str, text: String) {
+        self.log(app_id, "heroku", "router", text);
+    }
+
     /// The app's buffered log lines matching `query` and, for tails, a receiver of new lines.
     pub async fn logs(
         &self,
@@ -72,10 +78,14 @@ impl Dynos {
         Ok((a, lines, rx))
     }
 
-    /// A 404 naming the app's dynos unless `dyno` names one of them (running, or wanted by the
-    /// formation), a process type of its formation, or a dyno the buffered log still has lines
-    /// of (a one-off run that ended).
+    /// A 404 naming the app's dynos unless `dyno` is `router` or names one of them (running, or
+    /// wanted by the formation), a process type of its formation, or a dyno the buffered log
+    /// still has lines of (a one-off run that ended).
     async fn check_dyno(&self, a: &App, dyno: &str) -> Result<()> {
+        // The router's lines, as on Heroku (`--dyno router`), even before the first request.
+        if dyno == "router" {
+            return Ok(());
+        }
         let matches = |name: &str| name == dyno || name.split('.').next() == Some(dyno);
         let logged = self
             .inner

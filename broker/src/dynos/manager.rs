@@ -17,6 +17,7 @@ use crate::db::models::App;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::platform::Actor;
+use crate::router::Pool;
 use crate::slugs::ProcessTypes;
 
 use super::plan::Supervision;
@@ -47,6 +48,8 @@ pub(super) struct Inner {
     pub(super) wake: tokio::sync::Notify,
     /// The output of the builds this broker runs now, by build id.
     pub(super) live_builds: std::sync::Mutex<HashMap<String, tokio::sync::watch::Sender<LiveOutput>>>,
+    /// The router's backends: web dynos join once up and leave before they are stopped.
+    pub(super) pool: Pool,
 }
 
 /// The text a running build has written so far, and whether it has ended (`build_output.rs`).
@@ -64,7 +67,7 @@ pub struct Dynos {
 
 impl Dynos {
     /// The dyno manager over the store and a runtime (`None` when dynos are disabled), keeping
-    /// its files under `data_dir`.
+    /// its files under `data_dir` and publishing web dynos to the router's `pool`.
     pub fn new(
         db: Db,
         sealer: Sealer,
@@ -72,6 +75,7 @@ impl Dynos {
         settings: RuntimeSettings,
         builds: BuildSettings,
         data_dir: PathBuf,
+        pool: Pool,
     ) -> Dynos {
         let (log_tx, _) = broadcast::channel(4096);
         Dynos {
@@ -94,6 +98,7 @@ impl Dynos {
                 phases: std::sync::Mutex::new(HashSet::new()),
                 wake: tokio::sync::Notify::new(),
                 live_builds: std::sync::Mutex::new(HashMap::new()),
+                pool,
             }),
         }
     }

@@ -43,6 +43,7 @@ mod logs;
 mod manager;
 mod phases;
 mod plan;
+mod routing;
 mod supervisor;
 mod views;
 

@@ -94,6 +94,8 @@ impl Dynos {
         let list = rt.list().await.map_err(runtime_err)?;
         self.collect_logs(&mut sup, &list).await;
         self.check_up(&mut sup, &list).await;
+        // New dynos join the router before the plan stops the ones they replace.
+        self.publish_routes(&sup, &desired, &list);
         let settings = &self.inner.settings;
         let known: HashSet<&str> = desired.iter().map(|d| d.app.id.as_str()).collect();
         let mut remove: Vec<String> = Vec::new();
@@ -111,6 +113,7 @@ impl Dynos {
             sup.crash_counted.remove(&id);
             sup.first_seen.remove(&id);
         }
+        self.publish_routes(&sup, &desired, &list);
         Ok(())
     }
 

@@ -50,6 +50,7 @@ async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>, Scratch) {
         settings.runtime.clone(),
         settings.builds.clone(),
         dir.to_path_buf(),
+        crate::router::Pool::default(),
     );
     let platform = Platform::new(db.clone(), provisioning.clone(), sealer.clone(), wait);
     let marketplace = Marketplace::new(

@@ -39,6 +39,15 @@ impl App {
             .ok_or_else(|| Error::NotFound(format!("app {} does not exist", clip(id_or_name))))
     }
 
+    /// An app by its name (never its id), if it exists: what a router host names.
+    pub fn by_name(conn: &mut DbConnection, name: &str) -> Result<Option<App>> {
+        Ok(apps::table
+            .filter(apps::name.eq(name))
+            .select(App::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
     /// An app by its id, if it exists.
     pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<App>> {
         Ok(apps::table.find(id).select(App::as_select()).first(conn).optional()?)

@@ -29,8 +29,12 @@
 //!   `broker run bash` (200 keystrokes typed one at a time, or `--runs R` when larger) vs the
 //!   same keystrokes to `bash` in a local PTY; medians and p99s.
 //!
+//! - `router` (only with `--only router`): `wrk` straight at a web dyno, through nginx and
+//!   through the router (requests per second, added p50/p99), then a rolling restart under
+//!   500 req/s counting failed requests (`router.rs`).
+//!
 //! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C] [--runs R]
-//! [--only dynos|partner|access|typing|cli|attach|builds]`
+//! [--only dynos|partner|access|typing|cli|attach|builds|router]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -43,6 +47,7 @@ mod builds;
 mod cli;
 mod dynos;
 mod partner;
+mod router;
 mod typing;
 use base64::Engine;
 use providers::postgres::{bind_statements, provision_statements};
@@ -140,6 +145,10 @@ async fn main() {
     let args = args();
     if args.only.as_deref() == Some("builds") {
         builds::run(args.runs).await;
+        return;
+    }
+    if args.only.as_deref() == Some("router") {
+        router::run(args.seconds, args.connections).await;
         return;
     }
     if args.only.as_deref() == Some("typing") {

@@ -2,6 +2,8 @@
 //! - `sample-dyno web`: HTTP on `$PORT`. `/` reports the dyno's view of itself (pid, host name,
 //!   environment, visible processes); `/db` connects to `$DATABASE_URL` and reports who it is;
 //!   every request is logged to stdout.
+//! - `sample-dyno http`: a keep-alive HTTP/1.1 server on `$PORT` for the router's tests and
+//!   benchmarks (`http.rs`).
 //! - `sample-dyno worker`: prints a tick every 200 ms.
 //! - `sample-dyno hog MB`: allocates and touches MB mebibytes, then sleeps.
 
@@ -9,17 +11,20 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
+mod http;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("web") => web(),
+        Some("http") => http::serve(),
         Some("worker") => loop {
             println!("worker tick");
             std::thread::sleep(Duration::from_millis(200));
         },
         Some("hog") => hog(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1024)),
         _ => {
-            eprintln!("usage: sample-dyno web|worker|hog MB");
+            eprintln!("usage: sample-dyno web|http|worker|hog MB");
             std::process::exit(2);
         }
     }

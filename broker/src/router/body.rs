@@ -1,0 +1,163 @@
+//! Bodies streamed through the router, frame by frame, never held whole: the client's request
+//! body on its way to the dyno ([`UpstreamBody`], which remembers whether the client broke
+//! off or the dyno stopped reading), and the dyno's response on its way back ([`Relayed`],
+//! which counts bytes, hands the connection back for reuse and writes the log line when it
+//! ends).
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+
+use super::pool::InFlight;
+
+/// How a request body's relay went.
+#[derive(Debug, Default)]
+pub struct BodyState {
+    /// The client's stream failed (it went away mid-upload: `H27`).
+    pub client_failed: AtomicBool,
+    /// Every byte was passed on.
+    pub finished: AtomicBool,
+}
+
+/// The client's request body, passed to the dyno as it arrives (`None`: no body).
+pub struct UpstreamBody {
+    inner: Option<Incoming>,
+    state: Arc<BodyState>,
+}
+
+impl UpstreamBody {
+    /// Wraps a client's body; `state` tells afterwards how its relay went.
+    pub fn new(inner: Incoming, state: Arc<BodyState>) -> UpstreamBody {
+        UpstreamBody {
+            inner: Some(inner),
+            state,
+        }
+    }
+
+    /// No body (a request sent again).
+    pub fn empty() -> UpstreamBody {
+        UpstreamBody {
+            inner: None,
+            state: Arc::default(),
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.state.finished.store(true, Ordering::Release),
+            Poll::Ready(Some(Err(_))) => self.state.client_failed.store(true, Ordering::Release),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+/// What the router answers with: its own page, or a dyno's response relayed.
+pub type RouterBody = Either<Full<Bytes>, Relayed>;
+
+/// What is called once a relayed response ends: with the bytes sent and whether the response
+/// was read whole.
+pub type OnEnd = Box<dyn FnOnce(u64, bool) + Send>;
+
+/// A dyno's response body on its way to the client.
+pub struct Relayed {
+    inner: Incoming,
+    bytes: u64,
+    ended: bool,
+    /// The connection, handed back to the backend once the response is read whole.
+    sender: Option<SendRequest<UpstreamBody>>,
+    /// Keeps the request counted on its backend until the body is done.
+    inflight: Option<InFlight>,
+    on_end: Option<OnEnd>,
+}
+
+impl Relayed {
+    /// Relays `inner`; the connection `sender` returns to the backend of `inflight` when it
+    /// ends cleanly, and `on_end` runs once either way.
+    pub fn new(
+        inner: Incoming,
+        sender: Option<SendRequest<UpstreamBody>>,
+        inflight: InFlight,
+        on_end: OnEnd,
+    ) -> Relayed {
+        Relayed {
+            inner,
+            bytes: 0,
+            ended: false,
+            sender,
+            inflight: Some(inflight),
+            on_end: Some(on_end),
+        }
+    }
+}
+
+impl Body for Relayed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.bytes += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => self.ended = true,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Relayed {
+    fn drop(&mut self) {
+        // A body with nothing in it (HEAD, 204, 304) may be dropped unpolled: it is complete.
+        let whole = self.ended || self.inner.is_end_stream();
+        if let (true, Some(sender), Some(inflight)) = (whole, self.sender.take(), &self.inflight) {
+            inflight.backend().put_idle(sender);
+        }
+        self.inflight = None;
+        if let Some(on_end) = self.on_end.take() {
+            on_end(self.bytes, whole);
+        }
+    }
+}
+
+/// A page of the router's own.
+pub fn page(text: String) -> RouterBody {
+    Either::Left(Full::new(Bytes::from(text)))
+}

@@ -1,0 +1,242 @@
+//! Headers at the router: the request id, the host a request names, the `X-Forwarded-*` and
+//! `Via` headers a dyno sees, and the hop-by-hop headers (RFC 9110 §7.6.1) that end at the
+//! router in both directions.
+
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
+use hyper::http::uri::Uri;
+
+/// The `Via` entry of this router (RFC 9110 §7.6.3).
+pub const VIA: &str = "1.1 addon-broker";
+
+/// Headers that belong to one connection only. `Connection` names more of them.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The client's `X-Request-Id` when it is valid (Heroku's rule: 20 to 200 letters, digits,
+/// `+`, `/`, `=`, `-`), else a new one.
+pub fn request_id(headers: &HeaderMap) -> String {
+    let given = headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    match given {
+        Some(id)
+            if (20..=200).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=-".contains(&b)) =>
+        {
+            id.to_string()
+        }
+        _ => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+/// The host a request is for, lower-cased, without its port or a trailing dot: the `Host`
+/// header, else the request target's authority (HTTP/2). `None` when neither is a host name.
+pub fn host_of(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    let raw = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))?;
+    let host = raw.rsplit_once(':').map_or(raw, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            raw
+        }
+    });
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    ok.then_some(host)
+}
+
+/// Whether the request asks to switch protocols (a WebSocket handshake).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(UPGRADE) && connection_names(headers).any(|n| n.eq_ignore_ascii_case("upgrade"))
+}
+
+/// Names listed in `Connection`.
+fn connection_names(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+}
+
+/// Removes the hop-by-hop headers; an upgrade keeps `Connection: upgrade` and `Upgrade`,
+/// which the next hop needs to switch protocols.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let listed: Vec<HeaderName> = connection_names(headers)
+        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+        .collect();
+    for name in listed {
+        if !(upgrade && name == UPGRADE) {
+            headers.remove(name);
+        }
+    }
+    let upgrade_to = headers.get(UPGRADE).cloned();
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if upgrade {
+        if let Some(to) = upgrade_to {
+            headers.insert(UPGRADE, to);
+            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+    }
+}
+
+/// Where a request came from and arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// The client's address.
+    pub peer: std::net::IpAddr,
+    /// `http` or `https`.
+    pub proto: &'static str,
+    /// The router port it arrived on.
+    pub port: u16,
+}
+
+/// The request headers a dyno sees: hop-by-hop ones removed, `X-Request-Id`, the client
+/// appended to `X-Forwarded-For`, `X-Forwarded-Proto` and `-Port` set (never the client's),
+/// `X-Request-Start` (ms) and this router added to `Via`; `Host` kept (from the authority
+/// when an HTTP/2 client sent none).
+pub fn to_dyno(headers: &mut HeaderMap, upgrade: bool, arrival: Arrival, request_id: &str, host: Option<&str>) {
+    strip_hop_by_hop(headers, upgrade);
+    let fwd = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(before) if !before.trim().is_empty() => format!("{before}, {}", arrival.peer),
+        _ => arrival.peer.to_string(),
+    };
+    set(headers, "x-forwarded-for", &fwd);
+    set(headers, "x-forwarded-proto", arrival.proto);
+    set(headers, "x-forwarded-port", &arrival.port.to_string());
+    set(headers, "x-request-id", request_id);
+    set(
+        headers,
+        "x-request-start",
+        &format!("t={}", chrono::Utc::now().timestamp_millis()),
+    );
+    append_via(headers);
+    if !headers.contains_key(HOST) {
+        if let Some(h) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
+            headers.insert(HOST, h);
+        }
+    }
+}
+
+/// The response headers a client sees: hop-by-hop ones removed (an upgrade's kept) and this
+/// router added to `Via`.
+pub fn to_client(headers: &mut HeaderMap, upgrade: bool) {
+    strip_hop_by_hop(headers, upgrade);
+    append_via(headers);
+}
+
+fn append_via(headers: &mut HeaderMap) {
+    let via = match headers.get("via").and_then(|v| v.to_str().ok()) {
+        Some(before) => format!("{before}, {VIA}"),
+        None => VIA.to_string(),
+    };
+    set(headers, "via", &via);
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn a_valid_request_id_is_kept_and_others_replaced() {
+        let good = "abcdefghij0123456789+/=-";
+        assert_eq!(request_id(&map(&[("x-request-id", good)])), good);
+        for bad in [
+            "short",
+            "has spaces in it, twenty chars",
+            &"x".repeat(201),
+            "semicolons;;;;;;;;;;;;;;",
+        ] {
+            let id = request_id(&map(&[("x-request-id", bad)]));
+            assert_ne!(id, bad);
+            assert_eq!(id.len(), 36);
+        }
+    }
+
+    #[test]
+    fn hosts_lose_ports_case_and_trailing_dots_and_junk_is_refused() {
+        let uri: Uri = "/".parse().unwrap();
+        let host = |h: &str| host_of(&map(&[("host", h)]), &uri);
+        assert_eq!(host("MyApp.localhost:8080").as_deref(), Some("myapp.localhost"));
+        assert_eq!(host("www.example.com.").as_deref(), Some("www.example.com"));
+        assert_eq!(host("a b.com"), None);
+        assert_eq!(host("../etc"), None);
+        assert_eq!(host(""), None);
+        let h2: Uri = "https://App.Example.com/x".parse().unwrap();
+        assert_eq!(host_of(&HeaderMap::new(), &h2).as_deref(), Some("app.example.com"));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_stop_at_the_router_and_forwarded_ones_are_set() {
+        let mut h = map(&[
+            ("connection", "close, x-secret"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-proto", "https"),
+            ("via", "1.0 corp"),
+            ("host", "myapp.localhost:5000"),
+        ]);
+        let arrival = Arrival {
+            peer: "127.0.0.1".parse().unwrap(),
+            proto: "http",
+            port: 5000,
+        };
+        to_dyno(&mut h, false, arrival, "rid-0123456789abcdefghij", None);
+        for gone in ["connection", "x-secret", "keep-alive", "te"] {
+            assert!(!h.contains_key(gone), "{gone} passed through");
+        }
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-port"], "5000");
+        assert_eq!(h["via"], "1.0 corp, 1.1 addon-broker");
+        assert_eq!(h["host"], "myapp.localhost:5000");
+        assert_eq!(h["x-request-id"], "rid-0123456789abcdefghij");
+    }
+
+    #[test]
+    fn an_upgrade_keeps_its_connection_and_upgrade_headers() {
+        let mut h = map(&[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")]);
+        assert!(is_upgrade(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["connection"], "upgrade");
+        let plain = map(&[("upgrade", "websocket")]);
+        assert!(!is_upgrade(&plain));
+    }
+}

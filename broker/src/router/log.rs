@@ -1,0 +1,229 @@
+//! What the router says: its log lines in Heroku's format (`at=info method=GET path="/" …`,
+//! in the app's log as source `heroku`, dyno `router`), and the error codes it answers with,
+//! each with a status and a plain page.
+
+use std::time::Duration;
+
+use hyper::StatusCode;
+
+/// A request's facts for its log line.
+#[derive(Debug, Clone)]
+pub struct RequestLine {
+    /// `GET`.
+    pub method: String,
+    /// The path and query, as sent.
+    pub path: String,
+    /// The host it was for (already checked to be a host name).
+    pub host: String,
+    /// Its request id.
+    pub request_id: String,
+    /// The client's address (and what it was forwarded for).
+    pub fwd: String,
+    /// `http` or `https`.
+    pub protocol: &'static str,
+}
+
+/// How a request went: the dyno, the timings, the status and the bytes sent back.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// `web.1`, when a dyno was chosen.
+    pub dyno: Option<String>,
+    /// Time to connect to the dyno.
+    pub connect: Option<Duration>,
+    /// Time the dyno took to answer.
+    pub service: Option<Duration>,
+    /// Status sent to the client.
+    pub status: u16,
+    /// Body bytes sent to the client.
+    pub bytes: u64,
+}
+
+/// The router's errors, Heroku's codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// `H10`: no web dyno is up or starting (they crashed).
+    AppCrashed,
+    /// `H12`: the dyno sent no response within `router.timeout_ms`.
+    RequestTimeout,
+    /// `H13`: the dyno closed the connection without a response.
+    ConnectionClosed,
+    /// `H14`: the formation has no web dynos.
+    NoWebDynos,
+    /// `H18`: the dyno broke off while the request was still being sent to it.
+    ServerInterrupted,
+    /// `H20`: a web dyno was starting but did not come up in `router.boot_wait_ms`.
+    BootTimeout,
+    /// `H27`: the client went away before the response.
+    ClientInterrupted,
+}
+
+impl Code {
+    /// `H12`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Code::AppCrashed => "H10",
+            Code::RequestTimeout => "H12",
+            Code::ConnectionClosed => "H13",
+            Code::NoWebDynos => "H14",
+            Code::ServerInterrupted => "H18",
+            Code::BootTimeout => "H20",
+            Code::ClientInterrupted => "H27",
+        }
+    }
+
+    /// Heroku's description.
+    pub fn desc(self) -> &'static str {
+        match self {
+            Code::AppCrashed => "App crashed",
+            Code::RequestTimeout => "Request timeout",
+            Code::ConnectionClosed => "Connection closed without response",
+            Code::NoWebDynos => "No web dynos running",
+            Code::ServerInterrupted => "Server Request Interrupted",
+            Code::BootTimeout => "App boot timeout",
+            Code::ClientInterrupted => "Client Request Interrupted",
+        }
+    }
+
+    /// The status answered: 504 for a timeout, 499 (nginx's "client closed request", logged
+    /// only: nobody is there to read it) when the client left, else 503.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::RequestTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Code::ClientInterrupted => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The page shown to the client.
+    pub fn page(self, request_id: &str) -> String {
+        let advice = match self {
+            Code::NoWebDynos => {
+                "This application has no web dynos running. Scale them up with `broker ps:scale web=1`."
+            }
+            Code::RequestTimeout => "The application took too long to respond.",
+            _ => "An error occurred in the application and your page could not be served.",
+        };
+        html_page(
+            "Application error",
+            &format!("{advice} If you are the application owner, check your logs for details ({} {}). Request id: {request_id}", self.code(), self.desc()),
+        )
+    }
+}
+
+/// The page for a host that no app answers to.
+pub fn no_such_app(host: &str) -> String {
+    html_page("No such app", &format!("There is no app at {host}."))
+}
+
+/// The page when the router itself could not answer (its state store failed).
+pub fn router_unavailable() -> String {
+    html_page(
+        "Service unavailable",
+        "The router cannot reach its state store; try again shortly.",
+    )
+}
+
+fn html_page(title: &str, text: &str) -> String {
+    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+         <body><h1>{t}</h1><p>{x}</p></body></html>\n",
+        t = escape(title),
+        x = escape(text)
+    )
+}
+
+/// The log line of a request: `at=info …`, or `at=error code=H12 desc="…" …`.
+pub fn line(req: &RequestLine, out: &Outcome, error: Option<Code>) -> String {
+    let ms = |d: Option<Duration>| d.map(|d| format!("{}ms", d.as_millis())).unwrap_or_default();
+    let head = match error {
+        Some(c) => format!("at=error code={} desc=\"{}\"", c.code(), c.desc()),
+        None => "at=info".to_string(),
+    };
+    format!(
+        "{head} method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect={} service={} status={} bytes={} protocol={}",
+        req.method,
+        quoted(&req.path),
+        req.host,
+        req.request_id,
+        quoted(&req.fwd),
+        out.dyno.as_deref().unwrap_or_default(),
+        ms(out.connect),
+        ms(out.service),
+        out.status,
+        out.bytes,
+        req.protocol,
+    )
+}
+
+/// A value for inside double quotes: quotes, backslashes and control characters escaped, so
+/// that a request cannot forge fields or lines.
+fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> RequestLine {
+        RequestLine {
+            method: "GET".into(),
+            path: "/".into(),
+            host: "myapp.localhost".into(),
+            request_id: "abc".into(),
+            fwd: "127.0.0.1".into(),
+            protocol: "http",
+        }
+    }
+
+    #[test]
+    fn lines_have_herokus_fields_in_herokus_order() {
+        let out = Outcome {
+            dyno: Some("web.1".into()),
+            connect: Some(Duration::from_millis(0)),
+            service: Some(Duration::from_millis(3)),
+            status: 200,
+            bytes: 512,
+        };
+        assert_eq!(
+            line(&request(), &out, None),
+            "at=info method=GET path=\"/\" host=myapp.localhost request_id=abc fwd=\"127.0.0.1\" \
+             dyno=web.1 connect=0ms service=3ms status=200 bytes=512 protocol=http"
+        );
+        let failed = Outcome {
+            status: 503,
+            ..Outcome::default()
+        };
+        assert_eq!(
+            line(&request(), &failed, Some(Code::AppCrashed)),
+            "at=error code=H10 desc=\"App crashed\" method=GET path=\"/\" host=myapp.localhost \
+             request_id=abc fwd=\"127.0.0.1\" dyno= connect= service= status=503 bytes=0 protocol=http"
+        );
+    }
+
+    #[test]
+    fn a_path_cannot_forge_fields_or_lines() {
+        let mut req = request();
+        req.path = "/\" status=200 \n at=info".into();
+        let text = line(&req, &Outcome::default(), None);
+        assert!(text.contains("path=\"/\\\" status=200 \\x0a at=info\""), "{text}");
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn pages_escape_what_they_show() {
+        assert!(!no_such_app("<script>").contains("<script>"));
+        assert_eq!(Code::RequestTimeout.status(), 504);
+        assert_eq!(Code::NoWebDynos.status(), 503);
+    }
+}

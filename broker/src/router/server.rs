@@ -1,0 +1,230 @@
+//! The router's listeners: plain HTTP and HTTPS accept loops serving HTTP/1.1 and HTTP/2
+//! (hyper-util's `auto` connection), upgrades included, and a graceful stop that lets
+//! requests in flight finish.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, warn};
+
+use crate::config::{RouterSettings, WebAddress};
+use crate::db::Db;
+use crate::dynos::Dynos;
+use crate::error::{Error, Result};
+
+use super::headers::Arrival;
+use super::hosts::Hosts;
+use super::pool::Pool;
+use super::proxy::Proxy;
+use super::tls;
+
+/// How long a client may take to send a request's head (slow-loris clients are cut off).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stopping router waits for requests in flight.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// A bound router, not yet serving.
+pub struct Router {
+    proxy: Arc<Proxy>,
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, TlsAcceptor)>,
+    domain: String,
+    max_header_bytes: usize,
+}
+
+impl Router {
+    /// Binds the listeners the settings name (`None` when they name none).
+    pub fn bind(settings: &RouterSettings, db: Db, pool: Pool, dynos: Dynos) -> Result<Option<Router>> {
+        let listen = |addr: &str| -> Result<Option<TcpListener>> {
+            if addr.is_empty() {
+                return Ok(None);
+            }
+            let l = TcpListener::bind(addr).map_err(|e| Error::internal(format!("router: listening on {addr}"), e))?;
+            l.set_nonblocking(true)
+                .map_err(|e| Error::internal("router listener", e))?;
+            Ok(Some(l))
+        };
+        let plain = listen(&settings.listen)?;
+        let tls = match listen(&settings.tls.listen)? {
+            Some(l) => Some((l, tls::acceptor(&settings.tls)?)),
+            None => None,
+        };
+        if plain.is_none() && tls.is_none() {
+            return Ok(None);
+        }
+        let proxy = Proxy {
+            pool,
+            hosts: Hosts::new(db, &settings.domain, Duration::from_millis(settings.host_cache_ms)),
+            dynos,
+            timeout: Duration::from_millis(settings.timeout_ms.max(1)),
+            boot_wait: Duration::from_millis(settings.boot_wait_ms),
+        };
+        Ok(Some(Router {
+            proxy: Arc::new(proxy),
+            plain,
+            tls,
+            domain: settings.domain.clone(),
+            max_header_bytes: settings.max_header_bytes.max(8192),
+        }))
+    }
+
+    /// What apps' URLs are made of: HTTPS when the router has it.
+    pub fn web_address(&self) -> WebAddress {
+        let (scheme, listener) = match (&self.tls, &self.plain) {
+            (Some((l, _)), _) => ("https", Some(l)),
+            (None, l) => ("http", l.as_ref()),
+        };
+        WebAddress {
+            scheme,
+            domain: self.domain.clone(),
+            port: listener.map_or(80, port_of),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` of each listener, for the start-up lines.
+    pub fn listening(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(l) = &self.plain {
+            out.push(format!("http://{}", address_of(l)));
+        }
+        if let Some((l, _)) = &self.tls {
+            out.push(format!("https://{}", address_of(l)));
+        }
+        out
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish (10 s at most).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(self.max_header_bytes);
+        let builder = Arc::new(builder);
+        let graceful = Arc::new(GracefulShutdown::new());
+        let mut loops = Vec::new();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let accept = |listener: TcpListener, tls: Option<TlsAcceptor>| Accept {
+            proxy: self.proxy.clone(),
+            builder: builder.clone(),
+            graceful: graceful.clone(),
+            port: port_of(&listener),
+            listener,
+            tls,
+            stop: stop_rx.clone(),
+        };
+        if let Some(l) = self.plain {
+            loops.push(tokio::spawn(accept(l, None).run()));
+        }
+        if let Some((l, acceptor)) = self.tls {
+            loops.push(tokio::spawn(accept(l, Some(acceptor)).run()));
+        }
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        for l in loops {
+            let _ = l.await;
+        }
+        if let Ok(graceful) = Arc::try_unwrap(graceful) {
+            let _ = tokio::time::timeout(STOP_GRACE, graceful.shutdown()).await;
+        }
+    }
+}
+
+/// One listener's accept loop.
+struct Accept {
+    proxy: Arc<Proxy>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    graceful: Arc<GracefulShutdown>,
+    listener: TcpListener,
+    port: u16,
+    tls: Option<TlsAcceptor>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Accept {
+    async fn run(mut self) {
+        let listener = match tokio::net::TcpListener::from_std(self.listener) {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "router: the listener cannot be served");
+                return;
+            }
+        };
+        let proto = if self.tls.is_some() { "https" } else { "http" };
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = self.stop.wait_for(|s| *s) => return,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, most likely: let some connections close.
+                    debug!(error = %e, "router: accepting a connection");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let arrival = arrival(peer, proto, self.port);
+            let (proxy, builder, watcher, tls) = (
+                self.proxy.clone(),
+                self.builder.clone(),
+                self.graceful.watcher(),
+                self.tls.clone(),
+            );
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let proxy = proxy.clone();
+                    async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, arrival).await) }
+                });
+                let served = match tls {
+                    None => {
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        watcher.watch(conn.into_owned()).await
+                    }
+                    Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => {
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+                            watcher.watch(conn.into_owned()).await
+                        }
+                        _ => return,
+                    },
+                };
+                if let Err(e) = served {
+                    debug!(error = %e, "router: a client connection ended with an error");
+                }
+            });
+        }
+    }
+}
+
+fn arrival(peer: SocketAddr, proto: &'static str, port: u16) -> Arrival {
+    Arrival {
+        peer: peer.ip().to_canonical(),
+        proto,
+        port,
+    }
+}
+
+fn port_of(l: &TcpListener) -> u16 {
+    l.local_addr().map(|a| a.port()).unwrap_or_default()
+}
+
+fn address_of(l: &TcpListener) -> String {
+    match l.local_addr() {
+        Ok(a) if a.ip().is_unspecified() => format!("127.0.0.1:{}", a.port()),
+        Ok(a) => a.to_string(),
+        Err(_) => "?".into(),
+    }
+}

@@ -22,7 +22,8 @@ pub struct LogsArgs {
     /// Only this dyno (`web.1`) or process type (`web`).
     #[arg(short = 'd', long, value_name = "DYNO")]
     dyno: Option<String>,
-    /// Only this source: `app` (the dynos' output) or `broker` (what the platform did).
+    /// Only this source: `app` (the dynos' output), `broker` (what the platform did) or
+    /// `heroku` (the router's request lines).
     #[arg(short = 's', long, value_name = "SOURCE")]
     source: Option<String>,
     /// How many lines of the past to show (at most 1500).

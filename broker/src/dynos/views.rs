@@ -200,7 +200,7 @@ impl LogLine {
 pub struct LogQuery {
     /// Only this dyno (`web.1`) or process type (`web`).
     pub dyno: Option<String>,
-    /// Only this source (`app` or `broker`).
+    /// Only this source (`app`, `broker` or `heroku`).
     pub source: Option<String>,
     /// Lines from the buffer (default 100, at most 1500).
     pub lines: Option<usize>,

@@ -25,27 +25,16 @@ pub struct BodyState {
     pub finished: AtomicBool,
 }
 
-/// The client's request body, passed to the dyno as it arrives (`None`: no body).
+/// The client's request body, passed to the dyno as it arrives.
 pub struct UpstreamBody {
-    inner: Option<Incoming>,
+    inner: Incoming,
     state: Arc<BodyState>,
 }
 
 impl UpstreamBody {
     /// Wraps a client's body; `state` tells afterwards how its relay went.
     pub fn new(inner: Incoming, state: Arc<BodyState>) -> UpstreamBody {
-        UpstreamBody {
-            inner: Some(inner),
-            state,
-        }
-    }
-
-    /// No body (a request sent again).
-    pub fn empty() -> UpstreamBody {
-        UpstreamBody {
-            inner: None,
-            state: Arc::default(),
-        }
+        UpstreamBody { inner, state }
     }
 }
 
@@ -54,10 +43,7 @@ impl Body for UpstreamBody {
     type Error = hyper::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let Some(inner) = self.inner.as_mut() else {
-            return Poll::Ready(None);
-        };
-        let polled = Pin::new(inner).poll_frame(cx);
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(None) => self.state.finished.store(true, Ordering::Release),
             Poll::Ready(Some(Err(_))) => self.state.client_failed.store(true, Ordering::Release),
@@ -67,13 +53,11 @@ impl Body for UpstreamBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(Body::is_end_stream)
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+        self.inner.size_hint()
     }
 }
 

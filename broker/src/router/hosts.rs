@@ -23,13 +23,16 @@ pub struct Target {
     pub app_name: String,
 }
 
+/// A remembered answer: when it was looked up, and the app (`None`: no app has the host).
+type Remembered = (Instant, Option<Arc<Target>>);
+
 /// Host → app, from the store, remembered briefly.
 pub struct Hosts {
     db: Db,
     /// `.localhost`: the suffix of apps' own host names.
     suffix: String,
     ttl: Duration,
-    cache: RwLock<HashMap<String, (Instant, Option<Arc<Target>>)>>,
+    cache: RwLock<HashMap<String, Remembered>>,
 }
 
 impl Hosts {

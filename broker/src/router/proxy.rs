@@ -1,8 +1,9 @@
 //! One request through the router: the host's app, a backend from its pool, the request
 //! streamed to the dyno over a kept-alive connection, and the response streamed back, or one
 //! of Heroku's errors. A connection refused before any byte was sent is retried on another
-//! dyno; a request is never sent twice unless it is a body-less GET, HEAD or OPTIONS whose
-//! reused connection closed under it.
+//! dyno; once a byte of a request was written, it is never sent again (a request that crashed
+//! one dyno must not crash the next). Idle connections are reused for at most a second, below
+//! app servers' keep-alive timeouts, so that a dyno does not close one as a request goes out.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,9 +11,9 @@ use std::time::{Duration, Instant};
 use http_body_util::Either;
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::upgrade::OnUpgrade;
-use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 use tracing::warn;
 
@@ -61,6 +62,12 @@ impl Watch {
             .log_router(&self.app_id, log::line(&self.line, &outcome, error));
     }
 
+    /// Logs `code`, found before any dyno was asked, and answers with its page.
+    fn fail_unrouted(mut self, code: Code) -> Response<RouterBody> {
+        self.outcome = Outcome::default();
+        self.fail(code)
+    }
+
     /// Logs `code` and answers with its page.
     fn fail(mut self, code: Code) -> Response<RouterBody> {
         let page = code.page(&self.line.request_id);
@@ -87,9 +94,10 @@ impl Drop for Watch {
 enum Sent {
     Response(Response<Incoming>, SendRequest<UpstreamBody>),
     /// Nothing was written: the request is back, to go elsewhere.
-    NotSent(Request<UpstreamBody>),
+    Unsent(Request<UpstreamBody>),
     TimedOut,
-    Failed(hyper::Error),
+    /// Written in part or whole, then the connection failed.
+    Failed,
 }
 
 impl Proxy {
@@ -144,8 +152,6 @@ impl Proxy {
         parts.uri = origin_form(&parts.uri);
         parts.version = Version::HTTP_11;
         let had_body = !body.is_end_stream();
-        let mut replay = (!had_body && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS))
-            .then(|| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
         let state = Arc::new(BodyState::default());
         let mut req = Request::from_parts(parts, UpstreamBody::new(body, state.clone()));
         let mut tried: Vec<String> = Vec::new();
@@ -153,12 +159,12 @@ impl Proxy {
         loop {
             let inflight = match routes.pick(&tried) {
                 Pick::Backend(b) => b,
-                Pick::NoneWanted => return watch.fail(Code::NoWebDynos),
-                Pick::Crashed => return watch.fail(Code::AppCrashed),
+                Pick::NoneWanted => return watch.fail_unrouted(Code::NoWebDynos),
+                Pick::Crashed => return watch.fail_unrouted(Code::AppCrashed),
                 Pick::Booting => {
                     let left = self.boot_wait.saturating_sub(started.elapsed());
                     if left.is_zero() {
-                        return watch.fail(Code::BootTimeout);
+                        return watch.fail_unrouted(Code::BootTimeout);
                     }
                     let _ = tokio::time::timeout(left.min(BOOT_POLL), routes.changed()).await;
                     continue;
@@ -178,7 +184,7 @@ impl Proxy {
                     watch.outcome.service = Some(sent_at.elapsed());
                     return relay(resp, sender, inflight, client_upgrade, watch);
                 }
-                Sent::NotSent(back) => {
+                Sent::Unsent(back) => {
                     if !reused {
                         tried.push(backend.container_id.clone());
                     }
@@ -188,14 +194,8 @@ impl Proxy {
                     watch.outcome.service = Some(sent_at.elapsed());
                     return watch.fail(Code::RequestTimeout);
                 }
-                Sent::Failed(e) => {
+                Sent::Failed => {
                     watch.outcome.service = Some(sent_at.elapsed());
-                    if reused && e.is_incomplete_message() {
-                        if let Some((method, uri, headers)) = replay.take() {
-                            req = rebuilt(method, uri, headers);
-                            continue;
-                        }
-                    }
                     return watch.fail(failure(&state, had_body));
                 }
             }
@@ -213,15 +213,6 @@ fn failure(state: &BodyState, had_body: bool) -> Code {
     } else {
         Code::ConnectionClosed
     }
-}
-
-/// A body-less request again, for a second connection.
-fn rebuilt(method: Method, uri: Uri, headers: HeaderMap) -> Request<UpstreamBody> {
-    let mut req = Request::new(UpstreamBody::empty());
-    *req.method_mut() = method;
-    *req.uri_mut() = uri;
-    *req.headers_mut() = headers;
-    req
 }
 
 /// The path and query alone: what HTTP/1.1 sends to an origin server.
@@ -264,8 +255,8 @@ async fn send(
         Err(_) => Sent::TimedOut,
         Ok(Ok(resp)) => Sent::Response(resp, sender),
         Ok(Err(mut e)) => match e.take_message() {
-            Some(back) => Sent::NotSent(back),
-            None => Sent::Failed(e.into_error()),
+            Some(back) => Sent::Unsent(back),
+            None => Sent::Failed,
         },
     }
 }

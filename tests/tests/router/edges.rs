@@ -80,6 +80,12 @@ async fn the_edges_answer_herokus_errors_and_log_them() {
     assert_eq!(status, 503, "{body}");
     let line = wait_line(&api, &name, "H10", |l| l.contains("code=H10")).await;
     assert!(line.contains("desc=\"App crashed\" method=GET path=\"/\""), "{line}");
+    assert!(line.contains("dyno= connect= service="), "no dyno was asked: {line}");
+    // The request that crashed the dyno was not sent to it twice.
+    let lines = router_lines(&api, &name).await;
+    let exit: Vec<&String> = lines.iter().filter(|l| l.contains("path=\"/exit\"")).collect();
+    assert_eq!(exit.len(), 1, "{exit:#?}");
+    assert!(exit[0].contains("code=H13"), "{}", exit[0]);
 
     // H14: scaled to zero.
     addon_broker_tests::dynos::scale(&api, &name, serde_json::json!([{ "type": "web", "quantity": 0 }])).await;

@@ -13,7 +13,7 @@ async fn load(
     while !*stop.borrow() {
         i += 1;
         // Now and then a slow request, which must finish on a dyno that is leaving.
-        let path = if i % 10 == 0 {
+        let path = if i.is_multiple_of(10) {
             "/sleep/300".to_string()
         } else {
             format!("/n/{i}")

@@ -13,12 +13,12 @@ use crate::http::input::{flag, query};
 use crate::http::state::PlatformState;
 
 /// The app's logs as text, one line each: `<timestamp> <source>[<dyno>]: <text>`, where
-/// source is `app` (the dyno's stdout/stderr) or `broker` (state changes). Query: `dyno`
-/// (`web.1` or a type), `source`, `lines` (default 100, at most 1500), `tail=true` to keep
+/// source is `app` (the dyno's stdout/stderr), `broker` (state changes) or `heroku` (the
+/// router's request lines, dyno `router`). Query: `dyno` (`web.1`, a type, or `router`), `source`, `lines` (default 100, at most 1500), `tail=true` to keep
 /// the response open and stream new lines.
 #[utoipa::path(get, path = "/apps/{app}/logs", tag = "dynos",
-    params(("app" = String, Path, description = "id or name"), ("dyno" = Option<String>, Query, description = "dyno name or process type"),
-           ("source" = Option<String>, Query, description = "app or broker"), ("lines" = Option<usize>, Query, description = "buffered lines"),
+    params(("app" = String, Path, description = "id or name"), ("dyno" = Option<String>, Query, description = "dyno name, process type, or router"),
+           ("source" = Option<String>, Query, description = "app, broker or heroku"), ("lines" = Option<usize>, Query, description = "buffered lines"),
            ("tail" = Option<bool>, Query, description = "stream new lines")),
     responses((status = 200, description = "text/plain lines", content_type = "text/plain"), (status = 403, body = ApiError),
                (status = 404, description = "Unknown app, or a dyno it does not have (the message names those it has)", body = ApiError)),
@@ -39,8 +39,8 @@ pub async fn app_logs(
         .transpose()?;
     let tail = flag(&q, "tail")?;
     if let Some(s) = q.get("source") {
-        if s != "app" && s != "broker" {
-            return Err(Error::BadRequest("source must be app or broker".into()).into());
+        if !matches!(s.as_str(), "app" | "broker" | "heroku") {
+            return Err(Error::BadRequest("source must be app, broker or heroku".into()).into());
         }
     }
     let query = LogQuery {

@@ -3,6 +3,7 @@
 //! holding it in memory.
 
 use futures::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -82,10 +83,11 @@ async fn websockets_chunked_responses_and_a_50_mb_upload_pass_through() {
         .header("content-length", (50u64 << 20).to_string())
         .body(reqwest::Body::wrap_stream(rx))
         .send();
+    let (api_ref, name_ref) = (&api, &name);
     let sender = async move {
         let mut tx = tx;
         tx.send(Ok(vec![b'a'; 1 << 20])).await.unwrap();
-        wait_started(&api, &name).await;
+        wait_started(api_ref, name_ref).await;
         for _ in 1..50 {
             tx.send(Ok(vec![b'b'; 1 << 20])).await.unwrap();
         }
@@ -100,6 +102,20 @@ async fn websockets_chunked_responses_and_a_50_mb_upload_pass_through() {
         peak < rss_before + 25 * 1024,
         "the broker's memory peaked at {peak} KiB from {rss_before} KiB: the upload was held"
     );
+
+    // A client that breaks off its upload: H27, logged with nginx's 499.
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", router.port())).await.unwrap();
+    let head = format!(
+        "POST /upload?broken HTTP/1.1\r\nHost: {host}:{}\r\nContent-Length: {}\r\n\r\n",
+        router.port(),
+        10u64 << 20
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&vec![b'c'; 1 << 20]).await.unwrap();
+    drop(tcp);
+    let line = wait_line(&api, &name, "H27", |l| l.contains("code=H27")).await;
+    assert!(line.contains("desc=\"Client Request Interrupted\" method=POST path=\"/upload?broken\""), "{line}");
+    assert!(line.contains("status=499"), "{line}");
 }
 
 /// Waits for the dyno to say that an upload's first bytes arrived.

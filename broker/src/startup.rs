@@ -29,7 +29,7 @@ use crate::http::state::{OsbState, PlatformState};
 use crate::http::{access, admin, dynos, git, osb, platform, provider, topics};
 use crate::jobs::Jobs;
 use crate::marketplace::Marketplace;
-use crate::platform::Platform;
+use crate::platform::{AppHosts, Platform};
 use crate::provisioning::Provisioning;
 
 /// Largest request body accepted (1 MiB).
@@ -228,11 +228,13 @@ impl Application {
             settings.builds.clone(),
             settings.data_dir.clone(),
         );
+        let web_address: Option<crate::config::WebAddress> = None; // set by the router (issue 15)
         let platform = Platform::new(
             db.clone(),
             provisioning.clone(),
             sealer.clone(),
             Duration::from_millis(settings.platform.create_wait_ms),
+            AppHosts::new(&settings.router.domain, web_address),
         );
         let (listener, port, public_url) = bind(&settings)?;
         let marketplace = Marketplace::new(

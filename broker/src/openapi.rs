@@ -7,7 +7,9 @@ use utoipa::{Modify, OpenApi};
 use crate::http::access::{account, collaborators, teams};
 use crate::http::dynos::{attach, buildpacks, builds, dynos, formation, logs};
 use crate::http::osb::{bindings, catalog, common, instances};
-use crate::http::platform::{addons, apps, attachments, config_vars, releases, services, topics as addon_topics};
+use crate::http::platform::{
+    addons, apps, attachments, config_vars, domains, releases, services, topics as addon_topics,
+};
 use crate::http::{admin, errors, git, provider, topics};
 
 /// The broker's API description.
@@ -39,6 +41,10 @@ use crate::http::{admin, errors, git, provider, topics};
         releases::list_releases,
         releases::get_release,
         releases::rollback,
+        domains::list_domains,
+        domains::create_domain,
+        domains::get_domain,
+        domains::delete_domain,
         addons::create_addon,
         addons::list_app_addons,
         addons::list_addons,
@@ -131,6 +137,7 @@ use crate::http::{admin, errors, git, provider, topics};
         apps::AppUpdateRequest,
         apps::AppDeleteRequest,
         releases::RollbackRequest,
+        domains::DomainCreateRequest,
         addons::AttachmentSpec,
         addons::AddonCreateRequest,
         addons::AddonUpdateRequest,
@@ -142,6 +149,7 @@ use crate::http::{admin, errors, git, provider, topics};
         crate::platform::ReleaseView,
         crate::platform::AddonView,
         crate::platform::AttachmentView,
+        crate::platform::DomainView,
         crate::platform::AuditView,
         formation::FormationBatchRequest,
         formation::FormationTypeRequest,

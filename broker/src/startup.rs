@@ -29,7 +29,7 @@ use crate::http::state::{OsbState, PlatformState};
 use crate::http::{access, admin, dynos, git, osb, platform, provider, topics};
 use crate::jobs::Jobs;
 use crate::marketplace::Marketplace;
-use crate::platform::Platform;
+use crate::platform::{AppHosts, Platform};
 use crate::provisioning::Provisioning;
 use crate::router::{Pool, Router};
 
@@ -233,11 +233,13 @@ impl Application {
             pool.clone(),
         );
         let router = Router::bind(&settings.router, db.clone(), pool, dynos.clone())?;
+        let web_address = router.as_ref().map(Router::web_address);
         let platform = Platform::new(
             db.clone(),
             provisioning.clone(),
             sealer.clone(),
             Duration::from_millis(settings.platform.create_wait_ms),
+            AppHosts::new(&settings.router.domain, web_address),
         );
         let (listener, port, public_url) = bind(&settings)?;
         let marketplace = Marketplace::new(

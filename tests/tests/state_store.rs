@@ -109,6 +109,7 @@ async fn both_migration_sets_have_the_same_names_and_produce_the_same_tables() {
             "builds",
             "callback_nonces",
             "collaborators",
+            "domains",
             "formations",
             "instance_configs",
             "instances",

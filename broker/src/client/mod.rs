@@ -8,11 +8,13 @@ pub mod api;
 pub mod apps;
 pub mod auth;
 pub mod deploy;
+pub mod domains;
 pub mod error;
 pub mod git;
 pub mod git_hook;
 pub mod login;
 pub mod logs;
+pub mod open;
 pub mod output;
 pub mod ps;
 pub mod releases;
@@ -58,6 +60,19 @@ pub enum Command {
     /// Destroy an app with its add-ons (asks for --confirm).
     #[command(name = "apps:destroy")]
     AppsDestroy(apps::DestroyArgs),
+    /// Open the app's web URL (and a path under it) in a browser.
+    Open(open::OpenArgs),
+    /// The hostnames an app is served at: its default one and custom domains.
+    Domains(domains::ListArgs),
+    /// Add a custom domain to an app (then point its DNS at the target shown).
+    #[command(name = "domains:add")]
+    DomainsAdd(domains::HostnameArgs),
+    /// Remove a custom domain from an app.
+    #[command(name = "domains:remove")]
+    DomainsRemove(domains::HostnameArgs),
+    /// Remove every custom domain of an app.
+    #[command(name = "domains:clear")]
+    DomainsClear(domains::ClearArgs),
     /// An app's buildpacks, in the order builds run them.
     Buildpacks(buildpacks::ListArgs),
     /// Set an app's buildpack (alone, or at --index).
@@ -184,6 +199,11 @@ pub async fn run(command: Command) -> std::process::ExitCode {
         Command::AppsInfo(a) => apps::info(a).await,
         Command::AppsRename(a) => apps::rename(a).await,
         Command::AppsDestroy(a) => apps::destroy(a).await,
+        Command::Open(a) => open::open(a).await,
+        Command::Domains(a) => domains::list(a).await,
+        Command::DomainsAdd(a) => domains::add(a).await,
+        Command::DomainsRemove(a) => domains::remove(a).await,
+        Command::DomainsClear(a) => domains::clear(a).await,
         // <cli part>
         Command::Buildpacks(a) => buildpacks::list(a).await,
         Command::BuildpacksSet(a) => buildpacks::set(a).await,

@@ -256,3 +256,16 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    domains (id) {
+        id -> Text,
+        app_id -> Text,
+        hostname -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(domains -> apps (app_id));
+diesel::allow_tables_to_appear_in_same_query!(apps, domains);

@@ -19,7 +19,7 @@ use crate::db::Db;
 use crate::dynos::Dynos;
 use crate::jobs::Jobs;
 use crate::marketplace::Marketplace;
-use crate::platform::Platform;
+use crate::platform::{AppHosts, Platform};
 use crate::provisioning::Provisioning;
 use crate::startup::{routes, MAX_BODY};
 
@@ -52,7 +52,8 @@ async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>, Scratch) {
         dir.to_path_buf(),
         crate::router::Pool::default(),
     );
-    let platform = Platform::new(db.clone(), provisioning.clone(), sealer.clone(), wait);
+    let hosts = AppHosts::new(&settings.router.domain, None);
+    let platform = Platform::new(db.clone(), provisioning.clone(), sealer.clone(), wait, hosts);
     let marketplace = Marketplace::new(
         db.clone(),
         sealer,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::domain::{Actor, Platform};
+use super::hostnames::AppHosts;
 use super::names::{lower_random, validate_app_name};
 use super::releases::write_release;
 use super::views::{iso, AppView, NameRef};
@@ -43,7 +44,8 @@ impl AppChange {
     }
 }
 
-pub(super) fn app_view(c: &mut DbConnection, app: &App) -> Result<AppView> {
+/// The view of an app; its `web_url` is where `hosts` says the router serves it.
+pub(super) fn app_view(c: &mut DbConnection, hosts: &AppHosts, app: &App) -> Result<AppView> {
     let team = match &app.team_id {
         Some(id) => Team::get(c, id)?.map(|t| NameRef { id: t.id, name: t.name }),
         None => None,
@@ -53,6 +55,7 @@ pub(super) fn app_view(c: &mut DbConnection, app: &App) -> Result<AppView> {
         name: app.name.clone(),
         owner: app.owner.clone(),
         team,
+        web_url: hosts.web_url(&app.name),
         created_at: iso(app.created_at),
         updated_at: iso(app.updated_at),
     })
@@ -65,7 +68,7 @@ impl Platform {
         let generated = name.is_none();
         let name = name.unwrap_or_else(|| format!("app-{}", lower_random(8)));
         validate_app_name(&name)?;
-        let (sealer, actor2) = (self.sealer.clone(), actor.clone());
+        let (sealer, actor2, hosts) = (self.sealer.clone(), actor.clone(), self.hosts.clone());
         let result = self
             .db
             .write(move |c| {
@@ -92,7 +95,7 @@ impl Platform {
                     format!("app/{}", app.id),
                     detail,
                 )?;
-                app_view(c, &app)
+                app_view(c, &hosts, &app)
             })
             .await;
         match result {
@@ -103,19 +106,24 @@ impl Platform {
 
     /// The apps the caller may see, by name.
     pub async fn list_apps(&self, actor: &Actor) -> Result<Vec<AppView>> {
-        let actor = actor.clone();
+        let (actor, hosts) = (actor.clone(), self.hosts.clone());
         self.db
-            .run(move |c| visible_apps(c, &actor)?.iter().map(|a| app_view(c, a)).collect())
+            .run(move |c| {
+                visible_apps(c, &actor)?
+                    .iter()
+                    .map(|a| app_view(c, &hosts, a))
+                    .collect()
+            })
             .await
     }
 
     /// One app, by id or name.
     pub async fn get_app(&self, app: String, actor: &Actor) -> Result<AppView> {
-        let actor = actor.clone();
+        let (actor, hosts) = (actor.clone(), self.hosts.clone());
         self.db
             .run(move |c| {
                 let a = app_for(c, &app, &actor, Role::Collaborator)?;
-                app_view(c, &a)
+                app_view(c, &hosts, &a)
             })
             .await
     }
@@ -125,7 +133,7 @@ impl Platform {
         if let Some(name) = &change.name {
             validate_app_name(name)?;
         }
-        let actor = actor.clone();
+        let (actor, hosts) = (actor.clone(), self.hosts.clone());
         let result = self
             .db
             .write(move |c| {
@@ -140,7 +148,7 @@ impl Platform {
                 }
                 let detail = json!({ "name": a.name, "owner": a.owner, "team": a.team_id });
                 audit(c, &actor.meta(), "platform.app.update", format!("app/{}", a.id), detail)?;
-                app_view(c, &a)
+                app_view(c, &hosts, &a)
             })
             .await;
         match result {
@@ -152,14 +160,14 @@ impl Platform {
     /// Deletes an app (its owner only). With add-ons attached, `confirm` must repeat the app's
     /// name; then its own add-ons are destroyed and other apps' add-ons detached from it.
     pub async fn delete_app(&self, app: String, confirm: Option<String>, actor: &Actor) -> Result<AppView> {
-        let actor2 = actor.clone();
+        let (actor2, hosts) = (actor.clone(), self.hosts.clone());
         let (view, a, own, attached) = self
             .db
             .run(move |c| {
                 let a = app_for(c, &app, &actor2, Role::Owner)?;
                 let own = Addon::owned_by(c, &a.id)?;
                 let attached = Attachment::of_app(c, &a.id)?;
-                Ok((app_view(c, &a)?, a, own, attached))
+                Ok((app_view(c, &hosts, &a)?, a, own, attached))
             })
             .await?;
         if (!own.is_empty() || !attached.is_empty()) && confirm.as_deref() != Some(a.name.as_str()) {

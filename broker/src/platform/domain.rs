@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::hostnames::AppHosts;
 pub use crate::access::Actor;
 use crate::crypto::Sealer;
 use crate::db::Db;
@@ -15,16 +16,19 @@ pub struct Platform {
     pub(super) provisioning: Provisioning,
     pub(super) sealer: Sealer,
     pub(super) create_wait: Duration,
+    pub(super) hosts: AppHosts,
 }
 
 impl Platform {
-    /// The platform domain over the state store and the provisioning domain.
-    pub fn new(db: Db, provisioning: Provisioning, sealer: Sealer, create_wait: Duration) -> Platform {
+    /// The platform domain over the state store and the provisioning domain; apps are
+    /// reached at `hosts` (their `web_url`, default hostname and domains).
+    pub fn new(db: Db, provisioning: Provisioning, sealer: Sealer, create_wait: Duration, hosts: AppHosts) -> Platform {
         Platform {
             db,
             provisioning,
             sealer,
             create_wait,
+            hosts,
         }
     }
 

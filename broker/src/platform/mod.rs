@@ -13,13 +13,15 @@
 //! (or a crashed broker) left half-way, and asynchronous provisions.
 //!
 //! One file per resource, each with its own `impl Platform` block: `apps`, `releases` (config
-//! vars too), `addons`, `attachments`, `audit`, `topics` (a Kafka add-on's topics);
+//! vars too), `addons`, `attachments`, `audit`, `topics` (a Kafka add-on's topics), `domains`
+//! (an app's hostnames, on `hostnames`: the router's domain and the hostname rules);
 //! `lifecycle` moves add-ons along after their requests (and runs the reconciler); `plans` maps
 //! add-ons onto the catalog; `addon_refs` resolves what people name an add-on by; `names` holds
 //! the name rules; `views` the API's shapes; `domain` the [`Platform`] handle and its
 //! [`Actor`]. The files lean on each other in layers, never upwards: `topics` on `addons`;
 //! `apps` and `addons` on `lifecycle`; `lifecycle` on `attachments`; `attachments` on
-//! `releases` and `plans`; all of them on `addon_refs`, `names`, `views` and `domain`. This
+//! `releases` and `plans`; all of them on `addon_refs`, `names`, `hostnames`, `views` and
+//! `domain`. This
 //! module only re-exports, so they name each other as `super::<file>::…`, never `super::…`
 //! (which would be an import cycle).
 
@@ -29,6 +31,8 @@ mod apps;
 mod attachments;
 mod audit;
 mod domain;
+mod domains;
+mod hostnames;
 mod lifecycle;
 mod names;
 mod plans;
@@ -39,7 +43,8 @@ mod views;
 pub use addons::{AddonCreated, NewAddon};
 pub use apps::AppChange;
 pub use domain::{Actor, Platform};
+pub use hostnames::AppHosts;
 pub use names::{validate_app_name, validate_var_name};
 pub(crate) use plans::unknown_service;
 pub(crate) use releases::{current_release, insert_release, latest_release, open_config};
-pub use views::{iso, AddonView, AppView, AttachmentView, AuditView, IdRef, NameRef, ReleaseView};
+pub use views::{iso, AddonView, AppView, AttachmentView, AuditView, DomainView, IdRef, NameRef, ReleaseView};

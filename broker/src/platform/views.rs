@@ -20,6 +20,31 @@ pub struct AppView {
     /// The team that owns it, if one does: its admins act as owners, its members as
     /// collaborators.
     pub team: Option<NameRef>,
+    /// `http://{app}.{router.domain}[:port]/`, where the router serves it; `null` when this
+    /// broker runs no router.
+    pub web_url: Option<String>,
+    /// ISO 8601 UTC.
+    pub created_at: String,
+    /// ISO 8601 UTC.
+    pub updated_at: String,
+}
+
+/// A hostname the router serves an app at (Heroku's domain).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DomainView {
+    /// UUID; the default hostname's is a UUID v5 of the app id (it is not stored).
+    pub id: String,
+    /// Lowercase, without a port: `www.example.com`, or the default `{app}.{router.domain}`.
+    pub hostname: String,
+    /// `heroku` for the app's default hostname, `custom` for one added to it.
+    pub kind: String,
+    /// For a custom domain, what its DNS record should point at: the app's default hostname
+    /// (`{app}.{router.domain}`); `null` for the default hostname itself.
+    pub cname: Option<String>,
+    /// `succeeded`: the router serves it.
+    pub status: String,
+    /// The app.
+    pub app: NameRef,
     /// ISO 8601 UTC.
     pub created_at: String,
     /// ISO 8601 UTC.

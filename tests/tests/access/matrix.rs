@@ -40,14 +40,15 @@ fn app_scoped_routes() -> Vec<(String, String)> {
     routes
 }
 
-/// What alice has: an app with a build, a Postgres add-on and its attachment, two
-/// collaborators (carol, who takes part in the matrix, and dave).
+/// What alice has: an app with a build, a Postgres add-on and its attachment, a custom domain,
+/// two collaborators (carol, who takes part in the matrix, and dave).
 struct Fixture {
     app: String,
     app_id: String,
     addon: String,
     addon_id: String,
     attachment: String,
+    domain: String,
     build: String,
     slug: String,
     database_url: String,
@@ -66,6 +67,14 @@ async fn fixture(alice: &Api) -> Fixture {
         .await
         .expect(200)
         .body;
+    let domain = alice
+        .post(
+            &format!("/apps/{app}/domains"),
+            json!({ "hostname": "www.matrix.example" }),
+        )
+        .await
+        .expect(201)
+        .body;
     for person in ["carol", "dave"] {
         alice
             .post(&format!("/apps/{app}/collaborators"), json!({ "user": person }))
@@ -81,6 +90,7 @@ async fn fixture(alice: &Api) -> Fixture {
         addon: addon["name"].as_str().unwrap().into(),
         addon_id: addon["id"].as_str().unwrap().into(),
         attachment: attachments[0]["id"].as_str().unwrap().into(),
+        domain: domain["id"].as_str().unwrap().into(),
         build: built["id"].as_str().unwrap().into(),
         slug: built["slug"]["id"].as_str().unwrap().into(),
         database_url: config["DATABASE_URL"].as_str().unwrap().into(),
@@ -94,6 +104,7 @@ fn fill(template: &str, f: &Fixture) -> String {
         ("{app}", f.app.as_str()),
         ("{addon}", f.addon.as_str()),
         ("{id}", f.attachment.as_str()),
+        ("{domain}", f.domain.as_str()),
         ("{build}", f.build.as_str()),
         ("{slug}", f.slug.as_str()),
         ("{release}", "2"),
@@ -123,6 +134,7 @@ fn body(method: &str, template: &str, f: &Fixture) -> Value {
         ("PATCH", "/apps/{app}/config-vars") => json!({ "MATRIX": "1" }),
         ("PATCH", "/apps/{app}") => json!({ "name": format!("{}-x", f.app) }),
         ("POST", "/apps/{app}/collaborators") => json!({ "user": "mallory" }),
+        ("POST", "/apps/{app}/domains") => json!({ "hostname": "matrix.example.com" }),
         ("POST", "/apps/{app}/releases") => json!({ "release": "2" }),
         ("PATCH", "/apps/{app}/formation") => json!({ "updates": [{ "type": "web", "quantity": 0 }] }),
         ("PATCH", "/apps/{app}/formation/{type}") => json!({ "quantity": 0 }),
@@ -172,6 +184,7 @@ async fn snapshot(alice: &Api, f: &Fixture) -> Vec<Value> {
         format!("/apps/{}/collaborators", f.app),
         format!("/apps/{}/formation", f.app),
         format!("/apps/{}/builds", f.app),
+        format!("/apps/{}/domains", f.app),
         "/addons".to_string(),
     ] {
         out.push(alice.get(&path).await.expect(200).body);
@@ -185,7 +198,7 @@ async fn every_app_scoped_route_checks_access() {
     let alice = app.api("alice", Scope::Platform);
     let f = fixture(&alice).await;
     let routes = app_scoped_routes();
-    assert!(routes.len() >= 35, "the matrix found only {} routes", routes.len());
+    assert!(routes.len() >= 53, "the matrix found only {} routes", routes.len());
     for (m, t) in OWNER_ONLY {
         assert!(
             routes.contains(&(m.to_string(), t.to_string())),

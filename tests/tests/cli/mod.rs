@@ -11,6 +11,7 @@ mod addons;
 mod commands;
 mod config;
 mod dev;
+mod domains;
 mod kafka;
 // </cli part>
 // <deploy part>

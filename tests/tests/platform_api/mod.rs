@@ -1,6 +1,6 @@
 //! The platform API over HTTP with real backing servers: apps, config vars, releases,
 //! `addons:create` for all three services with credentials a real client uses, attachments,
-//! destruction, auth and pagination.
+//! destruction, domains, auth and pagination.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use addon_broker_tests::{connect_with_uri, kafka, Api, TestApp};
@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 mod addon_names;
 mod addons;
 mod config;
+mod domains;
 mod topics;
 
 fn var<'a>(config: &'a serde_json::Map<String, Value>, name: &str) -> &'a str {

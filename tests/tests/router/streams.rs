@@ -104,7 +104,9 @@ async fn websockets_chunked_responses_and_a_50_mb_upload_pass_through() {
     );
 
     // A client that breaks off its upload: H27, logged with nginx's 499.
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", router.port())).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", router.port()))
+        .await
+        .unwrap();
     let head = format!(
         "POST /upload?broken HTTP/1.1\r\nHost: {host}:{}\r\nContent-Length: {}\r\n\r\n",
         router.port(),
@@ -114,7 +116,10 @@ async fn websockets_chunked_responses_and_a_50_mb_upload_pass_through() {
     tcp.write_all(&vec![b'c'; 1 << 20]).await.unwrap();
     drop(tcp);
     let line = wait_line(&api, &name, "H27", |l| l.contains("code=H27")).await;
-    assert!(line.contains("desc=\"Client Request Interrupted\" method=POST path=\"/upload?broken\""), "{line}");
+    assert!(
+        line.contains("desc=\"Client Request Interrupted\" method=POST path=\"/upload?broken\""),
+        "{line}"
+    );
     assert!(line.contains("status=499"), "{line}");
 }
 

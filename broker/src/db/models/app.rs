@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use crate::catalog::clip;
 use crate::db::schema::{
-    apps, buildpack_installations, builds, collaborators, formations, releases, slugs, team_members,
+    apps, buildpack_installations, builds, collaborators, domains, formations, releases, slugs, team_members,
 };
 use crate::db::DbConnection;
 use crate::error::{Error, Result};
@@ -74,7 +74,8 @@ impl App {
     }
 
     /// Deletes an app with the rows that belong to it alone: formations, builds, releases and
-    /// slugs, buildpacks. (Its add-ons and attachments must be gone already.)
+    /// slugs, buildpacks, domains (whose hostnames are then free for other apps). (Its add-ons
+    /// and attachments must be gone already.)
     pub fn delete(conn: &mut DbConnection, id: &str) -> Result<()> {
         diesel::delete(formations::table.filter(formations::app_id.eq(id))).execute(conn)?;
         diesel::delete(builds::table.filter(builds::app_id.eq(id))).execute(conn)?;
@@ -82,6 +83,7 @@ impl App {
         diesel::delete(slugs::table.filter(slugs::app_id.eq(id))).execute(conn)?;
         diesel::delete(collaborators::table.filter(collaborators::app_id.eq(id))).execute(conn)?;
         diesel::delete(buildpack_installations::table.filter(buildpack_installations::app_id.eq(id))).execute(conn)?;
+        diesel::delete(domains::table.filter(domains::app_id.eq(id))).execute(conn)?;
         diesel::delete(apps::table.find(id)).execute(conn)?;
         Ok(())
     }

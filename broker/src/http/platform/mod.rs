@@ -1,5 +1,6 @@
 //! The platform API (Heroku's shapes): apps, config vars, releases, add-ons, attachments, a
-//! Kafka add-on's topics and the add-on catalog for people, one file per resource. Bearer
+//! Kafka add-on's topics, apps' domains and the add-on catalog for people, one file per
+//! resource. Bearer
 //! tokens (`platform` or `admin` scope); errors are `{"id": "...", "message": "..."}`; lists
 //! page with `Range` / `Next-Range`.
 
@@ -7,6 +8,7 @@ pub mod addons;
 pub mod apps;
 pub mod attachments;
 pub mod config_vars;
+pub mod domains;
 pub mod releases;
 pub mod services;
 pub mod topics;
@@ -37,6 +39,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(releases::rollback)),
     )
     .route("/apps/{app}/releases/{release}", web::get().to(releases::get_release))
+    .service(
+        web::resource("/apps/{app}/domains")
+            .route(web::get().to(domains::list_domains))
+            .route(web::post().to(domains::create_domain)),
+    )
+    .service(
+        web::resource("/apps/{app}/domains/{domain}")
+            .route(web::get().to(domains::get_domain))
+            .route(web::delete().to(domains::delete_domain)),
+    )
     .service(
         web::resource("/apps/{app}/addons")
             .route(web::post().to(addons::create_addon))

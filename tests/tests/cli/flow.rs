@@ -63,6 +63,8 @@ fn up_of(list: &[Value], kind: &str) -> usize {
 async fn the_readme_heroku_101_flow_works_as_typed() {
     let broker = TestApp::spawn().await;
     let mut user = CliUser::new(&broker, "newcomer");
+    // `open` prints the URL it would give a browser; no browser is started in a test.
+    user.set_env("BROWSER", "echo");
     let dir = copy_example(&user.home().join("hello"));
     user.cd(dir);
     let app = unique("hello").chars().take(20).collect::<String>();
@@ -111,6 +113,21 @@ async fn the_readme_heroku_101_flow_works_as_typed() {
     }
 }
 
+/// `curl URL` as a person types it (curl resolves `*.localhost` itself) until the app answers
+/// with `greeting` (the dynos roll onto the new config first).
+async fn served_through_router(url: &str, greeting: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = std::process::Command::new("curl").args(["-s", "--max-time", "10", url]).output().unwrap();
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        if serde_json::from_str::<Value>(&body).is_ok_and(|v| v["greeting"] == greeting) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} never served greeting {greeting}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// What a person checks after each line of the flow.
 async fn check_step(user: &CliUser, args: &[&str], out: &Ran, urls: &mut Vec<(String, String)>) {
     match args {
@@ -134,6 +151,17 @@ async fn check_step(user: &CliUser, args: &[&str], out: &Ran, urls: &mut Vec<(St
                 "{}",
                 out.stdout
             );
+        }
+        ["open"] => {
+            let url = out
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("Opening "))
+                .and_then(|l| l.strip_suffix("..."))
+                .unwrap_or_else(|| panic!("no URL: {}", out.stdout))
+                .to_string();
+            assert!(url.contains(".localhost:"), "{url}");
+            served_through_router(&url, "hi").await;
         }
         ["run", "python3", "migrate.py"] => assert!(out.stdout.contains("migrating on run."), "{}", out.stdout),
         ["config:set", ..] => {

@@ -31,7 +31,8 @@ use crate::jobs::Jobs;
 use crate::marketplace::Marketplace;
 use crate::platform::{AppHosts, Platform};
 use crate::provisioning::Provisioning;
-use crate::router::{Pool, Router};
+use crate::router::pool::Pool;
+use crate::router::Router;
 
 /// Largest request body accepted (1 MiB).
 pub(crate) const MAX_BODY: usize = 1 << 20;

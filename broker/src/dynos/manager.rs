@@ -17,7 +17,7 @@ use crate::db::models::App;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::platform::Actor;
-use crate::router::Pool;
+use crate::router::pool::Pool;
 use crate::slugs::ProcessTypes;
 
 use super::plan::Supervision;

@@ -1,5 +1,5 @@
 //! What the router may send requests to: after each look at the runtime, the supervisor
-//! publishes every app's web dynos that are up to the router's [`Pool`](crate::router::Pool),
+//! publishes every app's web dynos that are up to the router's [`Pool`](crate::router::pool::Pool),
 //! and whether one is on its way (starting, or about to be started), in which case a request
 //! waits for it rather than failing. A dyno being stopped is never among them.
 
@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use runtime::ContainerStatus;
 
-use crate::router::Published;
+use crate::router::pool::Published;
 
 use super::containers::{label, port_of};
 use super::manager::Dynos;

@@ -50,7 +50,7 @@ async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>, Scratch) {
         settings.runtime.clone(),
         settings.builds.clone(),
         dir.to_path_buf(),
-        crate::router::Pool::default(),
+        crate::router::pool::Pool::default(),
     );
     let hosts = AppHosts::new(&settings.router.domain, None);
     let platform = Platform::new(db.clone(), provisioning.clone(), sealer.clone(), wait, hosts);

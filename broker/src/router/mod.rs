@@ -4,22 +4,22 @@
 //!
 //! It runs inside the broker, beside the dyno supervisor, because the two share one fact that
 //! must never be stale: which dynos take requests. The supervisor publishes a dyno to the
-//! [`Pool`] once its port accepts and takes it out before it is sent SIGTERM, then waits for
+//! [`pool::Pool`] once its port accepts and takes it out before it is sent SIGTERM, then waits for
 //! its requests in flight (`pool.rs`); across a process boundary the same handshake would
 //! need a protocol of its own. One `broker serve` (or `broker dev`) still starts everything.
 //!
 //! One file per part: `server.rs` (listeners, HTTP/1.1 and HTTP/2, TLS via `tls.rs`),
 //! `proxy.rs` (one request), `pool.rs` (backends), `hosts.rs` (host → app), `headers.rs`,
-//! `body.rs` (streamed bodies), `log.rs` (log lines, error codes and pages).
+//! `body.rs` and `request_body.rs` (streamed bodies), `log.rs` (log lines, error codes and pages).
 
 mod body;
 mod headers;
 mod hosts;
 mod log;
-mod pool;
+pub mod pool;
 mod proxy;
+mod request_body;
 mod server;
 mod tls;
 
-pub use pool::{Backend, Pool, Published};
 pub use server::Router;

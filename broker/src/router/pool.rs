@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use hyper::client::conn::http1::SendRequest;
 use tokio::sync::Notify;
 
-use super::body::UpstreamBody;
+use super::request_body::UpstreamBody;
 
 /// Idle connections kept per backend.
 const MAX_IDLE: usize = 64;

@@ -19,11 +19,12 @@ use tracing::warn;
 
 use crate::dynos::Dynos;
 
-use super::body::{page, BodyState, OnEnd, Relayed, RouterBody, UpstreamBody};
+use super::body::{page, OnEnd, Relayed, RouterBody};
 use super::headers::{self, Arrival};
 use super::hosts::{Hosts, Target};
 use super::log::{self, Code, Outcome, RequestLine};
 use super::pool::{Backend, InFlight, Pick, Pool};
+use super::request_body::{BodyState, UpstreamBody};
 
 /// Longest wait for a dyno to accept a connection (it is on this host: only a dyno that is
 /// overloaded or frozen takes long).

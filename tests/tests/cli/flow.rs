@@ -118,12 +118,18 @@ async fn the_readme_heroku_101_flow_works_as_typed() {
 async fn served_through_router(url: &str, greeting: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let out = std::process::Command::new("curl").args(["-s", "--max-time", "10", url]).output().unwrap();
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "10", url])
+            .output()
+            .unwrap();
         let body = String::from_utf8_lossy(&out.stdout).into_owned();
         if serde_json::from_str::<Value>(&body).is_ok_and(|v| v["greeting"] == greeting) {
             return;
         }
-        assert!(Instant::now() < deadline, "{url} never served greeting {greeting}: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "{url} never served greeting {greeting}: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -24,6 +24,9 @@ pub struct RouterSettings {
     pub host_cache_ms: u64,
     /// Largest request head (request line and headers) accepted from a client.
     pub max_header_bytes: usize,
+    /// Client connections open at once; more wait to be accepted (file descriptors are the
+    /// broker's, its API and store connections included).
+    pub max_connections: usize,
     /// HTTPS; off unless `tls.listen` is set.
     pub tls: TlsSettings,
 }
@@ -38,8 +41,37 @@ impl Default for RouterSettings {
             boot_wait_ms: 10_000,
             host_cache_ms: 1_000,
             max_header_bytes: 64 * 1024,
+            max_connections: 10_000,
             tls: TlsSettings::default(),
         }
+    }
+}
+
+impl RouterSettings {
+    /// `router.domain` lower-cased without leading or trailing dots; an error unless it is a
+    /// host name (labels of letters, digits and `-`).
+    pub fn apps_domain(&self) -> crate::error::Result<String> {
+        let d = self.domain.trim_matches('.').to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if d.len() > 200 || !d.split('.').all(label_ok) {
+            return Err(crate::error::Error::Internal(format!(
+                "router.domain {:?} is not a host name",
+                self.domain
+            )));
+        }
+        Ok(d)
+    }
+
+    /// A setting in milliseconds as a duration, at most a day (larger values are taken as a
+    /// day, so that no deadline overflows the clock).
+    pub fn millis(ms: u64) -> std::time::Duration {
+        std::time::Duration::from_millis(ms.min(86_400_000))
     }
 }
 
@@ -100,6 +132,19 @@ impl WebAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_apps_domain_is_normalised_or_refused() {
+        let with = |d: &str| RouterSettings {
+            domain: d.into(),
+            ..RouterSettings::default()
+        };
+        assert_eq!(with("LocalHost.").apps_domain().unwrap(), "localhost");
+        assert_eq!(with(".apps.example.com").apps_domain().unwrap(), "apps.example.com");
+        for bad in ["", ".", "a..b", "bad domain", "-x.com", "x_y.com"] {
+            assert!(with(bad).apps_domain().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn web_urls_leave_out_default_ports_only() {

@@ -223,7 +223,7 @@ impl Application {
             sealer.clone(),
             Duration::from_millis(settings.osb.sync_timeout_ms),
         );
-        let pool = Pool::new(Duration::from_millis(settings.router.drain_timeout_ms));
+        let pool = Pool::new(crate::config::RouterSettings::millis(settings.router.drain_timeout_ms));
         let dynos = Dynos::new(
             db.clone(),
             sealer.clone(),
@@ -240,7 +240,7 @@ impl Application {
             provisioning.clone(),
             sealer.clone(),
             Duration::from_millis(settings.platform.create_wait_ms),
-            AppHosts::new(&settings.router.domain, web_address),
+            AppHosts::new(&settings.router.apps_domain()?, web_address),
         );
         let (listener, port, public_url) = bind(&settings)?;
         let marketplace = Marketplace::new(

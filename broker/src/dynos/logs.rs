@@ -1,7 +1,7 @@
 //! Logs: each app's last lines in memory, live tails, and the supervisor's reading of the
 //! dynos' output into them.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use runtime::ContainerStatus;
 use tokio::sync::broadcast;
@@ -32,14 +32,21 @@ impl Dynos {
             dyno: dyno.to_string(),
             text,
         };
-        if let Ok(mut logs) = self.inner.logs.lock() {
-            let buf = logs.entry(app_id.to_string()).or_default();
-            if buf.len() >= LOG_LINES {
-                buf.pop_front();
-            }
-            buf.push_back(line.clone());
+        // Only live tails need a copy (the router logs every request: keep this cheap).
+        if self.inner.log_tx.receiver_count() > 0 {
+            let _ = self.inner.log_tx.send(line.clone());
         }
-        let _ = self.inner.log_tx.send(line);
+        if let Ok(mut logs) = self.inner.logs.lock() {
+            if !logs.contains_key(app_id) {
+                logs.insert(app_id.to_string(), VecDeque::new());
+            }
+            if let Some(buf) = logs.get_mut(app_id) {
+                if buf.len() >= LOG_LINES {
+                    buf.pop_front();
+                }
+                buf.push_back(line);
+            }
+        }
     }
 
     /// Appends one of the router's lines to an app's log (source `heroku`, dyno `router`, as

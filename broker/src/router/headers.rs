@@ -8,6 +8,17 @@ use hyper::http::uri::Uri;
 /// The `Via` entry of this router (RFC 9110 §7.6.3).
 pub const VIA: &str = "1.1 addon-broker";
 
+/// What other proxies say about a request: a client could claim any of it, and apps trust it
+/// (Rails' host from `X-Forwarded-Host`, Rack's scheme from `X-Forwarded-Ssl`), so it never
+/// reaches a dyno. The router sets `X-Forwarded-For`, `-Proto` and `-Port` itself.
+const CLAIMS: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-host",
+    "x-forwarded-ssl",
+    "x-forwarded-scheme",
+    "x-real-ip",
+];
+
 /// Headers that belong to one connection only. `Connection` names more of them.
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
@@ -31,13 +42,18 @@ pub fn request_id(headers: &HeaderMap) -> String {
         {
             id.to_string()
         }
-        _ => uuid::Uuid::new_v4().to_string(),
+        // A v4 UUID from the thread's generator: `new_v4` asks the kernel for every one.
+        _ => uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string(),
     }
 }
 
 /// The host a request is for, lower-cased, without its port or a trailing dot: the `Host`
 /// header, else the request target's authority (HTTP/2). `None` when neither is a host name.
 pub fn host_of(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    // Two Host headers would let the router and the dyno see different hosts (RFC 9112 §3.2).
+    if headers.get_all(HOST).iter().nth(1).is_some() {
+        return None;
+    }
     let raw = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
@@ -108,12 +124,16 @@ pub struct Arrival {
     pub port: u16,
 }
 
-/// The request headers a dyno sees: hop-by-hop ones removed, `X-Request-Id`, the client
+/// The request headers a dyno sees: hop-by-hop ones and other proxies' claims removed,
+/// `X-Request-Id`, the client
 /// appended to `X-Forwarded-For`, `X-Forwarded-Proto` and `-Port` set (never the client's),
 /// `X-Request-Start` (ms) and this router added to `Via`; `Host` kept (from the authority
 /// when an HTTP/2 client sent none).
 pub fn to_dyno(headers: &mut HeaderMap, upgrade: bool, arrival: Arrival, request_id: &str, host: Option<&str>) {
     strip_hop_by_hop(headers, upgrade);
+    for name in CLAIMS {
+        headers.remove(name);
+    }
     let fwd = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(before) if !before.trim().is_empty() => format!("{before}, {}", arrival.peer),
         _ => arrival.peer.to_string(),
@@ -135,9 +155,14 @@ pub fn to_dyno(headers: &mut HeaderMap, upgrade: bool, arrival: Arrival, request
     }
 }
 
-/// The response headers a client sees: hop-by-hop ones removed (an upgrade's kept) and this
-/// router added to `Via`.
+/// The response headers a client sees: hop-by-hop ones removed (an upgrade's kept), no
+/// `Content-Length` beside a `Transfer-Encoding`, and this router added to `Via`.
 pub fn to_client(headers: &mut HeaderMap, upgrade: bool) {
+    // A dyno that sent both framed its body with Transfer-Encoding (RFC 9112 §6.3); the length
+    // would make the router's side cut the body short.
+    if headers.contains_key(hyper::header::TRANSFER_ENCODING) {
+        headers.remove(hyper::header::CONTENT_LENGTH);
+    }
     strip_hop_by_hop(headers, upgrade);
     append_via(headers);
 }
@@ -194,6 +219,8 @@ mod tests {
         assert_eq!(host("MyApp.localhost:8080").as_deref(), Some("myapp.localhost"));
         assert_eq!(host("www.example.com.").as_deref(), Some("www.example.com"));
         assert_eq!(host("a b.com"), None);
+        let two = map(&[("host", "a.localhost"), ("host", "b.localhost")]);
+        assert_eq!(host_of(&two, &uri), None, "two Host headers are refused");
         assert_eq!(host("../etc"), None);
         assert_eq!(host(""), None);
         let h2: Uri = "https://App.Example.com/x".parse().unwrap();
@@ -211,6 +238,10 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("via", "1.0 corp"),
             ("host", "myapp.localhost:5000"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-ssl", "on"),
+            ("forwarded", "for=1.2.3.4;proto=https"),
+            ("x-real-ip", "1.2.3.4"),
         ]);
         let arrival = Arrival {
             peer: "127.0.0.1".parse().unwrap(),
@@ -218,7 +249,16 @@ mod tests {
             port: 5000,
         };
         to_dyno(&mut h, false, arrival, "rid-0123456789abcdefghij", None);
-        for gone in ["connection", "x-secret", "keep-alive", "te"] {
+        for gone in [
+            "connection",
+            "x-secret",
+            "keep-alive",
+            "te",
+            "x-forwarded-host",
+            "x-forwarded-ssl",
+            "forwarded",
+            "x-real-ip",
+        ] {
             assert!(!h.contains_key(gone), "{gone} passed through");
         }
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
@@ -227,6 +267,16 @@ mod tests {
         assert_eq!(h["via"], "1.0 corp, 1.1 addon-broker");
         assert_eq!(h["host"], "myapp.localhost:5000");
         assert_eq!(h["x-request-id"], "rid-0123456789abcdefghij");
+    }
+
+    #[test]
+    fn a_length_beside_chunked_framing_is_dropped_on_the_way_back() {
+        let mut h = map(&[("transfer-encoding", "chunked"), ("content-length", "5")]);
+        to_client(&mut h, false);
+        assert!(!h.contains_key("content-length") && !h.contains_key("transfer-encoding"));
+        let mut plain = map(&[("content-length", "5")]);
+        to_client(&mut plain, false);
+        assert_eq!(plain["content-length"], "5");
     }
 
     #[test]

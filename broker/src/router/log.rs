@@ -115,6 +115,14 @@ pub fn no_such_app(host: &str) -> String {
     html_page("No such app", &format!("There is no app at {host}."))
 }
 
+/// The page for a `CONNECT`: the router is no forward proxy.
+pub fn not_a_proxy() -> String {
+    html_page(
+        "Method not allowed",
+        "This router serves apps; it does not tunnel to other hosts.",
+    )
+}
+
 /// The page when the router itself could not answer (its state store failed).
 pub fn router_unavailable() -> String {
     html_page(

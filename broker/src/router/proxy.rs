@@ -105,6 +105,10 @@ impl Proxy {
     /// Answers one request that arrived as `arrival`.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>, arrival: Arrival) -> Response<RouterBody> {
         let request_id = headers::request_id(req.headers());
+        if req.method() == hyper::Method::CONNECT {
+            // The router is no forward proxy.
+            return respond(StatusCode::METHOD_NOT_ALLOWED, log::not_a_proxy());
+        }
         let Some(host) = headers::host_of(req.headers(), req.uri()) else {
             return respond(StatusCode::BAD_REQUEST, log::no_such_app("(no host)"));
         };
@@ -156,7 +160,6 @@ impl Proxy {
         let state = Arc::new(BodyState::default());
         let mut req = Request::from_parts(parts, UpstreamBody::new(body, state.clone()));
         let mut tried: Vec<String> = Vec::new();
-        let deadline = tokio::time::Instant::from_std(started + self.timeout);
         loop {
             let inflight = match routes.pick(&tried) {
                 Pick::Backend(b) => b,
@@ -180,7 +183,7 @@ impl Proxy {
             };
             watch.outcome.connect = Some(connecting.elapsed());
             let sent_at = Instant::now();
-            match send(sender, req, deadline).await {
+            match send(sender, req, self.timeout, &state).await {
                 Sent::Response(resp, sender) => {
                     watch.outcome.service = Some(sent_at.elapsed());
                     return relay(resp, sender, inflight, client_upgrade, watch);
@@ -246,16 +249,30 @@ async fn connection(b: &Backend, upgrade: bool) -> Result<(SendRequest<UpstreamB
     Ok((sender, false))
 }
 
-/// Sends the request, waiting for the response headers until `deadline`.
+/// Sends the request and waits for the response headers: `timeout` at most once the whole
+/// request is with the dyno (Heroku's H12 clock, so a long upload is not a timeout).
 async fn send(
     mut sender: SendRequest<UpstreamBody>,
     req: Request<UpstreamBody>,
-    deadline: tokio::time::Instant,
+    timeout: Duration,
+    body: &BodyState,
 ) -> Sent {
-    match tokio::time::timeout_at(deadline, sender.try_send_request(req)).await {
-        Err(_) => Sent::TimedOut,
-        Ok(Ok(resp)) => Sent::Response(resp, sender),
-        Ok(Err(mut e)) => match e.take_message() {
+    let response = sender.try_send_request(req);
+    tokio::pin!(response);
+    let answered = tokio::select! {
+        r = &mut response => Some(r),
+        () = body.ended() => None,
+    };
+    let answered = match answered {
+        Some(r) => r,
+        None => match tokio::time::timeout(timeout, response).await {
+            Ok(r) => r,
+            Err(_) => return Sent::TimedOut,
+        },
+    };
+    match answered {
+        Ok(resp) => Sent::Response(resp, sender),
+        Err(mut e) => match e.take_message() {
             Some(back) => Sent::Unsent(back),
             None => Sent::Failed,
         },

@@ -16,6 +16,22 @@ pub struct BodyState {
     pub client_failed: AtomicBool,
     /// Every byte was passed on.
     pub finished: AtomicBool,
+    ended: tokio::sync::Notify,
+}
+
+impl BodyState {
+    /// Resolves once the body was passed on whole, or broke off.
+    pub async fn ended(&self) {
+        loop {
+            let woken = self.ended.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.finished.load(Ordering::Acquire) || self.client_failed.load(Ordering::Acquire) {
+                return;
+            }
+            woken.await;
+        }
+    }
 }
 
 /// The client's request body, passed to the dyno as it arrives.
@@ -27,6 +43,10 @@ pub struct UpstreamBody {
 impl UpstreamBody {
     /// Wraps a client's body; `state` tells afterwards how its relay went.
     pub fn new(inner: Incoming, state: Arc<BodyState>) -> UpstreamBody {
+        // A request without a body may never be polled: it is whole already.
+        if inner.is_end_stream() {
+            state.finished.store(true, Ordering::Release);
+        }
         UpstreamBody { inner, state }
     }
 }
@@ -37,11 +57,14 @@ impl Body for UpstreamBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.state.finished.store(true, Ordering::Release),
-            Poll::Ready(Some(Err(_))) => self.state.client_failed.store(true, Ordering::Release),
-            _ => {}
-        }
+        let end = match &polled {
+            Poll::Ready(None) => &self.state.finished,
+            Poll::Ready(Some(Err(_))) => &self.state.client_failed,
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => &self.state.finished,
+            _ => return polled,
+        };
+        end.store(true, Ordering::Release);
+        self.state.ended.notify_waiters();
         polled
     }
 

@@ -1,6 +1,6 @@
-//! The router's listeners: plain HTTP and HTTPS accept loops serving HTTP/1.1 and HTTP/2
-//! (hyper-util's `auto` connection), upgrades included, and a graceful stop that lets
-//! requests in flight finish.
+//! The router's listeners: plain HTTP (HTTP/1.1) and HTTPS (HTTP/1.1 or HTTP/2 by ALPN,
+//! hyper-util's `auto` connection) accept loops, upgrades included, a bound on open
+//! connections, and a graceful stop that lets requests in flight finish.
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -10,7 +10,6 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
@@ -27,6 +26,9 @@ use super::tls;
 
 /// How long a client may take to send a request's head (slow-loris clients are cut off).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often an HTTP/2 client is pinged, and how long its answer may take (a silent one is
+/// closed).
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stopping router waits for requests in flight.
@@ -38,6 +40,7 @@ pub struct Router {
     plain: Option<TcpListener>,
     tls: Option<(TcpListener, TlsAcceptor)>,
     domain: String,
+    max_connections: usize,
     max_header_bytes: usize,
 }
 
@@ -61,18 +64,20 @@ impl Router {
         if plain.is_none() && tls.is_none() {
             return Ok(None);
         }
+        let domain = settings.apps_domain()?;
         let proxy = Proxy {
             pool,
-            hosts: Hosts::new(db, &settings.domain, Duration::from_millis(settings.host_cache_ms)),
+            hosts: Hosts::new(db, &domain, RouterSettings::millis(settings.host_cache_ms)),
             dynos,
-            timeout: Duration::from_millis(settings.timeout_ms.max(1)),
-            boot_wait: Duration::from_millis(settings.boot_wait_ms),
+            timeout: RouterSettings::millis(settings.timeout_ms.max(1)),
+            boot_wait: RouterSettings::millis(settings.boot_wait_ms),
         };
         Ok(Some(Router {
             proxy: Arc::new(proxy),
             plain,
             tls,
-            domain: settings.domain.clone(),
+            domain,
+            max_connections: settings.max_connections.max(1),
             max_header_bytes: settings.max_header_bytes.max(8192),
         }))
     }
@@ -104,23 +109,32 @@ impl Router {
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish (10 s at most).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
             .max_buf_size(self.max_header_bytes);
-        let builder = Arc::new(builder);
-        let graceful = Arc::new(GracefulShutdown::new());
+        let mut auto = auto::Builder::new(TokioExecutor::new());
+        auto.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(self.max_header_bytes);
+        auto.http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(H2_KEEP_ALIVE)
+            .keep_alive_timeout(H2_KEEP_ALIVE)
+            .max_concurrent_streams(256);
+        let builders = Arc::new((http1, auto));
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
         let mut loops = Vec::new();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let accept = |listener: TcpListener, tls: Option<TlsAcceptor>| Accept {
             proxy: self.proxy.clone(),
-            builder: builder.clone(),
-            graceful: graceful.clone(),
+            builders: builders.clone(),
             port: port_of(&listener),
             listener,
             tls,
+            slots: slots.clone(),
             stop: stop_rx.clone(),
         };
         if let Some(l) = self.plain {
@@ -134,20 +148,22 @@ impl Router {
         for l in loops {
             let _ = l.await;
         }
-        if let Ok(graceful) = Arc::try_unwrap(graceful) {
-            let _ = tokio::time::timeout(STOP_GRACE, graceful.shutdown()).await;
-        }
+        // Every open connection holds a permit: all of them back means all closed.
+        let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(STOP_GRACE, slots.acquire_many(all)).await;
     }
 }
 
 /// One listener's accept loop.
 struct Accept {
     proxy: Arc<Proxy>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    graceful: Arc<GracefulShutdown>,
+    /// HTTP/1.1 for plain connections; HTTP/1.1 or HTTP/2 (ALPN) for TLS ones.
+    builders: Arc<(hyper::server::conn::http1::Builder, auto::Builder<TokioExecutor>)>,
     listener: TcpListener,
     port: u16,
     tls: Option<TlsAcceptor>,
+    /// One permit per open client connection (`router.max_connections`).
+    slots: Arc<tokio::sync::Semaphore>,
     stop: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -162,9 +178,16 @@ impl Accept {
         };
         let proto = if self.tls.is_some() { "https" } else { "http" };
         loop {
+            let permit = tokio::select! {
+                p = self.slots.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+                () = stopped(&mut self.stop) => return,
+            };
             let accepted = tokio::select! {
                 a = listener.accept() => a,
-                _ = self.stop.wait_for(|s| *s) => return,
+                () = stopped(&mut self.stop) => return,
             };
             let (stream, peer) = match accepted {
                 Ok(a) => a,
@@ -176,37 +199,87 @@ impl Accept {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let arrival = arrival(peer, proto, self.port);
-            let (proxy, builder, watcher, tls) = (
-                self.proxy.clone(),
-                self.builder.clone(),
-                self.graceful.watcher(),
-                self.tls.clone(),
-            );
+            let conn = Connection {
+                proxy: self.proxy.clone(),
+                builders: self.builders.clone(),
+                arrival: arrival(peer, proto, self.port),
+                stop: self.stop.clone(),
+            };
+            let tls = self.tls.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let proxy = proxy.clone();
-                    async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, arrival).await) }
-                });
-                let served = match tls {
-                    None => {
-                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                        watcher.watch(conn.into_owned()).await
-                    }
-                    Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => {
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-                            watcher.watch(conn.into_owned()).await
-                        }
-                        _ => return,
-                    },
-                };
-                if let Err(e) = served {
-                    debug!(error = %e, "router: a client connection ended with an error");
-                }
+                let _permit = permit;
+                conn.serve(stream, tls).await;
             });
         }
     }
+}
+
+/// One client connection.
+struct Connection {
+    proxy: Arc<Proxy>,
+    builders: Arc<(hyper::server::conn::http1::Builder, auto::Builder<TokioExecutor>)>,
+    arrival: Arrival,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn serve(mut self, stream: tokio::net::TcpStream, tls: Option<TlsAcceptor>) {
+        // A client that connects and says nothing would hold its slot for ever: hyper's own
+        // head timeout starts only once a request is expected.
+        let said = tokio::time::timeout(HEADER_TIMEOUT, stream.peek(&mut [0u8; 1])).await;
+        if !matches!(said, Ok(Ok(n)) if n > 0) {
+            return;
+        }
+        let (proxy, arrival) = (self.proxy.clone(), self.arrival);
+        let service = service_fn(move |req| {
+            let proxy = proxy.clone();
+            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, arrival).await) }
+        });
+        let served = match tls {
+            None => {
+                let conn = self
+                    .builders
+                    .0
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                tokio::pin!(conn);
+                tokio::select! {
+                    r = conn.as_mut() => r,
+                    () = stopped(&mut self.stop) => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                }
+                .map_err(|e| e.to_string())
+            }
+            Some(acceptor) => {
+                let Ok(Ok(tls_stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await else {
+                    return;
+                };
+                let conn = self
+                    .builders
+                    .1
+                    .serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    r = conn.as_mut() => r,
+                    () = stopped(&mut self.stop) => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                }
+                .map_err(|e| e.to_string())
+            }
+        };
+        if let Err(e) = served {
+            debug!(error = %e, "router: a client connection ended with an error");
+        }
+    }
+}
+
+/// Resolves once the router is told to stop (the watch's guard is not held across awaits).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 fn arrival(peer: SocketAddr, proto: &'static str, port: u16) -> Arrival {

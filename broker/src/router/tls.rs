@@ -74,10 +74,15 @@ fn certified(provider: &CryptoProvider, cert: &Path, key: &Path) -> Result<Arc<C
     if chain.is_empty() {
         return Err(Error::Internal(format!("{}: no certificate in it", named(cert))));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::internal(named(key), e))?;
+    let der = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::internal(named(key), e))?;
     let signing = provider
         .key_provider
-        .load_private_key(key)
+        .load_private_key(der)
         .map_err(|e| Error::internal("router TLS: the private key", e))?;
-    Ok(Arc::new(CertifiedKey::new(chain, signing)))
+    let certified = CertifiedKey::new(chain, signing);
+    // A key that is not the certificate's would only show as failed handshakes: say so now.
+    certified
+        .keys_match()
+        .map_err(|e| Error::internal(format!("router TLS: {} and {}", cert.display(), key.display()), e))?;
+    Ok(Arc::new(certified))
 }

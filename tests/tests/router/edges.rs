@@ -57,6 +57,24 @@ async fn the_edges_answer_herokus_errors_and_log_them() {
     );
     // The dyno still serves.
     assert_eq!(router.get(&host, "/hello").await, (200, "hello world".into()));
+    // The clock starts once the request is all with the dyno: an upload longer than the
+    // timeout is no H12.
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let slow = tokio::spawn(async move {
+        for _ in 0..3 {
+            futures::SinkExt::send(&mut tx, Ok(vec![b's'; 1000])).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(800)).await;
+        }
+    });
+    let r = router
+        .request(reqwest::Method::POST, &host, "/upload")
+        .body(reqwest::Body::wrap_stream(rx))
+        .send()
+        .await
+        .unwrap();
+    slow.await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["bytes"], 3000);
 
     // No app at a host: a plain 404 page, nothing logged for any app.
     for unknown in ["nosuchapp.localhost", "www.example.invalid", "a.b.localhost"] {

@@ -41,6 +41,8 @@ async fn two_web_dynos_share_requests_and_see_the_forwarded_headers() {
         .request(reqwest::Method::GET, &host, "/headers?x=1")
         .header("x-request-id", request_id)
         .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "evil.example")
+        .header("forwarded", "for=6.6.6.6;proto=https")
         .header("connection", "x-hop")
         .header("x-hop", "must not pass")
         .send()
@@ -59,6 +61,9 @@ async fn two_web_dynos_share_requests_and_see_the_forwarded_headers() {
     assert_eq!(h["via"], "1.1 addon-broker");
     assert!(h["x-request-start"].as_str().unwrap().starts_with("t="), "{h}");
     assert!(h.get("x-hop").is_none(), "a header named in Connection passed: {h}");
+    for claim in ["x-forwarded-host", "forwarded"] {
+        assert!(h.get(claim).is_none(), "the client's {claim} passed: {h}");
+    }
 
     // A request id that is not valid is replaced.
     let r = router

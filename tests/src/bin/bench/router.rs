@@ -143,7 +143,11 @@ pub async fn run(seconds: u64, connections: usize) {
             results[i].push(wrk(url, &host, connections, seconds));
         }
     }
-    let _ = nginx.kill();
+    // SIGTERM to the master stops its workers too (SIGKILL would leave them behind).
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(nginx.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let _ = nginx.wait();
     let best = |rs: &[Wrk]| {
         let mut v = rs.to_vec();

@@ -8,13 +8,15 @@
 //! its requests in flight (`pool.rs`); across a process boundary the same handshake would
 //! need a protocol of its own. One `broker serve` (or `broker dev`) still starts everything.
 //!
-//! One file per part: `server.rs` (listeners, HTTP/1.1 and HTTP/2, TLS via `tls.rs`),
+//! One file per part: `server.rs` (listeners, HTTP/1.1 and HTTP/2, TLS via `tls.rs`) on
+//! `lanes.rs` (a single-threaded runtime per core, `SO_REUSEPORT`),
 //! `proxy.rs` (one request), `pool.rs` (backends), `hosts.rs` (host → app), `headers.rs`,
 //! `body.rs` and `request_body.rs` (streamed bodies), `log.rs` (log lines, error codes and pages).
 
 mod body;
 mod headers;
 mod hosts;
+mod lanes;
 mod log;
 pub mod pool;
 mod proxy;

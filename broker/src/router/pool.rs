@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use hyper::client::conn::http1::SendRequest;
 use tokio::sync::Notify;
 
+use super::lanes;
 use super::request_body::UpstreamBody;
 
 /// Idle connections kept per backend.
@@ -25,6 +26,9 @@ const MAX_IDLE: usize = 64;
 /// keep-alive timeout of common app servers (gunicorn's 2 s), so the dyno never closes one
 /// just as a request is written to it.
 const IDLE_FOR: Duration = Duration::from_millis(1_000);
+
+/// Idle connections to a backend, with when each became idle.
+type Idle = Mutex<Vec<(Instant, SendRequest<UpstreamBody>)>>;
 
 /// One app's web dynos as published by the supervisor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,7 +54,9 @@ pub struct Backend {
     inflight: AtomicUsize,
     draining: AtomicBool,
     drained: Notify,
-    idle: Mutex<Vec<(Instant, SendRequest<UpstreamBody>)>>,
+    /// Idle connections, one list per router lane: a connection is driven by the runtime of
+    /// the lane that made it, so it is reused there.
+    idle: Vec<Idle>,
 }
 
 impl Backend {
@@ -62,7 +68,7 @@ impl Backend {
             inflight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             drained: Notify::new(),
-            idle: Mutex::new(Vec::new()),
+            idle: (0..lanes::count()).map(|_| Mutex::new(Vec::new())).collect(),
         }
     }
 
@@ -95,7 +101,7 @@ impl Backend {
 
     /// An idle connection that is still open and fresh, if there is one.
     pub fn take_idle(&self) -> Option<SendRequest<UpstreamBody>> {
-        let mut idle = self.idle.lock().ok()?;
+        let mut idle = self.lane_idle().lock().ok()?;
         while let Some((since, sender)) = idle.pop() {
             if since.elapsed() < IDLE_FOR && !sender.is_closed() {
                 return Some(sender);
@@ -109,7 +115,7 @@ impl Backend {
         if self.draining.load(Ordering::Acquire) || sender.is_closed() {
             return;
         }
-        if let Ok(mut idle) = self.idle.lock() {
+        if let Ok(mut idle) = self.lane_idle().lock() {
             idle.retain(|(since, s)| since.elapsed() < IDLE_FOR && !s.is_closed());
             if idle.len() < MAX_IDLE {
                 idle.push((Instant::now(), sender));
@@ -117,10 +123,17 @@ impl Backend {
         }
     }
 
+    /// This lane's idle connections.
+    fn lane_idle(&self) -> &Idle {
+        &self.idle[lanes::current() % self.idle.len()]
+    }
+
     fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.clear();
+        for lane in &self.idle {
+            if let Ok(mut idle) = lane.lock() {
+                idle.clear();
+            }
         }
         self.drained.notify_waiters();
     }

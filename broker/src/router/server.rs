@@ -16,13 +16,13 @@ use tracing::{debug, warn};
 use crate::config::{RouterSettings, WebAddress};
 use crate::db::Db;
 use crate::dynos::Dynos;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 use super::headers::Arrival;
 use super::hosts::Hosts;
 use super::pool::Pool;
 use super::proxy::Proxy;
-use super::tls;
+use super::{lanes, tls};
 
 /// How long a client may take to send a request's head (slow-loris clients are cut off).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,10 +51,7 @@ impl Router {
             if addr.is_empty() {
                 return Ok(None);
             }
-            let l = TcpListener::bind(addr).map_err(|e| Error::internal(format!("router: listening on {addr}"), e))?;
-            l.set_nonblocking(true)
-                .map_err(|e| Error::internal("router listener", e))?;
-            Ok(Some(l))
+            lanes::listen(addr).map(Some)
         };
         let plain = listen(&settings.listen)?;
         let tls = match listen(&settings.tls.listen)? {
@@ -109,56 +106,90 @@ impl Router {
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish (10 s at most).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let mut http1 = hyper::server::conn::http1::Builder::new();
-        http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .max_buf_size(self.max_header_bytes);
-        let mut auto = auto::Builder::new(TokioExecutor::new());
-        auto.http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .max_buf_size(self.max_header_bytes);
-        auto.http2()
-            .timer(TokioTimer::new())
-            .keep_alive_interval(H2_KEEP_ALIVE)
-            .keep_alive_timeout(H2_KEEP_ALIVE)
-            .max_concurrent_streams(256);
-        let builders = Arc::new((http1, auto));
+        let builders = Arc::new(builders(self.max_header_bytes));
         let slots = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
-        let mut loops = Vec::new();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let accept = |listener: TcpListener, tls: Option<TlsAcceptor>| Accept {
-            proxy: self.proxy.clone(),
-            builders: builders.clone(),
-            port: port_of(&listener),
-            listener,
-            tls,
-            slots: slots.clone(),
-            stop: stop_rx.clone(),
-        };
-        if let Some(l) = self.plain {
-            loops.push(tokio::spawn(accept(l, None).run()));
-        }
-        if let Some((l, acceptor)) = self.tls {
-            loops.push(tokio::spawn(accept(l, Some(acceptor)).run()));
+        let tls = self.tls.as_ref().map(|(_, a)| a.clone());
+        let mut threads = Vec::new();
+        for lane in 0..lanes::count() {
+            // Lane 0 takes the bound sockets; the others bind siblings on the same ports.
+            let mine = |l: &TcpListener| if lane == 0 { l.try_clone() } else { lanes::sibling(l) };
+            let plain = self.plain.as_ref().map(mine).transpose();
+            let secure = self.tls.as_ref().map(|(l, _)| mine(l)).transpose();
+            let (plain, secure) = match (plain, secure) {
+                (Ok(p), Ok(s)) => (p, s),
+                (Err(e), _) | (_, Err(e)) => {
+                    warn!(lane, error = %e, "router: a lane could not listen; serving with fewer");
+                    continue;
+                }
+            };
+            let accept = |listener: TcpListener, tls: Option<TlsAcceptor>| Accept {
+                proxy: self.proxy.clone(),
+                builders: builders.clone(),
+                port: port_of(&listener),
+                listener,
+                tls,
+                slots: slots.clone(),
+                stop: stop_rx.clone(),
+            };
+            let mut accepts: Vec<Accept> = plain.map(|l| accept(l, None)).into_iter().collect();
+            accepts.extend(secure.map(|l| accept(l, tls.clone())));
+            let (slots, all) = (slots.clone(), self.max_connections);
+            match lanes::spawn(lane, move || serve_lane(accepts, slots, all)) {
+                Ok(t) => threads.push(t),
+                Err(e) => warn!(lane, error = %e, "router: a lane could not start"),
+            }
         }
         shutdown.await;
         let _ = stop_tx.send(true);
-        for l in loops {
-            let _ = l.await;
-        }
-        // Every open connection holds a permit: all of them back means all closed.
-        let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
-        let _ = tokio::time::timeout(STOP_GRACE, slots.acquire_many(all)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
     }
 }
+
+/// The connection builders: HTTP/1.1 for plain connections, `auto` (HTTP/1.1 or HTTP/2 by
+/// ALPN) for TLS ones.
+fn builders(max_header_bytes: usize) -> Builders {
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(max_header_bytes);
+    let mut auto = auto::Builder::new(TokioExecutor::new());
+    auto.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(max_header_bytes);
+    auto.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE)
+        .max_concurrent_streams(256);
+    (http1, auto)
+}
+
+/// One lane's accept loops until the stop; then its connections' end (10 s at most), as
+/// every open connection of every lane holds a permit of `slots`.
+async fn serve_lane(accepts: Vec<Accept>, slots: Arc<tokio::sync::Semaphore>, all: usize) {
+    let loops: Vec<_> = accepts.into_iter().map(|a| tokio::spawn(a.run())).collect();
+    for l in loops {
+        let _ = l.await;
+    }
+    let all = u32::try_from(all).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(STOP_GRACE, slots.acquire_many(all)).await;
+}
+
+/// HTTP/1.1 for plain connections; HTTP/1.1 or HTTP/2 (ALPN) for TLS ones.
+type Builders = (hyper::server::conn::http1::Builder, auto::Builder<TokioExecutor>);
 
 /// One listener's accept loop.
 struct Accept {
     proxy: Arc<Proxy>,
-    /// HTTP/1.1 for plain connections; HTTP/1.1 or HTTP/2 (ALPN) for TLS ones.
-    builders: Arc<(hyper::server::conn::http1::Builder, auto::Builder<TokioExecutor>)>,
+    builders: Arc<Builders>,
     listener: TcpListener,
     port: u16,
     tls: Option<TlsAcceptor>,
@@ -217,7 +248,7 @@ impl Accept {
 /// One client connection.
 struct Connection {
     proxy: Arc<Proxy>,
-    builders: Arc<(hyper::server::conn::http1::Builder, auto::Builder<TokioExecutor>)>,
+    builders: Arc<Builders>,
     arrival: Arrival,
     stop: tokio::sync::watch::Receiver<bool>,
 }

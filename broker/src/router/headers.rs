@@ -19,6 +19,12 @@ const CLAIMS: [&str; 5] = [
     "x-real-ip",
 ];
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
+
 /// Headers that belong to one connection only. `Connection` names more of them.
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
@@ -90,26 +96,34 @@ fn connection_names(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter(|n| !n.is_empty())
 }
 
-/// Removes the hop-by-hop headers; an upgrade keeps `Connection: upgrade` and `Upgrade`,
-/// which the next hop needs to switch protocols.
+/// Removes the hop-by-hop headers (and `also`); an upgrade keeps `Connection: upgrade` and
+/// `Upgrade`, which the next hop needs to switch protocols. One pass over the names, each
+/// compared as text: the router does this twice per request, and hashing every candidate
+/// name costs more than the request's few headers.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    let listed: Vec<HeaderName> = connection_names(headers)
-        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+    strip(headers, upgrade, &[]);
+}
+
+fn strip(headers: &mut HeaderMap, upgrade: bool, also: &[&str]) {
+    let listed: Vec<String> = connection_names(headers).map(str::to_ascii_lowercase).collect();
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| {
+            let n = k.as_str();
+            HOP_BY_HOP.contains(&n) || also.contains(&n) || listed.iter().any(|l| l == n)
+        })
+        .cloned()
         .collect();
-    for name in listed {
-        if !(upgrade && name == UPGRADE) {
-            headers.remove(name);
-        }
+    if doomed.is_empty() {
+        return;
     }
-    let upgrade_to = headers.get(UPGRADE).cloned();
-    for name in HOP_BY_HOP {
+    let upgrade_to = upgrade.then(|| headers.get(UPGRADE).cloned()).flatten();
+    for name in doomed {
         headers.remove(name);
     }
-    if upgrade {
-        if let Some(to) = upgrade_to {
-            headers.insert(UPGRADE, to);
-            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-        }
+    if let Some(to) = upgrade_to {
+        headers.insert(UPGRADE, to);
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
 }
 
@@ -130,23 +144,16 @@ pub struct Arrival {
 /// `X-Request-Start` (ms) and this router added to `Via`; `Host` kept (from the authority
 /// when an HTTP/2 client sent none).
 pub fn to_dyno(headers: &mut HeaderMap, upgrade: bool, arrival: Arrival, request_id: &str, host: Option<&str>) {
-    strip_hop_by_hop(headers, upgrade);
-    for name in CLAIMS {
-        headers.remove(name);
-    }
-    let fwd = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    strip(headers, upgrade, &CLAIMS);
+    let fwd = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(before) if !before.trim().is_empty() => format!("{before}, {}", arrival.peer),
         _ => arrival.peer.to_string(),
     };
-    set(headers, "x-forwarded-for", &fwd);
-    set(headers, "x-forwarded-proto", arrival.proto);
-    set(headers, "x-forwarded-port", &arrival.port.to_string());
-    set(headers, "x-request-id", request_id);
-    set(
-        headers,
-        "x-request-start",
-        &format!("t={}", chrono::Utc::now().timestamp_millis()),
-    );
+    set(headers, X_FORWARDED_FOR, &fwd);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(arrival.proto));
+    set(headers, X_FORWARDED_PORT, &arrival.port.to_string());
+    set(headers, X_REQUEST_ID, request_id);
+    set(headers, X_REQUEST_START, &format!("t={}", crate::db::now_ms()));
     append_via(headers);
     if !headers.contains_key(HOST) {
         if let Some(h) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
@@ -168,14 +175,18 @@ pub fn to_client(headers: &mut HeaderMap, upgrade: bool) {
 }
 
 fn append_via(headers: &mut HeaderMap) {
-    let via = match headers.get("via").and_then(|v| v.to_str().ok()) {
-        Some(before) => format!("{before}, {VIA}"),
-        None => VIA.to_string(),
-    };
-    set(headers, "via", &via);
+    match headers.get(hyper::header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(before) => {
+            let via = format!("{before}, {VIA}");
+            set(headers, hyper::header::VIA, &via);
+        }
+        None => {
+            headers.insert(hyper::header::VIA, HeaderValue::from_static(VIA));
+        }
+    }
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(name, v);
     }

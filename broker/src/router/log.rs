@@ -2,6 +2,7 @@
 //! in the app's log as source `heroku`, dyno `router`), and the error codes it answers with,
 //! each with a status and a plain page.
 
+use std::fmt::Write;
 use std::time::Duration;
 
 use hyper::StatusCode;
@@ -148,7 +149,9 @@ pub fn line(req: &RequestLine, out: &Outcome, error: Option<Code>) -> String {
         Some(c) => format!("at=error code={} desc=\"{}\"", c.code(), c.desc()),
         None => "at=info".to_string(),
     };
-    format!(
+    let mut text = String::with_capacity(256);
+    let _ = write!(
+        text,
         "{head} method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect={} service={} status={} bytes={} protocol={}",
         req.method,
         quoted(&req.path),
@@ -161,7 +164,8 @@ pub fn line(req: &RequestLine, out: &Outcome, error: Option<Code>) -> String {
         out.status,
         out.bytes,
         req.protocol,
-    )
+    );
+    text
 }
 
 /// A value for inside double quotes: quotes, backslashes and control characters escaped, so

@@ -8,10 +8,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::SendRequest;
 
+use super::link::Link;
 use super::pool::InFlight;
-use super::request_body::UpstreamBody;
 
 /// What the router answers with: its own page, or a dyno's response relayed.
 pub type RouterBody = Either<Full<Bytes>, Relayed>;
@@ -26,26 +25,21 @@ pub struct Relayed {
     bytes: u64,
     ended: bool,
     /// The connection, handed back to the backend once the response is read whole.
-    sender: Option<SendRequest<UpstreamBody>>,
+    link: Option<Link>,
     /// Keeps the request counted on its backend until the body is done.
     inflight: Option<InFlight>,
     on_end: Option<OnEnd>,
 }
 
 impl Relayed {
-    /// Relays `inner`; the connection `sender` returns to the backend of `inflight` when it
+    /// Relays `inner`, driving `link`, which returns to the backend of `inflight` when it
     /// ends cleanly, and `on_end` runs once either way.
-    pub fn new(
-        inner: Incoming,
-        sender: Option<SendRequest<UpstreamBody>>,
-        inflight: InFlight,
-        on_end: OnEnd,
-    ) -> Relayed {
+    pub fn new(inner: Incoming, link: Option<Link>, inflight: InFlight, on_end: OnEnd) -> Relayed {
         Relayed {
             inner,
             bytes: 0,
             ended: false,
-            sender,
+            link,
             inflight: Some(inflight),
             on_end: Some(on_end),
         }
@@ -57,6 +51,10 @@ impl Body for Relayed {
     type Error = hyper::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        // The connection feeds the body: drive it first (its wake-ups are registered too).
+        if let Some(link) = self.link.as_mut() {
+            let _ = link.poll_connection(cx);
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -83,8 +81,8 @@ impl Drop for Relayed {
     fn drop(&mut self) {
         // A body with nothing in it (HEAD, 204, 304) may be dropped unpolled: it is complete.
         let whole = self.ended || self.inner.is_end_stream();
-        if let (true, Some(sender), Some(inflight)) = (whole, self.sender.take(), &self.inflight) {
-            inflight.backend().put_idle(sender);
+        if let (true, Some(link), Some(inflight)) = (whole, self.link.take(), &self.inflight) {
+            inflight.backend().put_idle(link);
         }
         self.inflight = None;
         if let Some(on_end) = self.on_end.take() {

@@ -10,13 +10,14 @@
 //!
 //! One file per part: `server.rs` (listeners, HTTP/1.1 and HTTP/2, TLS via `tls.rs`) on
 //! `lanes.rs` (a single-threaded runtime per core, `SO_REUSEPORT`),
-//! `proxy.rs` (one request), `pool.rs` (backends), `hosts.rs` (host → app), `headers.rs`,
+//! `proxy.rs` (one request) over `link.rs` (a dyno connection driven by its user), `pool.rs` (backends), `hosts.rs` (host → app), `headers.rs`,
 //! `body.rs` and `request_body.rs` (streamed bodies), `log.rs` (log lines, error codes and pages).
 
 mod body;
 mod headers;
 mod hosts;
 mod lanes;
+mod link;
 mod log;
 pub mod pool;
 mod proxy;

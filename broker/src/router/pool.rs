@@ -14,11 +14,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::http1::SendRequest;
 use tokio::sync::Notify;
 
 use super::lanes;
-use super::request_body::UpstreamBody;
+use super::link::Link;
 
 /// Idle connections kept per backend.
 const MAX_IDLE: usize = 64;
@@ -28,7 +27,7 @@ const MAX_IDLE: usize = 64;
 const IDLE_FOR: Duration = Duration::from_millis(1_000);
 
 /// Idle connections to a backend, with when each became idle.
-type Idle = Mutex<Vec<(Instant, SendRequest<UpstreamBody>)>>;
+type Idle = Mutex<Vec<(Instant, Link)>>;
 
 /// One app's web dynos as published by the supervisor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,25 +99,25 @@ impl Backend {
     }
 
     /// An idle connection that is still open and fresh, if there is one.
-    pub fn take_idle(&self) -> Option<SendRequest<UpstreamBody>> {
+    pub fn take_idle(&self) -> Option<Link> {
         let mut idle = self.lane_idle().lock().ok()?;
-        while let Some((since, sender)) = idle.pop() {
-            if since.elapsed() < IDLE_FOR && !sender.is_closed() {
-                return Some(sender);
+        while let Some((since, link)) = idle.pop() {
+            if since.elapsed() < IDLE_FOR && link.reusable() {
+                return Some(link);
             }
         }
         None
     }
 
     /// Keeps a connection whose response was read whole, for the next request.
-    pub fn put_idle(&self, sender: SendRequest<UpstreamBody>) {
-        if self.draining.load(Ordering::Acquire) || sender.is_closed() {
+    pub fn put_idle(&self, link: Link) {
+        if self.draining.load(Ordering::Acquire) || !link.reusable() {
             return;
         }
         if let Ok(mut idle) = self.lane_idle().lock() {
-            idle.retain(|(since, s)| since.elapsed() < IDLE_FOR && !s.is_closed());
+            idle.retain(|(since, l)| since.elapsed() < IDLE_FOR && l.reusable());
             if idle.len() < MAX_IDLE {
-                idle.push((Instant::now(), sender));
+                idle.push((Instant::now(), link));
             }
         }
     }

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use http_body_util::Either;
 use hyper::body::{Body, Incoming};
-use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response, StatusCode, Uri, Version};
@@ -22,6 +21,7 @@ use crate::dynos::Dynos;
 use super::body::{page, OnEnd, Relayed, RouterBody};
 use super::headers::{self, Arrival};
 use super::hosts::{Hosts, Target};
+use super::link::Link;
 use super::log::{self, Code, Outcome, RequestLine};
 use super::pool::{Backend, InFlight, Pick, Pool};
 use super::request_body::{BodyState, UpstreamBody};
@@ -93,7 +93,7 @@ impl Drop for Watch {
 
 /// What sending a request on a connection came to.
 enum Sent {
-    Response(Response<Incoming>, SendRequest<UpstreamBody>),
+    Response(Response<Incoming>, Link),
     /// Nothing was written: the request is back, to go elsewhere.
     Unsent(Request<UpstreamBody>),
     TimedOut,
@@ -177,16 +177,16 @@ impl Proxy {
             let backend = inflight.backend().clone();
             watch.outcome.dyno = Some(backend.dyno.clone());
             let connecting = Instant::now();
-            let Ok((sender, reused)) = connection(&backend, upgrade).await else {
+            let Ok((link, reused)) = connection(&backend, upgrade).await else {
                 tried.push(backend.container_id.clone());
                 continue;
             };
             watch.outcome.connect = Some(connecting.elapsed());
             let sent_at = Instant::now();
-            match send(sender, req, self.timeout, &state).await {
-                Sent::Response(resp, sender) => {
+            match send(link, req, self.timeout, &state).await {
+                Sent::Response(resp, link) => {
                     watch.outcome.service = Some(sent_at.elapsed());
-                    return relay(resp, sender, inflight, client_upgrade, watch);
+                    return relay(resp, link, inflight, client_upgrade, watch);
                 }
                 Sent::Unsent(back) => {
                     if !reused {
@@ -228,10 +228,10 @@ fn origin_form(uri: &Uri) -> Uri {
 
 /// An idle connection to the backend, else a new one (`true` when reused). An upgrade always
 /// gets a new one: the connection becomes the tunnel.
-async fn connection(b: &Backend, upgrade: bool) -> Result<(SendRequest<UpstreamBody>, bool), ()> {
+async fn connection(b: &Backend, upgrade: bool) -> Result<(Link, bool), ()> {
     if !upgrade {
-        if let Some(s) = b.take_idle() {
-            return Ok((s, true));
+        if let Some(link) = b.take_idle() {
+            return Ok((link, true));
         }
     }
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(("127.0.0.1", b.port)))
@@ -243,35 +243,38 @@ async fn connection(b: &Backend, upgrade: bool) -> Result<(SendRequest<UpstreamB
         .handshake(TokioIo::new(stream))
         .await
         .map_err(|_| ())?;
-    tokio::spawn(async move {
-        let _ = conn.with_upgrades().await;
-    });
-    Ok((sender, false))
+    let link = if upgrade {
+        Link::spawned(sender, conn)
+    } else {
+        Link::inline(sender, conn)
+    };
+    Ok((link, false))
 }
 
-/// Sends the request and waits for the response headers: `timeout` at most once the whole
-/// request is with the dyno (Heroku's H12 clock, so a long upload is not a timeout).
-async fn send(
-    mut sender: SendRequest<UpstreamBody>,
-    req: Request<UpstreamBody>,
-    timeout: Duration,
-    body: &BodyState,
-) -> Sent {
-    let response = sender.try_send_request(req);
+/// Sends the request and waits for the response headers, driving the connection: `timeout` at
+/// most once the whole request is with the dyno (Heroku's H12 clock, so a long upload is not
+/// a timeout).
+async fn send(mut link: Link, req: Request<UpstreamBody>, timeout: Duration, body: &BodyState) -> Sent {
+    // A kept connection settles from its last response here; one that closed meanwhile gives
+    // the request back untouched.
+    if !matches!(tokio::time::timeout(CONNECT_TIMEOUT, link.ready()).await, Ok(true)) {
+        return Sent::Unsent(req);
+    }
+    let response = link.sender.try_send_request(req);
     tokio::pin!(response);
-    let answered = tokio::select! {
-        r = &mut response => Some(r),
-        () = body.ended() => None,
-    };
-    let answered = match answered {
-        Some(r) => r,
-        None => match tokio::time::timeout(timeout, response).await {
-            Ok(r) => r,
-            Err(_) => return Sent::TimedOut,
-        },
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut connection_over = false;
+    let answered = loop {
+        let until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + timeout);
+        tokio::select! {
+            r = &mut response => break r,
+            () = std::future::poll_fn(|cx| link.poll_connection(cx)), if !connection_over => connection_over = true,
+            () = body.ended(), if deadline.is_none() => deadline = Some(tokio::time::Instant::now() + timeout),
+            () = tokio::time::sleep_until(until), if deadline.is_some() => return Sent::TimedOut,
+        }
     };
     match answered {
-        Ok(resp) => Sent::Response(resp, sender),
+        Ok(resp) => Sent::Response(resp, link),
         Err(mut e) => match e.take_message() {
             Some(back) => Sent::Unsent(back),
             None => Sent::Failed,
@@ -283,7 +286,7 @@ async fn send(
 /// upgraded connections, counted on the backend until it closes.
 fn relay(
     mut resp: Response<Incoming>,
-    sender: SendRequest<UpstreamBody>,
+    link: Link,
     inflight: InFlight,
     client_upgrade: Option<OnUpgrade>,
     watch: Watch,
@@ -299,7 +302,7 @@ fn relay(
                 if let (Ok(c), Ok(d)) = tokio::join!(client, dyno) {
                     let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(d)).await;
                 }
-                drop(sender);
+                drop(link);
             });
             headers::to_client(resp.headers_mut(), true);
             watch.done(outcome, None);
@@ -311,7 +314,7 @@ fn relay(
         outcome.bytes = bytes;
         watch.done(outcome, None);
     });
-    resp.map(|b| Either::Right(Relayed::new(b, Some(sender), inflight, on_end)))
+    resp.map(|b| Either::Right(Relayed::new(b, Some(link), inflight, on_end)))
 }
 
 /// A page of the router's own with this status.

@@ -124,17 +124,17 @@ impl Proxy {
             dynos: self.dynos.clone(),
             app_id: target.app_id.clone(),
             line: RequestLine {
-                method: req.method().to_string(),
-                path: req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string(),
-                host: host.clone(),
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                host,
                 request_id,
-                fwd: arrival.peer.to_string(),
+                fwd: arrival.peer,
                 protocol: arrival.proto,
             },
             outcome: Outcome::default(),
             logged: false,
         };
-        self.route(req, &target, &host, arrival, watch).await
+        self.route(req, &target, arrival, watch).await
     }
 
     /// Sends the request to one of the app's backends and relays the answer.
@@ -142,7 +142,6 @@ impl Proxy {
         &self,
         req: Request<Incoming>,
         target: &Target,
-        host: &str,
         arrival: Arrival,
         mut watch: Watch,
     ) -> Response<RouterBody> {
@@ -153,7 +152,13 @@ impl Proxy {
         let upgrade = headers::is_upgrade(req.headers());
         let (mut parts, body) = req.into_parts();
         let client_upgrade = parts.extensions.remove::<OnUpgrade>().filter(|_| upgrade);
-        headers::to_dyno(&mut parts.headers, upgrade, arrival, &watch.line.request_id, Some(host));
+        headers::to_dyno(
+            &mut parts.headers,
+            upgrade,
+            arrival,
+            &watch.line.request_id,
+            Some(&watch.line.host),
+        );
         parts.uri = origin_form(&parts.uri);
         parts.version = Version::HTTP_11;
         let had_body = !body.is_end_stream();

@@ -22,11 +22,16 @@ pub struct BodyState {
 impl BodyState {
     /// Resolves once the body was passed on whole, or broke off.
     pub async fn ended(&self) {
+        let over = || self.finished.load(Ordering::Acquire) || self.client_failed.load(Ordering::Acquire);
+        // Most requests have no body: done without registering for a wake-up.
+        if over() {
+            return;
+        }
         loop {
             let woken = self.ended.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            if self.finished.load(Ordering::Acquire) || self.client_failed.load(Ordering::Acquire) {
+            if over() {
                 return;
             }
             woken.await;

@@ -185,6 +185,12 @@ impl Dynos {
 
     /// Runs the release phase of a `pending` release and records its verdict.
     async fn run_pending(&self, r: Release) -> Result<()> {
+        // The list that named it may predate the end of this app's previous phase (its claim
+        // is released only after its verdict is written): ask again now that this one holds it.
+        let id = r.id.clone();
+        if !self.inner.db.run(move |c| Release::is_pending(c, &id)).await? {
+            return Ok(());
+        }
         let name = format!("release.{}", r.version);
         let (sealer, sid) = (self.inner.sealer.clone(), r.slug_id.clone().unwrap_or_default());
         let (command, config) = {

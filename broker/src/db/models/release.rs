@@ -103,6 +103,17 @@ impl Release {
             .load(conn)?)
     }
 
+    /// Whether the release is still `pending` (read after a phase is claimed: a list read
+    /// before another phase of the app finished may name a release that is done).
+    pub fn is_pending(conn: &mut DbConnection, id: &str) -> Result<bool> {
+        let n: i64 = releases::table
+            .filter(releases::id.eq(id))
+            .filter(releases::status.eq(PENDING))
+            .count()
+            .get_result(conn)?;
+        Ok(n == 1)
+    }
+
     /// Sets the status of a release that is still `pending`; false when it was not (another
     /// broker finished it, or the app is gone).
     pub fn finish_pending(conn: &mut DbConnection, id: &str, status: &str) -> Result<bool> {

@@ -118,6 +118,29 @@ impl CliUser {
         std::fs::create_dir_all(&self.cwd).unwrap();
     }
 
+    /// Starts `broker ARGS…` (a `logs --tail`) and hands back the process and its standard
+    /// output, line by line, as it comes.
+    pub fn follow(&self, args: &[&str]) -> (std::process::Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        use std::io::BufRead;
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, rx)
+    }
+
     /// The command for `broker ARGS…`, ready to run (for tests that need stdin or a PTY).
     pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(broker_bin());

@@ -273,15 +273,7 @@ impl Connection {
                     .0
                     .serve_connection(TokioIo::new(stream), service)
                     .with_upgrades();
-                tokio::pin!(conn);
-                tokio::select! {
-                    r = conn.as_mut() => r,
-                    () = stopped(&mut self.stop) => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
-                    }
-                }
-                .map_err(|e| e.to_string())
+                until_stopped(conn, &mut self.stop, |c| c.graceful_shutdown()).await
             }
             Some(acceptor) => {
                 let Ok(Ok(tls_stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await else {
@@ -291,21 +283,36 @@ impl Connection {
                     .builders
                     .1
                     .serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-                tokio::pin!(conn);
-                tokio::select! {
-                    r = conn.as_mut() => r,
-                    () = stopped(&mut self.stop) => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
-                    }
-                }
-                .map_err(|e| e.to_string())
+                until_stopped(conn, &mut self.stop, |c| c.graceful_shutdown()).await
             }
         };
         if let Err(e) = served {
             debug!(error = %e, "router: a client connection ended with an error");
         }
     }
+}
+
+/// Serves a connection until it ends; at the router's stop, `shut` asks it to finish the
+/// request in flight and close (hyper's and hyper-util's connections each have their own
+/// `graceful_shutdown`, with no trait in common).
+async fn until_stopped<C, E>(
+    conn: C,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    shut: impl FnOnce(std::pin::Pin<&mut C>),
+) -> std::result::Result<(), String>
+where
+    C: Future<Output = std::result::Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        r = conn.as_mut() => r,
+        () = stopped(stop) => {
+            shut(conn.as_mut());
+            conn.await
+        }
+    };
+    ended.map_err(|e| e.to_string())
 }
 
 /// Resolves once the router is told to stop (the watch's guard is not held across awaits).

@@ -2,8 +2,6 @@
 //! `--tail` that shows a line written after it started.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use addon_broker_tests::dynos::{ask, push, sample_app, up, wait_dynos, PROCFILE};
@@ -42,22 +40,7 @@ async fn logs_filter_by_count_dyno_and_source_and_tail_follows() {
     assert!(wrong.fails().contains("web.1"), "{}", wrong.stderr);
 
     // --tail: a request made after it started shows up while it runs.
-    let mut child = alice
-        .command(&["logs", "--tail", "-n", "0", "-a", &name, "--dyno", "web"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, mut rx) = alice.follow(&["logs", "--tail", "-n", "0", "-a", &name, "--dyno", "web"]);
     let marker = format!("/tail-{}", uuid::Uuid::new_v4().simple());
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = Vec::new();

@@ -4,8 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use addon_broker_tests::router::{http_app, router_lines, wait_line, Router};
@@ -98,22 +96,7 @@ async fn router_lines_appear_in_logs_tail() {
     let name = http_app(&api, 1).await;
     let alice = CliUser::new(&app, "alice");
     let router = Router::new(&app.router_url);
-    let mut child = alice
-        .command(&["logs", "--tail", "-n", "0", "-a", &name])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, mut rx) = alice.follow(&["logs", "--tail", "-n", "0", "-a", &name]);
     let marker = format!("/tail-{}", uuid::Uuid::new_v4().simple());
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();

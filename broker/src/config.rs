@@ -108,6 +108,10 @@ pub struct RuntimeSettings {
     pub tick_ms: u64,
     /// Largest build archive accepted (bytes).
     pub max_archive_bytes: usize,
+    /// Longest pause in a build archive's upload before it is cut off (ms).
+    pub upload_idle_timeout_ms: u64,
+    /// Longest whole upload of a build archive (ms).
+    pub upload_timeout_ms: u64,
     /// Largest unpacked slug (bytes).
     pub max_slug_bytes: u64,
     /// Longest release phase (ms); longer fails the build.
@@ -138,6 +142,8 @@ impl Default for RuntimeSettings {
             restart_debounce_ms: 150,
             tick_ms: 50,
             max_archive_bytes: 100 << 20,
+            upload_idle_timeout_ms: 30_000,
+            upload_timeout_ms: 600_000,
             max_slug_bytes: 500 << 20,
             release_phase_timeout_ms: 600_000,
             one_off_retention_ms: 3_600_000,

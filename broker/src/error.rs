@@ -26,6 +26,12 @@ pub enum Error {
     /// The resource is already gone (410).
     #[error("{0}")]
     Gone(String),
+    /// The client was too slow sending its request body (408).
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// The request body is over its limit (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// Unsupported `X-Broker-API-Version` (412).
     #[error("{0}")]
     PreconditionFailed(String),
@@ -44,6 +50,10 @@ pub enum Error {
     /// The backing service failed the operation (502).
     #[error("{0}")]
     Backend(String),
+    /// A server the broker depends on (its state store) is unreachable for now (503 with
+    /// `Retry-After`; the outage is logged once where it is seen, not per request).
+    #[error("{0}")]
+    Unavailable(String),
     /// A state store error (500; the cause is logged, never sent).
     #[error("state store: {0}")]
     Db(#[from] diesel::result::Error),
@@ -122,12 +132,15 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Gone(_) => StatusCode::GONE,
+            Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::AsyncRequired(_)
             | Error::ConcurrencyError(_)
             | Error::MaintenanceInfoConflict(_)
             | Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Backend(_) => StatusCode::BAD_GATEWAY,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Db(_) | Error::Internal(_) | Error::InternalWith { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -151,12 +164,15 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::Gone(_) => "gone",
+            Error::RequestTimeout(_) => "request_timeout",
+            Error::PayloadTooLarge(_) => "payload_too_large",
             Error::PreconditionFailed(_) => "precondition_failed",
             Error::AsyncRequired(_) => "async_required",
             Error::ConcurrencyError(_) => "concurrency_error",
             Error::MaintenanceInfoConflict(_) => "maintenance_info_conflict",
             Error::Unprocessable(_) => "unprocessable",
             Error::Backend(_) => "backend_error",
+            Error::Unavailable(_) => "unavailable",
             Error::Db(_) | Error::Internal(_) | Error::InternalWith { .. } => "internal_error",
         }
     }
@@ -172,9 +188,36 @@ impl Error {
     }
 }
 
+/// How long a client is told to wait before retrying after a 503 (`Retry-After`, seconds).
+pub const RETRY_AFTER_SECS: u32 = 2;
+
+impl Error {
+    /// True for an outage of a server the broker depends on: loops that meet it keep quiet
+    /// (the outage was logged once where it was seen) and retry.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Error::Unavailable(_))
+    }
+}
+
+/// Drops the outage errors of a background loop's result: the outage is logged once by the
+/// state store, and the loop retries on its next round anyway.
+pub trait FilterOutage {
+    /// `Ok(())` for success or an outage; the error otherwise.
+    fn filter_outage(self) -> Result<()>;
+}
+
+impl<T> FilterOutage for Result<T> {
+    fn filter_outage(self) -> Result<()> {
+        match self {
+            Err(e) if !e.is_outage() => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Logs an error that the client sees only as a generic 5xx.
 pub fn log_if_internal(err: &Error, request_id: &str) {
-    if err.status().is_server_error() {
+    if err.status().is_server_error() && !err.is_outage() {
         tracing::error!(request_id, error = %err.chain(), "request failed");
     }
 }

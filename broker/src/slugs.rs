@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use crate::uploads::Upload;
 
 use crate::error::{Error, Result};
 
@@ -127,18 +127,19 @@ fn check_symlink(entry: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Unpacks a `.tar.gz` into `dest` (which must not exist) and reads its Procfile, if any
-/// (a malformed one is refused now, before any build runs). On any error nothing is left at
-/// `dest`.
-pub fn unpack(archive: &[u8], dest: &Path, max_bytes: u64) -> Result<Unpacked> {
+/// Unpacks the `.tar.gz` uploaded as `archive` into `dest` (which must not exist) and reads
+/// its Procfile, if any (a malformed one is refused now, before any build runs). On any error
+/// nothing is left at `dest`.
+pub fn unpack(archive: &Upload, dest: &Path, max_bytes: u64) -> Result<Unpacked> {
     let tmp = dest.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
-    let result = extract(archive, &tmp, max_bytes).and_then(|size| {
+    let file = std::fs::File::open(archive.path()).map_err(|e| Error::internal("opening the upload", e))?;
+    let result = extract(std::io::BufReader::new(file), &tmp, max_bytes).and_then(|size| {
         let procfile = read_process_types(&tmp)?;
         std::fs::rename(&tmp, dest).map_err(|e| Error::internal("moving the app into place", e))?;
         Ok(Unpacked {
             procfile,
             size,
-            checksum: format!("SHA256:{}", hex::encode(Sha256::digest(archive))),
+            checksum: archive.checksum.clone(),
         })
     });
     if result.is_err() {
@@ -155,9 +156,11 @@ pub fn read_process_types(dir: &Path) -> Result<Option<ProcessTypes>> {
     parse_procfile(&read_procfile(dir)?).map(Some)
 }
 
-/// Unpacks a `.tar.gz` safely into the new directory `dir`; returns the bytes unpacked.
-pub fn extract(archive: &[u8], dir: &Path, max_bytes: u64) -> Result<u64> {
-    if archive.len() < 2 || archive[..2] != [0x1f, 0x8b] {
+/// Unpacks a `.tar.gz` read from `archive` safely into the new directory `dir`; returns the
+/// bytes unpacked.
+pub fn extract(mut archive: impl std::io::BufRead, dir: &Path, max_bytes: u64) -> Result<u64> {
+    let head = archive.fill_buf().map_err(bad_archive)?;
+    if head.len() < 2 || head[..2] != [0x1f, 0x8b] {
         return Err(Error::BadRequest(
             "the build source must be a gzip-compressed tar archive (.tar.gz)".into(),
         ));

@@ -29,6 +29,7 @@ use crate::http::state::{OsbState, PlatformState};
 use crate::http::{access, admin, dynos, git, osb, platform, provider, topics};
 use crate::jobs::Jobs;
 use crate::marketplace::Marketplace;
+use crate::node::Node;
 use crate::platform::{AppHosts, Platform};
 use crate::provisioning::Provisioning;
 use crate::router::pool::Pool;
@@ -64,6 +65,8 @@ pub struct Application {
     access: Access,
     git: Git,
     router: Option<Router>,
+    /// Holds the data directory's node lock while the broker runs.
+    _node: Node,
     reconcile_every: Duration,
 }
 
@@ -215,7 +218,17 @@ impl Application {
         let sealer = open_sealer(&settings)?;
         let builtins = build_providers(&settings)?;
         let catalog = CatalogHandle::new(Catalog::new(builtins.clone())?);
-        let jobs = Jobs::new(db.clone(), catalog.clone(), sealer.clone(), settings.jobs.clone());
+        let node = Node::claim(&settings.data_dir)?;
+        if node.holds_directory() {
+            crate::uploads::clear_spool(&crate::uploads::spool_dir(&settings.data_dir));
+        }
+        let jobs = Jobs::new(
+            db.clone(),
+            catalog.clone(),
+            sealer.clone(),
+            settings.jobs.clone(),
+            &node,
+        );
         let provisioning = Provisioning::new(
             db.clone(),
             catalog.clone(),
@@ -282,6 +295,7 @@ impl Application {
             access,
             git,
             router,
+            _node: node,
             reconcile_every: Duration::from_millis(settings.platform.reconcile_interval_ms.max(50)),
         })
     }

@@ -14,6 +14,7 @@
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
+use sha2::Digest;
 use tokio::sync::OnceCell;
 
 use crate::catalog::{empty_object_schema, plan_schemas, Offering, PlanSpec};
@@ -112,13 +113,15 @@ pub fn binding_user(instance_id: &str, binding_id: &str) -> String {
     format!("{}{}", user_prefix(instance_id), stem(binding_id))
 }
 
-/// The `ACL SETUSER` arguments (after the user name) for a binding of `plan`.
+/// The `ACL SETUSER` arguments (after the user name) for a binding of `plan`. The password
+/// goes as its SHA-256 (`#…`, what Redis stores anyway), so that no log of the command and no
+/// `MONITOR` client sees it.
 pub fn acl_rules(instance_id: &str, plan: &str, password: &str) -> Vec<String> {
     let prefix = key_prefix(instance_id);
     let mut rules = vec![
         "reset".to_string(),
         "on".into(),
-        format!(">{password}"),
+        format!("#{}", hex::encode(sha2::Sha256::digest(password.as_bytes()))),
         format!("~{prefix}*"),
         format!("&{prefix}*"),
         "+@all".into(),
@@ -130,6 +133,19 @@ pub fn acl_rules(instance_id: &str, plan: &str, password: &str) -> Vec<String> {
         rules.extend(p.rules.iter().map(|r| r.to_string()));
     }
     rules
+}
+
+/// Bounded waits and a short backoff: after a Redis restart the manager reconnects within
+/// about a second, and an operation on a dead connection fails in seconds instead of hanging
+/// (the job runner retries it, and says why).
+fn manager_config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(std::time::Duration::from_secs(2))
+        .set_response_timeout(std::time::Duration::from_secs(5))
+        .set_exponent_base(2)
+        .set_factor(50)
+        .set_max_delay(1_000)
+        .set_number_of_retries(4)
 }
 
 fn classify(context: &str, err: redis::RedisError) -> ProviderError {
@@ -180,7 +196,7 @@ impl RedisProvider {
     async fn conn(&self) -> Result<ConnectionManager> {
         self.conn
             .get_or_try_init(|| async {
-                ConnectionManager::new(self.client.clone())
+                ConnectionManager::new_with_config(self.client.clone(), manager_config())
                     .await
                     .map_err(|e| classify("connecting to the shared redis server", e))
             })

@@ -48,6 +48,8 @@ pub struct Options {
     /// Admin URL of another PostgreSQL server for the `postgresql` service (default: the shared
     /// test cluster).
     pub postgres_url: Option<String>,
+    /// Admin URL of another Redis server for the `redis` service (default: the shared one).
+    pub redis_url: Option<String>,
     /// `runtime.stop_grace_ms`.
     pub stop_grace_ms: u64,
     /// `runtime.backoff_initial_ms`.
@@ -78,6 +80,11 @@ pub struct Options {
     pub router_boot_wait_ms: u64,
     /// HTTPS on the router (a listener on a free port) with these certificates.
     pub router_tls: Option<RouterTls>,
+    /// The broker's `RUST_LOG`.
+    pub log_filter: &'static str,
+    /// A state store of the test's own (e.g. a PostgreSQL server it stops and restarts)
+    /// instead of a fresh one of `state`.
+    pub state_url: Option<String>,
 }
 
 /// The router's HTTPS settings of a broker under test.
@@ -112,11 +119,14 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             state: StateBackend::from_env(),
+            log_filter: "info,actix_server=warn",
+            state_url: None,
             sync_timeout_ms: 30_000,
             lease_ms: 30_000,
             create_wait_ms: 10_000,
             provider_timeout_ms: 60_000,
             postgres_url: None,
+            redis_url: None,
             stop_grace_ms: 2_000,
             backoff_initial_ms: 300,
             backoff_max_ms: 600_000,
@@ -219,7 +229,7 @@ host_cache_ms = 200
                 .postgres_url
                 .clone()
                 .unwrap_or_else(|| servers().postgres.url("postgres")),
-            redis_url = servers().redis.url(),
+            redis_url = self.redis_url.clone().unwrap_or_else(|| servers().redis.url()),
             jwt_secret = JWT_SECRET,
             create_wait = self.create_wait_ms,
             provider_timeout = self.provider_timeout_ms,
@@ -244,6 +254,9 @@ async fn fresh_state_store(state: StateBackend, dir: &Path) -> String {
         }
     }
 }
+
+/// The file in a broker's directory that holds its `RUST_LOG` (kept for restarts and replicas).
+const LOG_FILTER_FILE: &str = "rust-log";
 
 /// cgroup under which the brokers under test put their dynos.
 pub const TEST_CGROUP: &str = "addon-broker-tests";
@@ -298,10 +311,14 @@ impl TestApp {
         let dir = tempfile::Builder::new().prefix("addon-broker-test-").tempdir().unwrap();
         // Dynos run as an unprivileged user that must reach their directories in here.
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
-        let state_url = fresh_state_store(options.state, dir.path()).await;
+        let state_url = match &options.state_url {
+            Some(url) => url.clone(),
+            None => fresh_state_store(options.state, dir.path()).await,
+        };
         let password = providers::names::random_password(24);
         let config = options.config_toml(dir.path(), &state_url, &password);
         std::fs::write(dir.path().join("broker.toml"), config).unwrap();
+        std::fs::write(dir.path().join(LOG_FILTER_FILE), options.log_filter).unwrap();
         let mut app = TestApp {
             url: String::new(),
             router_url: String::new(),
@@ -333,6 +350,7 @@ impl TestApp {
         std::fs::write(dir.path().join("broker.toml"), config).unwrap();
         // The key that seals secrets at rest must be the same on every replica.
         std::fs::copy(self.dir.path().join("secret.key"), dir.path().join("secret.key")).unwrap();
+        std::fs::copy(self.dir.path().join(LOG_FILTER_FILE), dir.path().join(LOG_FILTER_FILE)).unwrap();
         let mut app = TestApp {
             url: String::new(),
             router_url: String::new(),
@@ -369,7 +387,10 @@ impl TestApp {
             .arg("serve")
             .arg("--config")
             .arg(self.dir.path().join("broker.toml"))
-            .env("RUST_LOG", "info,actix_server=warn")
+            .env(
+                "RUST_LOG",
+                std::fs::read_to_string(self.dir.path().join(LOG_FILTER_FILE)).unwrap(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

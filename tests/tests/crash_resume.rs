@@ -170,3 +170,50 @@ async fn a_provider_call_that_hangs_is_cut_off_and_retried() {
     assert_eq!(osb.wait_instance(&id, &op, WAIT).await.body["state"], "succeeded");
     assert!(PgInspector::connect().await.database_exists(&database_name(&id)).await);
 }
+
+#[tokio::test]
+async fn a_restarted_broker_resumes_its_own_leases_at_once_and_a_replica_waits_for_them() {
+    // Leases far longer than the test: only the node's own recognition can resume the work.
+    let mut app = TestApp::spawn_with(Options {
+        lease_ms: 600_000,
+        ..Options::default()
+    })
+    .await;
+    let osb = app.osb();
+    let plan = osb.plan("postgresql", "shared").await;
+    let pg = PgInspector::connect().await;
+    let id = unique("resume-own");
+    let lock = PgInspector::hold_instance_lock(&id).await;
+    let op = osb.provision(&id, &plan, json!({}), true).await.expect(202).operation();
+    wait_until_provider_blocks(&pg, &id).await;
+    app.kill();
+    drop(lock);
+
+    // Another node on the same store leaves the dead broker's lease alone: it may be alive
+    // behind a network fault, and two runs of one operation must never overlap. Several of
+    // the replica's polls (500 ms apart) pass in this window.
+    let replica = app.replica();
+    let r_osb = replica.osb();
+    let watch_until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < watch_until {
+        let r = r_osb.last_operation(&id, Some(&op)).await.expect(200);
+        assert_eq!(
+            r.body["state"], "in progress",
+            "a replica took over a live lease: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!pg.database_exists(&database_name(&id)).await);
+
+    // The same node restarted knows the lease as its previous run's and resumes at once.
+    app.start();
+    let r = app.osb().wait_instance(&id, &op, WAIT).await;
+    assert_eq!(r.body["state"], "succeeded", "{}", r.body);
+    assert!(pg.database_exists(&database_name(&id)).await);
+    let log = std::fs::read_to_string(app.log_path()).unwrap();
+    assert!(
+        log.contains("resuming the operations this broker's previous run left"),
+        "{log}"
+    );
+}

@@ -19,6 +19,8 @@ mod openapi;
 mod osb_api;
 mod packages;
 mod platform_api;
+mod recovery;
 mod redis_adapter;
 mod router;
+mod secrets_in_logs;
 mod state_store;

@@ -120,7 +120,7 @@ async fn download(url: &str, max: usize, work: &Path, http: &reqwest::Client) ->
     }
     let dest = work.join(format!("fetched-{}", uuid::Uuid::new_v4().simple()));
     let unpack_to = dest.clone();
-    tokio::task::spawn_blocking(move || crate::slugs::extract(&body, &unpack_to, 500 << 20))
+    tokio::task::spawn_blocking(move || crate::slugs::extract(&body[..], &unpack_to, 500 << 20))
         .await
         .map_err(|e| Error::internal("unpacking a buildpack", e))?
         .map_err(|e| fail(e.public_message()))?;

@@ -5,6 +5,7 @@
 //! on tokio's blocking pool.
 
 pub mod models;
+mod pool;
 pub mod schema;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -13,11 +14,12 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ManageConnection, Pool};
+use diesel::r2d2::Pool;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::{Error, Result};
+use pool::{ConnectionManager, Outage};
 
 /// Migrations of the SQLite backend.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
@@ -63,50 +65,12 @@ impl Backend {
     }
 }
 
-/// Opens connections of one backend; never falls back from one backend to the other.
-#[derive(Debug)]
-pub struct ConnectionManager {
-    backend: Backend,
-    address: String,
-}
-
-impl ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
-    type Error = diesel::r2d2::Error;
-
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
-        match self.backend {
-            Backend::Sqlite => {
-                let mut conn =
-                    diesel::SqliteConnection::establish(&self.address).map_err(diesel::r2d2::Error::ConnectionError)?;
-                // The busy timeout comes first so that the pragmas after it wait for a lock
-                // rather than fail. NORMAL syncs at checkpoints, which WAL keeps crash-safe.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                )
-                .map_err(diesel::r2d2::Error::QueryError)?;
-                Ok(DbConnection::Sqlite(conn))
-            }
-            Backend::Postgres => diesel::PgConnection::establish(&self.address)
-                .map(DbConnection::Postgresql)
-                .map_err(diesel::r2d2::Error::ConnectionError),
-        }
-    }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
-    }
-}
-
 /// The broker's handle on its state store. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<ConnectionManager>,
     backend: Backend,
+    outage: Arc<Outage>,
     /// SQLite has one writer at a time; taking this lock before `BEGIN` keeps two writers of
     /// this process from deadlocking on the upgrade from a read to a write lock.
     sqlite_writer: Arc<Mutex<()>>,
@@ -140,17 +104,23 @@ impl Db {
                 .map_err(|e| Error::internal("opening the state store", e))?;
             conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
         }
+        let outage = Arc::new(Outage::default());
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
-            .connection_timeout(Duration::from_secs(30))
-            // A broken connection surfaces as a query error anyway; a probe on every checkout
-            // would cost a round trip per query.
+            // Also the cap of the pool's reconnect backoff (half of it): a returning server
+            // is reconnected to within about a second and a half.
+            .connection_timeout(pool::CHECKOUT_WAIT)
+            // A broken connection surfaces as a query error, after which it is probed and
+            // dropped ([`pool::after_error`]); a probe on every checkout would cost a round
+            // trip per query.
             .test_on_check_out(false)
-            .build(ConnectionManager { backend, address })
+            .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
+            .build(ConnectionManager::new(backend, address, outage.clone()))
             .map_err(|e| Error::internal("opening the state store", e))?;
         Ok(Db {
             pool,
             backend,
+            outage,
             sqlite_writer: Arc::new(Mutex::new(())),
         })
     }
@@ -184,10 +154,14 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, outage) = (self.pool.clone(), self.outage.clone());
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| Error::internal("state store connection", e))?;
-            f(&mut conn)
+            let mut conn = pool::check_out(&pool, &outage)?;
+            let result = f(&mut conn.conn);
+            match result {
+                Err(e) => Err(pool::after_error(&mut conn, &outage, e)),
+                ok => ok,
+            }
         })
         .await
         .map_err(|e| Error::internal("state store task", e))?

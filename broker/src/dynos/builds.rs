@@ -16,6 +16,7 @@ use crate::ids::AppId;
 use crate::platform::{current_release, insert_release, iso, latest_release, open_config, Actor, IdRef, NameRef};
 use crate::provisioning::audit;
 use crate::slugs::{self as archive, ProcessTypes, Unpacked};
+use crate::uploads::{self, Upload};
 
 use super::build_output::BuildLog;
 use super::formation::sync_formation;
@@ -34,10 +35,31 @@ impl Dynos {
     /// without, the `pending` build at once, the rest going on in the background (its output
     /// is followed with [`Dynos::build_output`]). Either way the rest runs in a task of its
     /// own, so a client that goes away does not cut a build short.
-    pub async fn build(&self, app: String, archive: Vec<u8>, actor: &Actor, wait: bool) -> Result<BuildView> {
+    /// The archive is streamed to disk first (never held in memory), within
+    /// `runtime.max_archive_bytes`, `upload_idle_timeout_ms` and `upload_timeout_ms`; it is read
+    /// only once the caller may deploy the app, and removed whatever the build comes to.
+    pub async fn build<S, E>(
+        &self,
+        app: String,
+        body: S,
+        declared: Option<u64>,
+        actor: &Actor,
+        wait: bool,
+    ) -> Result<BuildView>
+    where
+        S: futures::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         let a = self.app_for(app, actor).await?;
         // Buildpacks run the app's own code: only ever in the dyno runtime's sandbox.
         self.runtime()?;
+        let archive = uploads::receive(
+            body,
+            declared,
+            &uploads::spool_dir(&self.inner.data_dir),
+            self.upload_limits(),
+        )
+        .await?;
         let build_id = uuid::Uuid::new_v4().to_string();
         let work = self.inner.data_dir.join("builds").join(&build_id);
         let unpacked = match self.unpack(archive, work.clone()).await {
@@ -170,7 +192,16 @@ impl Dynos {
     }
 
     /// Unpacks an archive into `work/app` (off the async threads).
-    async fn unpack(&self, archive: Vec<u8>, work: PathBuf) -> Result<Unpacked> {
+    fn upload_limits(&self) -> uploads::Limits {
+        let s = &self.inner.settings;
+        uploads::Limits {
+            max_bytes: s.max_archive_bytes as u64,
+            idle: Duration::from_millis(s.upload_idle_timeout_ms.max(1)),
+            total: Duration::from_millis(s.upload_timeout_ms.max(1)),
+        }
+    }
+
+    async fn unpack(&self, archive: Upload, work: PathBuf) -> Result<Unpacked> {
         std::fs::create_dir_all(&work).map_err(|e| Error::internal(format!("creating {}", work.display()), e))?;
         // The unprivileged build user must reach `work/app` (not list `work`).
         std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o711))

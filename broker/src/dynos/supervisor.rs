@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::db::models::{App, Formation, Slug};
 use crate::db::now_ms;
-use crate::error::Result;
+use crate::error::{FilterOutage, Result};
 use crate::ids::AppId;
 use crate::platform::{current_release, open_config};
 use crate::slugs::ProcessTypes;
@@ -45,13 +45,14 @@ impl Dynos {
                 match self.collect_slugs().await {
                     Ok(n) if n > 0 => info!(slugs = n, "removed slug directories of deleted apps"),
                     Ok(_) => {}
-                    Err(e) => warn!(error = %e.chain(), "collecting slugs"),
+                    Err(e) if !e.is_outage() => warn!(error = %e.chain(), "collecting slugs"),
+                    Err(_) => {}
                 }
             }
-            if let Err(e) = self.start_release_phases().await {
+            if let Err(e) = self.start_release_phases().await.filter_outage() {
                 warn!(error = %e.chain(), "starting release phases");
             }
-            if let Err(e) = self.tick().await {
+            if let Err(e) = self.tick().await.filter_outage() {
                 warn!(error = %e.chain(), "dyno supervision");
             }
             let next = {

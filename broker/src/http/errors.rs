@@ -12,7 +12,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{log_if_internal, Error};
+use crate::error::{log_if_internal, Error, RETRY_AFTER_SECS};
 
 /// Platform and admin API error body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,7 +64,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(self)
+        let mut res = HttpResponse::build(self.status);
+        retry_after(&mut res, self.status);
+        res.json(self)
     }
 }
 
@@ -123,7 +125,15 @@ impl ResponseError for OsbError {
         if matches!(self.cause, Some(Error::Unauthorized(_))) {
             res.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"addon-broker\""));
         }
+        retry_after(&mut res, self.status);
         res.json(self)
+    }
+}
+
+/// A 503 tells the client when to try again (RFC 9110 §10.2.3).
+fn retry_after(res: &mut actix_web::HttpResponseBuilder, status: StatusCode) {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
     }
 }
 

@@ -40,7 +40,13 @@ async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>, Scratch) {
     let sealer = Sealer::from_key_file(&dir.join("key")).unwrap();
     let catalog = CatalogHandle::new(Catalog::new(Vec::new()).unwrap());
     let settings = Settings::default();
-    let jobs = Jobs::new(db.clone(), catalog.clone(), sealer.clone(), settings.jobs.clone());
+    let jobs = Jobs::new(
+        db.clone(),
+        catalog.clone(),
+        sealer.clone(),
+        settings.jobs.clone(),
+        &crate::node::Node::ephemeral(),
+    );
     let wait = Duration::from_millis(100);
     let provisioning = Provisioning::new(db.clone(), catalog.clone(), jobs, sealer.clone(), wait);
     let dynos = Dynos::new(

@@ -29,6 +29,7 @@ use crate::db::models::{Binding, Instance, InstanceConfig, Operation};
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
 use crate::ids::OperationId;
+use crate::node::Node;
 
 /// What an update operation is to do (stored in the operation's `request`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -63,15 +64,18 @@ struct Inner {
     catalog: CatalogHandle,
     sealer: Sealer,
     settings: JobSettings,
+    /// This run's lease owner (`node-{id}/{boot}`).
     owner: String,
+    /// What every lease of this node starts with, whichever run took it.
+    node_prefix: String,
     finished: broadcast::Sender<String>,
     wake: Notify,
     slots: Arc<Semaphore>,
 }
 
 impl Jobs {
-    /// A runner whose leases carry a fresh owner id.
-    pub fn new(db: Db, catalog: CatalogHandle, sealer: Sealer, settings: JobSettings) -> Jobs {
+    /// A runner whose leases name `node` and this run of it.
+    pub fn new(db: Db, catalog: CatalogHandle, sealer: Sealer, settings: JobSettings, node: &Node) -> Jobs {
         let (finished, _) = broadcast::channel(1024);
         let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         Jobs {
@@ -80,7 +84,8 @@ impl Jobs {
                 catalog,
                 sealer,
                 settings,
-                owner: format!("broker-{}", uuid::Uuid::new_v4()),
+                owner: node.owner(),
+                node_prefix: node.prefix(),
                 finished,
                 wake: Notify::new(),
                 slots,
@@ -158,6 +163,7 @@ impl Jobs {
     pub async fn run_workers(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let interval = Duration::from_millis(self.inner.settings.poll_interval_ms.max(10));
+        self.release_previous_runs().await;
         loop {
             match self.inner.db.run(|c| Operation::due(c, now_ms(), 64)).await {
                 Ok(due) => {
@@ -165,12 +171,35 @@ impl Jobs {
                         self.start(&id);
                     }
                 }
-                Err(e) => warn!(error = %e.chain(), "looking for due operations failed"),
+                Err(e) if !e.is_outage() => warn!(error = %e.chain(), "looking for due operations failed"),
+                Err(_) => {}
             }
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = tokio::time::sleep(interval) => {}
                 _ = self.inner.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Frees the leases this node's previous run left: that run is dead (this one holds the
+    /// node's lock), so its operations resume now instead of when the leases lapse. Another
+    /// replica's leases are left to expire.
+    async fn release_previous_runs(&self) {
+        let (node, own) = (self.inner.node_prefix.clone(), format!("{}/", self.inner.owner));
+        match self
+            .inner
+            .db
+            .write(move |c| Operation::release_previous_runs(c, &node, &own, now_ms()))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => info!(
+                operations = n,
+                "resuming the operations this broker's previous run left"
+            ),
+            Err(e) => {
+                warn!(error = %e.chain(), "releasing the previous run's leases failed; they resume when they lapse")
             }
         }
     }

@@ -16,7 +16,7 @@ use super::{find_provider, list_errors, spec_context, Adapters, Marketplace, Spe
 use crate::catalog::{clip, Catalog, Entry};
 use crate::db::models::{Instance, MarketProvider, ProviderState};
 use crate::db::now_ms;
-use crate::error::{Error, Result};
+use crate::error::{Error, FilterOutage, Result};
 use crate::platform::{iso, Actor};
 use crate::provisioning::{audit, RequestMeta};
 
@@ -172,7 +172,7 @@ impl Marketplace {
                 _ = &mut shutdown => return,
                 _ = tokio::time::sleep(every) => {}
             }
-            if let Err(e) = self.refresh_if_changed().await {
+            if let Err(e) = self.refresh_if_changed().await.filter_outage() {
                 tracing::warn!(error = %e.chain(), "refreshing the provider catalog failed");
             }
         }

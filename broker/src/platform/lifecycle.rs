@@ -13,7 +13,7 @@ use super::releases::write_release;
 use crate::auth::Scope;
 use crate::db::models::{instance_state, Addon, AddonState, App, Attachment, AttachmentState, Instance, Release};
 use crate::db::{now_ms, DbConnection};
-use crate::error::{Error, Result};
+use crate::error::{Error, FilterOutage, Result};
 use crate::ids::AddonId;
 use crate::provisioning::{audit, ProvisionInput};
 
@@ -279,7 +279,7 @@ impl Platform {
     pub async fn run_reconciler(self, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            if let Err(e) = self.reconcile().await {
+            if let Err(e) = self.reconcile().await.filter_outage() {
                 tracing::warn!(error = %e.chain(), "reconciling the platform failed");
             }
             tokio::select! {

@@ -116,7 +116,9 @@ impl Proxy {
             Ok(Some(t)) => t,
             Ok(None) => return respond(StatusCode::NOT_FOUND, log::no_such_app(&host)),
             Err(e) => {
-                warn!(error = %e.chain(), "router: resolving a host");
+                if !e.is_outage() {
+                    warn!(error = %e.chain(), "router: resolving a host");
+                }
                 return respond(StatusCode::SERVICE_UNAVAILABLE, log::router_unavailable());
             }
         };

@@ -126,20 +126,29 @@ pub fn provision_statements(instance_id: &str, connection_limit: i64) -> Vec<Str
     ]
 }
 
-/// The SQL statements that create a binding's login role with `password`.
+/// The SQL statements that create a binding's login role with `password`. The statement
+/// carries the password's SCRAM-SHA-256 verifier, never the password: SQL text reaches
+/// drivers' debug logs and the server's statement log, and the verifier is what PostgreSQL
+/// stores anyway.
 pub fn bind_statements(instance_id: &str, binding_id: &str, password: &str) -> Vec<String> {
     let db = quote_ident(&database_name(instance_id));
     let owner_name = owner_role(instance_id);
     let owner = quote_ident(&owner_name);
     let role = quote_ident(&binding_role(binding_id));
     vec![
-        format!("CREATE ROLE {role} LOGIN PASSWORD {}", quote_literal(password)),
+        format!("CREATE ROLE {role} LOGIN PASSWORD {}", password_verifier(password)),
         format!("GRANT {owner} TO {role}"),
         format!(
             "ALTER ROLE {role} IN DATABASE {db} SET role TO {}",
             quote_literal(&owner_name)
         ),
     ]
+}
+
+/// The quoted SCRAM-SHA-256 verifier of `password` (random salt, 4096 iterations, as
+/// PostgreSQL makes it), for `PASSWORD` clauses.
+pub fn password_verifier(password: &str) -> String {
+    quote_literal(&postgres_protocol::password::scram_sha_256(password.as_bytes()))
 }
 
 fn plan_limits(plan: &PlanDef) -> Result<PlanLimits> {

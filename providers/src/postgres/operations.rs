@@ -144,7 +144,7 @@ impl PostgresProvider {
                 let sql = format!(
                     "ALTER ROLE {} WITH LOGIN PASSWORD {}",
                     quote_ident(&role),
-                    quote_literal(password)
+                    password_verifier(password)
                 );
                 client
                     .batch_execute(&sql)

@@ -177,6 +177,28 @@ impl Operation {
         Ok(n == 1)
     }
 
+    /// Frees the unexpired leases whose owner starts with `node_prefix` but not `own_prefix`
+    /// (a previous run of this node); returns how many.
+    pub fn release_previous_runs(
+        conn: &mut DbConnection,
+        node_prefix: &str,
+        own_prefix: &str,
+        now: i64,
+    ) -> Result<usize> {
+        Ok(diesel::update(
+            operations::table
+                .filter(operations::state.eq(op_state::IN_PROGRESS))
+                .filter(operations::lease_owner.like(format!("{node_prefix}%")))
+                .filter(operations::lease_owner.not_like(format!("{own_prefix}%")))
+                .filter(operations::lease_expires_at.ge(now)),
+        )
+        .set((
+            operations::lease_expires_at.eq(None::<i64>),
+            operations::updated_at.eq(now),
+        ))
+        .execute(conn)?)
+    }
+
     /// Extends a lease this owner still holds (and that has not lapsed); false when it was lost.
     pub fn renew(conn: &mut DbConnection, id: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
         let n = diesel::update(

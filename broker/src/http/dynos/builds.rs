@@ -8,7 +8,7 @@ use futures::StreamExt;
 use crate::dynos::{BuildView, SlugView};
 use crate::error::Error;
 use crate::http::errors::ApiError;
-use crate::http::extract::PlatformCaller;
+use crate::http::extract::{platform_actor, PlatformCaller};
 use crate::http::state::PlatformState;
 
 /// Build: upload a `.tar.gz` of the app's source (with a `Procfile` at its top level) as
@@ -25,14 +25,18 @@ use crate::http::state::PlatformState;
     responses((status = 201, description = "Built (see status)", body = BuildView),
               (status = 202, description = "With `Prefer: respond-async`: the pending build; follow `output_stream_url`", body = BuildView),
               (status = 400, description = "Not a .tar.gz, unsafe paths, no or bad Procfile", body = ApiError),
-              (status = 404, body = ApiError), (status = 413, description = "Archive too large", body = ApiError)),
+              (status = 404, body = ApiError),
+              (status = 408, description = "The upload stalled (`runtime.upload_idle_timeout_ms`) or took too long (`runtime.upload_timeout_ms`)", body = ApiError),
+              (status = 413, description = "Archive over `runtime.max_archive_bytes`", body = ApiError)),
     security(("bearer" = [])))]
 pub async fn create_build(
-    caller: PlatformCaller,
     req: HttpRequest,
+    body: web::Payload,
     path: web::Path<String>,
     state: web::Data<PlatformState>,
 ) -> Result<HttpResponse, ApiError> {
+    // The token is checked before a byte of the archive is read; the archive goes to disk.
+    let actor = platform_actor(&req).await?;
     let json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -46,9 +50,14 @@ pub async fn create_build(
         .into());
     }
     let wait = !prefers_async(&req);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let build = state
         .dynos
-        .build(path.into_inner(), caller.body.to_vec(), &caller.actor, wait)
+        .build(path.into_inner(), body, declared, &actor, wait)
         .await?;
     let build = with_stream_url(&req, build);
     if wait {

@@ -1,0 +1,147 @@
+//! Backends that go away and come back: the broker answers 503 with `Retry-After` while its
+//! state store is down, logs the outage once, and serves again within seconds of its return;
+//! a Redis restart under the `redis` service is recovered from within seconds too. Each test
+//! owns the server it stops (the shared ones serve the other suites meanwhile).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use addon_broker_tests::{unique, Options, TestApp};
+use broker::devservers::{PostgresServer, RedisServer};
+use serde_json::json;
+
+/// A generous bound on recovery, far above the 1–2 s it takes and far below the minutes it
+/// took before pools validated their connections.
+const RECOVERY_BOUND: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn while_the_state_store_is_down_requests_get_503_and_after_it_returns_they_succeed_within_seconds() {
+    let mut pg = tokio::task::spawn_blocking(|| PostgresServer::start().unwrap())
+        .await
+        .unwrap();
+    let (admin, conn) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin.batch_execute("CREATE DATABASE state").await.unwrap();
+    drop(admin);
+    let app = TestApp::spawn_with(Options {
+        state_url: Some(pg.url("state")),
+        ..Options::default()
+    })
+    .await;
+    let api = app.platform();
+    api.create_app().await;
+    let osb = app.osb();
+    let plan = osb.plan("redis", "shared").await;
+
+    let mut pg = tokio::task::spawn_blocking(move || {
+        pg.stop();
+        pg
+    })
+    .await
+    .unwrap();
+    let r = osb.provision(&unique("down"), &plan, json!({}), true).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.headers["retry-after"], "2");
+    assert!(r.description().contains("state store is unreachable"), "{}", r.body);
+    let r = api.post("/apps", json!({})).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.error_id(), "unavailable");
+    assert_eq!(r.headers["retry-after"], "2");
+    // Outage time for the background loops (the supervisor ticks every 50 ms).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.restart().unwrap();
+        pg
+    })
+    .await
+    .unwrap();
+    let back = Instant::now();
+    loop {
+        let r = api.post("/apps", json!({})).await;
+        if r.status == 201 {
+            break;
+        }
+        assert_eq!(r.status, 503, "only 503 while reconnecting: {}", r.body);
+        assert!(
+            back.elapsed() < RECOVERY_BOUND,
+            "still failing {:?} after the state store returned",
+            back.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = unique("back");
+    osb.provision(&id, &plan, json!({}), false).await.expect(201);
+
+    let log = std::fs::read_to_string(app.log_path()).unwrap();
+    assert_eq!(
+        log.matches("the state store is unreachable").count(),
+        1,
+        "the outage is logged once:\n{log}"
+    );
+    assert!(log.contains("the state store is reachable again"), "{log}");
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .count();
+    assert!(
+        warnings < 10,
+        "the outage flooded the log ({warnings} warnings):\n{log}"
+    );
+    drop(pg);
+}
+
+#[tokio::test]
+async fn after_a_redis_restart_a_bind_succeeds_within_seconds_and_old_credentials_still_work() {
+    let mut redis = tokio::task::spawn_blocking(|| RedisServer::start().unwrap())
+        .await
+        .unwrap();
+    let app = TestApp::spawn_with(Options {
+        redis_url: Some(redis.url()),
+        ..Options::default()
+    })
+    .await;
+    let osb = app.osb();
+    let plan = osb.plan("redis", "shared").await;
+    let id = unique("redis-restart");
+    osb.provision(&id, &plan, json!({}), false).await.expect(201);
+    let before = osb
+        .bind(&id, &unique("b"), &plan, json!({}), false)
+        .await
+        .expect(201)
+        .body["credentials"]
+        .clone();
+
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.restart().unwrap();
+        redis
+    })
+    .await
+    .unwrap();
+    let back = Instant::now();
+    let after = osb
+        .bind(&id, &unique("b"), &plan, json!({}), false)
+        .await
+        .expect(201)
+        .body["credentials"]
+        .clone();
+    assert!(
+        back.elapsed() < RECOVERY_BOUND,
+        "a bind after the restart took {:?}",
+        back.elapsed()
+    );
+    for creds in [&before, &after] {
+        let prefix = creds["prefix"].as_str().unwrap();
+        let client = redis::Client::open(creds["uri"].as_str().unwrap()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("SET")
+            .arg(format!("{prefix}k"))
+            .arg("v")
+            .query_async::<()>(&mut conn)
+            .await
+            .expect("the credentials work after the restart");
+    }
+    drop(redis);
+}

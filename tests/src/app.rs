@@ -52,6 +52,12 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// `runtime.stop_grace_ms`.
     pub stop_grace_ms: u64,
+    /// `runtime.max_archive_bytes`.
+    pub max_archive_bytes: u64,
+    /// `runtime.upload_idle_timeout_ms`.
+    pub upload_idle_timeout_ms: u64,
+    /// `runtime.upload_timeout_ms`.
+    pub upload_timeout_ms: u64,
     /// `runtime.backoff_initial_ms`.
     pub backoff_initial_ms: u64,
     /// `runtime.backoff_max_ms`.
@@ -128,6 +134,9 @@ impl Default for Options {
             postgres_url: None,
             redis_url: None,
             stop_grace_ms: 2_000,
+            max_archive_bytes: 100 << 20,
+            upload_idle_timeout_ms: 30_000,
+            upload_timeout_ms: 600_000,
             backoff_initial_ms: 300,
             backoff_max_ms: 600_000,
             restart_debounce_ms: 150,
@@ -188,6 +197,9 @@ bootstrap_servers = "{kafka}"
 backend = "{backend}"
 cgroup_parent = "{cgroup}"
 stop_grace_ms = {grace}
+max_archive_bytes = {max_archive}
+upload_idle_timeout_ms = {upload_idle}
+upload_timeout_ms = {upload_total}
 backoff_initial_ms = {backoff}
 backoff_max_ms = {backoff_max}
 restart_debounce_ms = {debounce}
@@ -219,6 +231,9 @@ host_cache_ms = 200
             callback_deadline = self.callback_deadline_ms,
             backend = self.runtime_backend,
             grace = self.stop_grace_ms,
+            max_archive = self.max_archive_bytes,
+            upload_idle = self.upload_idle_timeout_ms,
+            upload_total = self.upload_timeout_ms,
             backoff = self.backoff_initial_ms,
             backoff_max = self.backoff_max_ms,
             debounce = self.restart_debounce_ms,

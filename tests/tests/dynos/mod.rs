@@ -17,6 +17,7 @@ mod builds;
 mod releases;
 mod runs;
 mod supervision;
+mod uploads;
 
 /// How many releases the app has.
 async fn release_count(api: &addon_broker_tests::Api, app: &str) -> usize {

@@ -1,7 +1,7 @@
 //! Logs: each app's last lines in memory, live tails, and the supervisor's reading of the
 //! dynos' output into them.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use runtime::ContainerStatus;
 use tokio::sync::broadcast;
@@ -25,34 +25,40 @@ const MAX_LINE: usize = 64 * 1024;
 impl Dynos {
     /// Appends a line to an app's log and to live tails.
     pub(super) fn log(&self, app_id: &str, source: &'static str, dyno: &str, text: String) {
-        let line = LogLine {
-            app_id: app_id.to_string(),
+        self.push_lines(vec![LogLine {
+            app_id: app_id.into(),
             at_ms: now_ms(),
             source,
-            dyno: dyno.to_string(),
+            dyno: std::borrow::Cow::Owned(dyno.to_string()),
             text,
-        };
-        // Only live tails need a copy (the router logs every request: keep this cheap).
-        if self.inner.log_tx.receiver_count() > 0 {
-            let _ = self.inner.log_tx.send(line.clone());
-        }
-        if let Ok(mut logs) = self.inner.logs.lock() {
-            if !logs.contains_key(app_id) {
-                logs.insert(app_id.to_string(), VecDeque::new());
-            }
-            if let Some(buf) = logs.get_mut(app_id) {
-                if buf.len() >= LOG_LINES {
-                    buf.pop_front();
-                }
-                buf.push_back(line);
-            }
+        }]);
+    }
+
+    /// One of the router's lines for an app's log (source `heroku`, dyno `router`, as
+    /// Heroku's router writes them), stamped now.
+    pub fn router_line(app_id: &std::sync::Arc<str>, text: String) -> LogLine {
+        LogLine {
+            app_id: app_id.clone(),
+            at_ms: now_ms(),
+            source: "heroku",
+            dyno: std::borrow::Cow::Borrowed("router"),
+            text,
         }
     }
 
-    /// Appends one of the router's lines to an app's log (source `heroku`, dyno `router`, as
-    /// Heroku's router writes them).
-    pub fn log_router(&self, app_id: &str, text: String) {
-        self.log(app_id, "heroku", "router", text);
+    /// Appends lines (of any apps) to the logs and live tails, under one lock.
+    pub fn push_lines(&self, lines: Vec<LogLine>) {
+        // Only live tails need a copy (the router logs every request: keep this cheap).
+        if self.inner.log_tx.receiver_count() > 0 {
+            for l in &lines {
+                let _ = self.inner.log_tx.send(l.clone());
+            }
+        }
+        if let Ok(mut logs) = self.inner.logs.lock() {
+            for line in lines {
+                store(&mut logs, line);
+            }
+        }
     }
 
     /// The app's buffered log lines matching `query` and, for tails, a receiver of new lines.
@@ -190,5 +196,17 @@ impl Dynos {
         let ids: HashSet<&String> = list.iter().map(|c| &c.id).collect();
         sup.offsets.retain(|id, _| ids.contains(id));
         sup.first_tick_done = true;
+    }
+}
+
+/// Keeps `line` in its app's buffer, the oldest line going when it is full.
+fn store(logs: &mut HashMap<String, VecDeque<LogLine>>, line: LogLine) {
+    if let Some(buf) = logs.get_mut(&*line.app_id) {
+        if buf.len() >= LOG_LINES {
+            buf.pop_front();
+        }
+        buf.push_back(line);
+    } else {
+        logs.insert(line.app_id.to_string(), VecDeque::from([line]));
     }
 }

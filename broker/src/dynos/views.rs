@@ -173,14 +173,14 @@ pub struct BuildView {
 /// A log line.
 #[derive(Debug, Clone)]
 pub struct LogLine {
-    /// App id.
-    pub app_id: String,
+    /// App id (shared: the router writes a line per request).
+    pub app_id: std::sync::Arc<str>,
     /// When the broker read it (ms).
     pub at_ms: i64,
     /// `app` (the dyno's output) or `broker` (the dyno manager's messages).
     pub source: &'static str,
-    /// Dyno name.
-    pub dyno: String,
+    /// Dyno name (`router` is not copied per line).
+    pub dyno: std::borrow::Cow<'static, str>,
     /// The text, without its newline.
     pub text: String,
 }

@@ -127,15 +127,28 @@ fn strip(headers: &mut HeaderMap, upgrade: bool, also: &[&str]) {
     }
 }
 
-/// Where a request came from and arrived.
-#[derive(Debug, Clone, Copy)]
+/// Where a request came from and arrived, with the header values that say so rendered once
+/// per connection (not per request).
+#[derive(Debug, Clone)]
 pub struct Arrival {
-    /// The client's address.
-    pub peer: std::net::IpAddr,
+    /// The client's address, as text.
+    pub peer: HeaderValue,
     /// `http` or `https`.
     pub proto: &'static str,
-    /// The router port it arrived on.
-    pub port: u16,
+    /// The router port it arrived on, as text.
+    pub port: HeaderValue,
+}
+
+impl Arrival {
+    /// A connection from `peer` on the router's `port`.
+    pub fn new(peer: std::net::IpAddr, proto: &'static str, port: u16) -> Arrival {
+        let text = |s: String| HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
+        Arrival {
+            peer: text(peer.to_canonical().to_string()),
+            proto,
+            port: text(port.to_string()),
+        }
+    }
 }
 
 /// The request headers a dyno sees: hop-by-hop ones and other proxies' claims removed,
@@ -143,15 +156,19 @@ pub struct Arrival {
 /// appended to `X-Forwarded-For`, `X-Forwarded-Proto` and `-Port` set (never the client's),
 /// `X-Request-Start` (ms) and this router added to `Via`; `Host` kept (from the authority
 /// when an HTTP/2 client sent none).
-pub fn to_dyno(headers: &mut HeaderMap, upgrade: bool, arrival: Arrival, request_id: &str, host: Option<&str>) {
+pub fn to_dyno(headers: &mut HeaderMap, upgrade: bool, arrival: &Arrival, request_id: &str, host: Option<&str>) {
     strip(headers, upgrade, &CLAIMS);
-    let fwd = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(before) if !before.trim().is_empty() => format!("{before}, {}", arrival.peer),
-        _ => arrival.peer.to_string(),
-    };
-    set(headers, X_FORWARDED_FOR, &fwd);
+    match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(before) if !before.trim().is_empty() => {
+            let fwd = format!("{before}, {}", arrival.peer.to_str().unwrap_or_default());
+            set(headers, X_FORWARDED_FOR, &fwd);
+        }
+        _ => {
+            headers.insert(X_FORWARDED_FOR, arrival.peer.clone());
+        }
+    }
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(arrival.proto));
-    set(headers, X_FORWARDED_PORT, &arrival.port.to_string());
+    headers.insert(X_FORWARDED_PORT, arrival.port.clone());
     set(headers, X_REQUEST_ID, request_id);
     set(headers, X_REQUEST_START, &format!("t={}", crate::db::now_ms()));
     append_via(headers);
@@ -254,12 +271,8 @@ mod tests {
             ("forwarded", "for=1.2.3.4;proto=https"),
             ("x-real-ip", "1.2.3.4"),
         ]);
-        let arrival = Arrival {
-            peer: "127.0.0.1".parse().unwrap(),
-            proto: "http",
-            port: 5000,
-        };
-        to_dyno(&mut h, false, arrival, "rid-0123456789abcdefghij", None);
+        let arrival = Arrival::new("127.0.0.1".parse().unwrap(), "http", 5000);
+        to_dyno(&mut h, false, &arrival, "rid-0123456789abcdefghij", None);
         for gone in [
             "connection",
             "x-secret",

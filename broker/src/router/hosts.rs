@@ -18,7 +18,7 @@ const MAX_HOSTS: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// Its id (the pool's key).
-    pub app_id: String,
+    pub app_id: std::sync::Arc<str>,
     /// Its name.
     pub app_name: String,
 }
@@ -79,7 +79,7 @@ impl Hosts {
                     },
                 };
                 Ok(app.map(|a| Target {
-                    app_id: a.id,
+                    app_id: a.id.into(),
                     app_name: a.name,
                 }))
             })

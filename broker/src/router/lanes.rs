@@ -17,6 +17,7 @@ const MAX_LANES: usize = 8;
 
 thread_local! {
     static LANE: Cell<usize> = const { Cell::new(0) };
+    static IN_LANE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// How many lanes to run: one per core, at most [`MAX_LANES`].
@@ -29,6 +30,11 @@ pub fn count() -> usize {
 /// The lane this thread is (0 outside the router's threads).
 pub fn current() -> usize {
     LANE.with(Cell::get)
+}
+
+/// Whether this thread is one of the router's lanes.
+pub fn in_lane() -> bool {
+    IN_LANE.with(Cell::get)
 }
 
 /// A listener on `addr` that other sockets may share ([`sibling`]).
@@ -67,6 +73,7 @@ where
         .name(format!("router-{lane}"))
         .spawn(move || {
             LANE.with(|l| l.set(lane));
+            IN_LANE.with(|l| l.set(true));
             runtime.block_on(work());
         })
 }

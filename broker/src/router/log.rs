@@ -18,8 +18,8 @@ pub struct RequestLine {
     pub host: String,
     /// Its request id.
     pub request_id: String,
-    /// The client's address (and what it was forwarded for).
-    pub fwd: std::net::IpAddr,
+    /// The client's address (and what it was forwarded for), as rendered once per connection.
+    pub fwd: hyper::header::HeaderValue,
     /// `http` or `https`.
     pub protocol: &'static str,
 }
@@ -142,45 +142,63 @@ fn html_page(title: &str, text: &str) -> String {
     )
 }
 
-/// The log line of a request: `at=info …`, or `at=error code=H12 desc="…" …`.
+/// The log line of a request: `at=info …`, or `at=error code=H12 desc="…" …`. Written in
+/// one pass into one string (the router writes one per request).
 pub fn line(req: &RequestLine, out: &Outcome, error: Option<Code>) -> String {
-    let ms = |d: Option<Duration>| d.map(|d| format!("{}ms", d.as_millis())).unwrap_or_default();
-    let head = match error {
-        Some(c) => format!("at=error code={} desc=\"{}\"", c.code(), c.desc()),
-        None => "at=info".to_string(),
-    };
     let mut text = String::with_capacity(256);
+    match error {
+        Some(c) => {
+            text.push_str("at=error code=");
+            text.push_str(c.code());
+            text.push_str(" desc=\"");
+            text.push_str(c.desc());
+            text.push('"');
+        }
+        None => text.push_str("at=info"),
+    }
+    text.push_str(" method=");
+    text.push_str(req.method.as_str());
+    text.push_str(" path=\"");
+    quote_into(&mut text, req.uri.path_and_query().map_or("/", |p| p.as_str()));
+    text.push_str("\" host=");
+    text.push_str(&req.host);
+    text.push_str(" request_id=");
+    text.push_str(&req.request_id);
+    text.push_str(" fwd=\"");
+    text.push_str(req.fwd.to_str().unwrap_or_default());
+    text.push_str("\" dyno=");
+    text.push_str(out.dyno.as_deref().unwrap_or_default());
+    text.push_str(" connect=");
+    ms_into(&mut text, out.connect);
+    text.push_str(" service=");
+    ms_into(&mut text, out.service);
     let _ = write!(
         text,
-        "{head} method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect={} service={} status={} bytes={} protocol={}",
-        req.method,
-        quoted(req.uri.path_and_query().map_or("/", |p| p.as_str())),
-        req.host,
-        req.request_id,
-        req.fwd,
-        out.dyno.as_deref().unwrap_or_default(),
-        ms(out.connect),
-        ms(out.service),
-        out.status,
-        out.bytes,
-        req.protocol,
+        " status={} bytes={} protocol={}",
+        out.status, out.bytes, req.protocol
     );
     text
 }
 
-/// A value for inside double quotes: quotes, backslashes and control characters escaped, so
-/// that a request cannot forge fields or lines.
-fn quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+fn ms_into(text: &mut String, d: Option<Duration>) {
+    if let Some(d) = d {
+        let _ = write!(text, "{}ms", d.as_millis());
+    }
+}
+
+/// Appends a value for inside double quotes: quotes, backslashes and control characters
+/// escaped, so that a request cannot forge fields or lines.
+fn quote_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
             c => out.push(c),
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -193,7 +211,7 @@ mod tests {
             uri: hyper::Uri::from_static("/"),
             host: "myapp.localhost".into(),
             request_id: "abc".into(),
-            fwd: [127, 0, 0, 1].into(),
+            fwd: hyper::header::HeaderValue::from_static("127.0.0.1"),
             protocol: "http",
         }
     }
@@ -226,7 +244,8 @@ mod tests {
     #[test]
     fn a_path_cannot_forge_fields_or_lines() {
         // Whatever a parser lets through, the quoted value stays one field on one line.
-        let text = quoted("/\" status=200 \n at=info");
+        let mut text = String::new();
+        quote_into(&mut text, "/\" status=200 \n at=info");
         assert_eq!(text, "/\\\" status=200 \\x0a at=info");
         assert!(!text.contains('\n'));
     }

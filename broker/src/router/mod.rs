@@ -16,6 +16,7 @@
 mod body;
 mod headers;
 mod hosts;
+mod lane_log;
 mod lanes;
 mod link;
 mod log;

@@ -21,6 +21,7 @@ use crate::dynos::Dynos;
 use super::body::{page, OnEnd, Relayed, RouterBody};
 use super::headers::{self, Arrival};
 use super::hosts::{Hosts, Target};
+use super::lane_log;
 use super::link::Link;
 use super::log::{self, Code, Outcome, RequestLine};
 use super::pool::{Backend, InFlight, Pick, Pool};
@@ -50,7 +51,7 @@ pub struct Proxy {
 /// went away before that (`H27`).
 struct Watch {
     dynos: Dynos,
-    app_id: String,
+    app_id: Arc<str>,
     line: RequestLine,
     outcome: Outcome,
     logged: bool,
@@ -59,8 +60,7 @@ struct Watch {
 impl Watch {
     fn done(mut self, outcome: Outcome, error: Option<Code>) {
         self.logged = true;
-        self.dynos
-            .log_router(&self.app_id, log::line(&self.line, &outcome, error));
+        lane_log::write(&self.dynos, &self.app_id, log::line(&self.line, &outcome, error));
     }
 
     /// Logs `code`, found before any dyno was asked, and answers with its page.
@@ -86,7 +86,7 @@ impl Drop for Watch {
             let mut outcome = std::mem::take(&mut self.outcome);
             outcome.status = Code::ClientInterrupted.status().as_u16();
             let text = log::line(&self.line, &outcome, Some(Code::ClientInterrupted));
-            self.dynos.log_router(&self.app_id, text);
+            lane_log::write(&self.dynos, &self.app_id, text);
         }
     }
 }
@@ -130,7 +130,7 @@ impl Proxy {
                 uri: req.uri().clone(),
                 host,
                 request_id,
-                fwd: arrival.peer,
+                fwd: arrival.peer.clone(),
                 protocol: arrival.proto,
             },
             outcome: Outcome::default(),
@@ -157,7 +157,7 @@ impl Proxy {
         headers::to_dyno(
             &mut parts.headers,
             upgrade,
-            arrival,
+            &arrival,
             &watch.line.request_id,
             Some(&watch.line.host),
         );
@@ -274,6 +274,8 @@ async fn send(mut link: Link, req: Request<UpstreamBody>, timeout: Duration, bod
     let answered = loop {
         let until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + timeout);
         tokio::select! {
+            // In this order, without the macro's random start (no RNG per poll).
+            biased;
             r = &mut response => break r,
             () = std::future::poll_fn(|cx| link.poll_connection(cx)), if !connection_over => connection_over = true,
             () = body.ended(), if deadline.is_none() => deadline = Some(tokio::time::Instant::now() + timeout),

@@ -3,7 +3,7 @@
 //! connections, and a graceful stop that lets requests in flight finish.
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use super::headers::Arrival;
 use super::hosts::Hosts;
 use super::pool::Pool;
 use super::proxy::Proxy;
-use super::{lanes, tls};
+use super::{lane_log, lanes, tls};
 
 /// How long a client may take to send a request's head (slow-loris clients are cut off).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -135,7 +135,8 @@ impl Router {
             let mut accepts: Vec<Accept> = plain.map(|l| accept(l, None)).into_iter().collect();
             accepts.extend(secure.map(|l| accept(l, tls.clone())));
             let (slots, all) = (slots.clone(), self.max_connections);
-            match lanes::spawn(lane, move || serve_lane(accepts, slots, all)) {
+            let log = lane_log::flushing(self.proxy.dynos.clone(), stop_rx.clone());
+            match lanes::spawn(lane, move || serve_lane(accepts, log, slots, all)) {
                 Ok(t) => threads.push(t),
                 Err(e) => warn!(lane, error = %e, "router: a lane could not start"),
             }
@@ -174,13 +175,20 @@ fn builders(max_header_bytes: usize) -> Builders {
 
 /// One lane's accept loops until the stop; then its connections' end (10 s at most), as
 /// every open connection of every lane holds a permit of `slots`.
-async fn serve_lane(accepts: Vec<Accept>, slots: Arc<tokio::sync::Semaphore>, all: usize) {
+async fn serve_lane(
+    accepts: Vec<Accept>,
+    log: impl Future<Output = ()> + Send + 'static,
+    slots: Arc<tokio::sync::Semaphore>,
+    all: usize,
+) {
+    let log = tokio::spawn(log);
     let loops: Vec<_> = accepts.into_iter().map(|a| tokio::spawn(a.run())).collect();
     for l in loops {
         let _ = l.await;
     }
     let all = u32::try_from(all).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(STOP_GRACE, slots.acquire_many(all)).await;
+    let _ = log.await;
 }
 
 /// HTTP/1.1 for plain connections; HTTP/1.1 or HTTP/2 (ALPN) for TLS ones.
@@ -233,7 +241,7 @@ impl Accept {
             let conn = Connection {
                 proxy: self.proxy.clone(),
                 builders: self.builders.clone(),
-                arrival: arrival(peer, proto, self.port),
+                arrival: Arrival::new(peer.ip(), proto, self.port),
                 stop: self.stop.clone(),
             };
             let tls = self.tls.clone();
@@ -261,9 +269,9 @@ impl Connection {
         if !matches!(said, Ok(Ok(n)) if n > 0) {
             return;
         }
-        let (proxy, arrival) = (self.proxy.clone(), self.arrival);
+        let (proxy, arrival) = (self.proxy.clone(), self.arrival.clone());
         let service = service_fn(move |req| {
-            let proxy = proxy.clone();
+            let (proxy, arrival) = (proxy.clone(), arrival.clone());
             async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, arrival).await) }
         });
         let served = match tls {
@@ -306,6 +314,7 @@ where
 {
     tokio::pin!(conn);
     let ended = tokio::select! {
+        biased;
         r = conn.as_mut() => r,
         () = stopped(stop) => {
             shut(conn.as_mut());
@@ -318,14 +327,6 @@ where
 /// Resolves once the router is told to stop (the watch's guard is not held across awaits).
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
-}
-
-fn arrival(peer: SocketAddr, proto: &'static str, port: u16) -> Arrival {
-    Arrival {
-        peer: peer.ip().to_canonical(),
-        proto,
-        port,
-    }
 }
 
 fn port_of(l: &TcpListener) -> u16 {

@@ -8,7 +8,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Sends `POST /apps/{app}/builds` by hand: the head (with `length` as `Content-Length`, or
 /// chunked without), then `parts` of the body `pause` apart, then waits for the answer. The
 /// answer may come before the body is whole; the broker then closes the connection.
-async fn raw_upload(app: &TestApp, token: &str, name: &str, length: Option<usize>, parts: Vec<Vec<u8>>, pause: Duration) -> (u16, Value) {
+async fn raw_upload(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    length: Option<usize>,
+    parts: Vec<Vec<u8>>,
+    pause: Duration,
+) -> (u16, Value) {
     let addr = app.url.trim_start_matches("http://").to_string();
     let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let (mut reader, mut writer) = s.into_split();
@@ -44,7 +51,11 @@ async fn raw_upload(app: &TestApp, token: &str, name: &str, length: Option<usize
     });
     let text = read_answer(&mut reader).await;
     sending.abort();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no answer: {text:?}"));
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no answer: {text:?}"));
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
@@ -59,7 +70,11 @@ async fn read_answer(s: &mut tokio::net::tcp::OwnedReadHalf) -> String {
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
             let length = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_string())
+                })
                 .and_then(|v| v.parse::<usize>().ok());
             if length.is_some_and(|n| body.len() >= n) {
                 return text;
@@ -76,10 +91,15 @@ async fn read_answer(s: &mut tokio::net::tcp::OwnedReadHalf) -> String {
 async fn nothing_left(app: &TestApp, api: &addon_broker_tests::Api, name: &str) {
     for dir in ["uploads", "builds"] {
         let path = app.dir().join(dir);
-        let left: Vec<_> = std::fs::read_dir(&path).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        let left: Vec<_> = std::fs::read_dir(&path)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
         assert!(left.is_empty(), "left in {}: {left:?}", path.display());
     }
-    assert_eq!(api.get(&format!("/apps/{name}/builds")).await.expect(200).body, json!([]));
+    assert_eq!(
+        api.get(&format!("/apps/{name}/builds")).await.expect(200).body,
+        json!([])
+    );
 }
 
 fn gzip_noise(len: usize) -> Vec<u8> {
@@ -100,10 +120,21 @@ async fn a_stalled_upload_is_cut_off_with_408_and_leaves_nothing() {
     let name = api.create_app().await;
     let token = api.token.clone().unwrap();
     // 64 KiB of a declared 1 MiB, then silence.
-    let (status, body) = raw_upload(&app, &token, &name, Some(1 << 20), vec![gzip_noise(64 << 10)], Duration::from_secs(3_600)).await;
+    let (status, body) = raw_upload(
+        &app,
+        &token,
+        &name,
+        Some(1 << 20),
+        vec![gzip_noise(64 << 10)],
+        Duration::from_secs(3_600),
+    )
+    .await;
     assert_eq!(status, 408, "{body}");
     assert_eq!(body["id"], "request_timeout");
-    assert!(body["message"].as_str().unwrap().contains("stalled: no data for 1 s"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("stalled: no data for 1 s"),
+        "{body}"
+    );
     nothing_left(&app, &api, &name).await;
 }
 
@@ -121,7 +152,10 @@ async fn a_slow_upload_is_cut_off_at_the_total_timeout() {
     let parts = (0..1_000).map(|_| gzip_noise(1 << 10)).collect();
     let (status, body) = raw_upload(&app, &token, &name, Some(1 << 20), parts, Duration::from_millis(100)).await;
     assert_eq!(status, 408, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("took longer than 2 s"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("took longer than 2 s"),
+        "{body}"
+    );
     nothing_left(&app, &api, &name).await;
 }
 
@@ -141,7 +175,10 @@ async fn an_oversized_upload_is_413_with_or_without_a_length_and_leaves_nothing(
     let parts = (0..40).map(|_| gzip_noise(64 << 10)).collect();
     let (status, body) = raw_upload(&app, &token, &name, None, parts, Duration::ZERO).await;
     assert_eq!(status, 413, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("over 1048576 bytes"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("over 1048576 bytes"),
+        "{body}"
+    );
     nothing_left(&app, &api, &name).await;
 }
 

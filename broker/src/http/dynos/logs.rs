@@ -65,7 +65,7 @@ pub async fn app_logs(
         loop {
             match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
                 Err(_) => return Some((Ok(web::Bytes::from_static(b"\n")), (rx, query, app_id))),
-                Ok(Ok(line)) if line.app_id == app_id && query.matches(&line) => {
+                Ok(Ok(line)) if *line.app_id == *app_id && query.matches(&line) => {
                     return Some((Ok(web::Bytes::from(line.render())), (rx, query, app_id)))
                 }
                 Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,

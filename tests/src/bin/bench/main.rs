@@ -33,8 +33,11 @@
 //!   through the router (requests per second, added p50/p99), then a rolling restart under
 //!   500 req/s counting failed requests (`router.rs`).
 //!
+//! - `recovery` (only with `--only recovery`): time from a backend's return to the broker's
+//!   first success, for its PostgreSQL state store and for Redis (`--runs R`) (`recovery.rs`).
+//!
 //! `scripts/bench [--instances N] [--seconds S] [--connections C] [--concurrent C] [--runs R]
-//! [--only dynos|partner|access|typing|cli|attach|builds|router]`
+//! [--only dynos|partner|access|typing|cli|attach|builds|router|recovery]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -47,6 +50,7 @@ mod builds;
 mod cli;
 mod dynos;
 mod partner;
+mod recovery;
 mod router;
 mod typing;
 use base64::Engine;
@@ -149,6 +153,10 @@ async fn main() {
     }
     if args.only.as_deref() == Some("router") {
         router::run(args.seconds, args.connections).await;
+        return;
+    }
+    if args.only.as_deref() == Some("recovery") {
+        recovery::run(args.runs).await;
         return;
     }
     if args.only.as_deref() == Some("typing") {

@@ -106,6 +106,15 @@ pub struct RuntimeSettings {
     pub restart_debounce_ms: u64,
     /// How often the dyno manager compares what runs with the formation (ms).
     pub tick_ms: u64,
+    /// The runtime's name among the replicas: brokers with the same name share its dynos,
+    /// and one of them at a time (the holder of its lease in the state store) supervises them.
+    pub name: String,
+    /// How long the supervisor's lease lasts unless renewed (ms): the time a replica waits
+    /// before it takes over from one that died.
+    pub lease_ms: u64,
+    /// Slugs' directory; empty means `<data_dir>/slugs`. Replicas that take over each other's
+    /// dynos need one directory they all reach (and a shared `root`).
+    pub slugs_dir: String,
     /// Largest build archive accepted (bytes).
     pub max_archive_bytes: usize,
     /// Longest pause in a build archive's upload before it is cut off (ms).
@@ -141,6 +150,9 @@ impl Default for RuntimeSettings {
             boot_timeout_ms: 60_000,
             restart_debounce_ms: 150,
             tick_ms: 50,
+            name: "local".into(),
+            lease_ms: 10_000,
+            slugs_dir: String::new(),
             max_archive_bytes: 100 << 20,
             upload_idle_timeout_ms: 30_000,
             upload_timeout_ms: 600_000,
@@ -435,6 +447,9 @@ impl Settings {
             return Err(Error::Internal(
                 "runtime.backend must be \"local\", \"auto\" or \"none\"".into(),
             ));
+        }
+        if self.runtime.lease_ms < 300 {
+            return Err(Error::Internal("runtime.lease_ms must be at least 300".into()));
         }
         if self.jobs.lease_ms < 300 {
             return Err(Error::Internal("jobs.lease_ms must be at least 300".into()));

@@ -243,9 +243,13 @@ impl Application {
             dyno_runtime(&settings)?,
             settings.runtime.clone(),
             settings.builds.clone(),
-            settings.data_dir.clone(),
+            crate::dynos::Home {
+                data_dir: settings.data_dir.clone(),
+                supervisor: node.owner(),
+            },
             pool.clone(),
         );
+        dynos.claim_lease_at_start().await;
         let router = Router::bind(&settings.router, db.clone(), pool, dynos.clone())?;
         let web_address = router.as_ref().map(Router::web_address);
         let platform = Platform::new(

@@ -54,6 +54,11 @@ pub struct Options {
     pub stop_grace_ms: u64,
     /// `runtime.max_archive_bytes`.
     pub max_archive_bytes: u64,
+    /// `runtime.lease_ms`.
+    pub runtime_lease_ms: u64,
+    /// A directory for `runtime.root` and `runtime.slugs_dir` that replicas share (default:
+    /// each broker's own data directory).
+    pub shared_runtime: Option<PathBuf>,
     /// `runtime.upload_idle_timeout_ms`.
     pub upload_idle_timeout_ms: u64,
     /// `runtime.upload_timeout_ms`.
@@ -135,6 +140,8 @@ impl Default for Options {
             redis_url: None,
             stop_grace_ms: 2_000,
             max_archive_bytes: 100 << 20,
+            runtime_lease_ms: 10_000,
+            shared_runtime: None,
             upload_idle_timeout_ms: 30_000,
             upload_timeout_ms: 600_000,
             backoff_initial_ms: 300,
@@ -198,6 +205,9 @@ backend = "{backend}"
 cgroup_parent = "{cgroup}"
 stop_grace_ms = {grace}
 max_archive_bytes = {max_archive}
+lease_ms = {runtime_lease}
+root = "{runtime_root}"
+slugs_dir = "{slugs_dir}"
 upload_idle_timeout_ms = {upload_idle}
 upload_timeout_ms = {upload_total}
 backoff_initial_ms = {backoff}
@@ -232,6 +242,17 @@ host_cache_ms = 200
             backend = self.runtime_backend,
             grace = self.stop_grace_ms,
             max_archive = self.max_archive_bytes,
+            runtime_lease = self.runtime_lease_ms,
+            runtime_root = self
+                .shared_runtime
+                .as_ref()
+                .map(|d| d.join("dynos").display().to_string())
+                .unwrap_or_default(),
+            slugs_dir = self
+                .shared_runtime
+                .as_ref()
+                .map(|d| d.join("slugs").display().to_string())
+                .unwrap_or_default(),
             upload_idle = self.upload_idle_timeout_ms,
             upload_total = self.upload_timeout_ms,
             backoff = self.backoff_initial_ms,

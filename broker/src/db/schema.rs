@@ -269,3 +269,12 @@ diesel::table! {
 
 diesel::joinable!(domains -> apps (app_id));
 diesel::allow_tables_to_appear_in_same_query!(apps, domains);
+
+diesel::table! {
+    supervisor_leases (runtime) {
+        runtime -> Text,
+        holder -> Text,
+        expires_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}

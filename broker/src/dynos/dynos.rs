@@ -23,8 +23,9 @@ use super::views::{DynoView, OutputView, ReleaseRef, RunRequest};
 
 impl Dynos {
     async fn app_and_containers(&self, app: String, actor: &Actor) -> Result<(App, Vec<ContainerStatus>)> {
-        let rt = self.runtime()?.clone();
+        self.runtime()?;
         let a = self.app_for(app, actor).await?;
+        let rt = self.supervised_runtime()?.clone();
         let list = rt
             .list()
             .await
@@ -166,7 +167,7 @@ impl Dynos {
         ttl: u64,
         config: BTreeMap<String, String>,
     ) -> Result<(String, ContainerStatus)> {
-        let rt = self.runtime()?.clone();
+        let rt = self.supervised_runtime()?.clone();
         // The run number is chosen and the container started under the supervision lock, so
         // that two runs never get the same name.
         let mut sup = self.inner.supervision.lock().await;

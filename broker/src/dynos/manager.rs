@@ -33,6 +33,10 @@ pub(super) struct Inner {
     /// live under it.
     pub(super) data_dir: PathBuf,
     pub(super) slugs_dir: PathBuf,
+    /// This broker's name on the runtime's supervisor lease.
+    pub(super) supervisor: String,
+    /// Whether this broker holds the lease now (only the holder starts and stops dynos).
+    pub(super) holding: std::sync::atomic::AtomicBool,
     /// Fetches buildpack archives.
     pub(super) http: reqwest::Client,
     pub(super) supervision: Mutex<Supervision>,
@@ -65,18 +69,34 @@ pub struct Dynos {
     pub(super) inner: Arc<Inner>,
 }
 
+/// Where a dyno manager keeps its files, and who it supervises its runtime as.
+#[derive(Debug, Clone)]
+pub struct Home {
+    /// `<data_dir>`: builds' work directories, build caches, the built-in buildpacks (and the
+    /// slugs, unless `runtime.slugs_dir` names a directory the replicas share).
+    pub data_dir: PathBuf,
+    /// This broker's lease owner (`node-{id}/{boot}`), on the runtime's supervisor lease.
+    pub supervisor: String,
+}
+
 impl Dynos {
     /// The dyno manager over the store and a runtime (`None` when dynos are disabled), keeping
-    /// its files under `data_dir` and publishing web dynos to the router's `pool`.
+    /// its files under `home` and publishing web dynos to the router's `pool`.
     pub fn new(
         db: Db,
         sealer: Sealer,
         runtime: Option<Arc<dyn Runtime>>,
         settings: RuntimeSettings,
         builds: BuildSettings,
-        data_dir: PathBuf,
+        home: Home,
         pool: Pool,
     ) -> Dynos {
+        let Home { data_dir, supervisor } = home;
+        let slugs_dir = if settings.slugs_dir.is_empty() {
+            data_dir.join("slugs")
+        } else {
+            PathBuf::from(&settings.slugs_dir)
+        };
         let (log_tx, _) = broadcast::channel(4096);
         Dynos {
             inner: Arc::new(Inner {
@@ -85,8 +105,10 @@ impl Dynos {
                 runtime,
                 settings,
                 builds,
-                slugs_dir: data_dir.join("slugs"),
+                slugs_dir,
                 data_dir,
+                supervisor,
+                holding: std::sync::atomic::AtomicBool::new(false),
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(120))
                     .build()

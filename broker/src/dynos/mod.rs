@@ -39,6 +39,7 @@ mod containers;
 mod dynos;
 mod formation;
 mod launch;
+mod lease;
 mod logs;
 mod manager;
 mod phases;
@@ -49,7 +50,7 @@ mod views;
 
 pub use attach::AttachTarget;
 pub use launch::{Size, SIZES};
-pub use manager::Dynos;
+pub use manager::{Dynos, Home};
 pub use views::{
     BuildView, BuildpackInstallationView, BuildpackInstallationsUpdate, BuildpackRef, BuildpackUpdate, DynoView,
     FormationUpdate, FormationView, LogLine, LogQuery, OutputView, ReleaseRef, RunRequest, SlugView,

@@ -17,6 +17,7 @@ use crate::slugs::ProcessTypes;
 
 use super::containers::{label, port_of, release_of, runtime_err};
 use super::launch::{free_port, size, Launch};
+use super::lease::LeaseClock;
 use super::manager::Dynos;
 use super::plan::{backoff, crashed, plan, sweep, Action, Desired, Now, SlotSpec, Supervision};
 
@@ -39,7 +40,16 @@ impl Dynos {
         let every = Duration::from_millis(self.inner.settings.tick_ms.max(10));
         tokio::pin!(shutdown);
         let mut next_gc = Instant::now();
+        let mut lease = LeaseClock::default();
         loop {
+            if !self.lease_round(&mut lease).await {
+                // Another replica supervises: look again when its lease may have lapsed.
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(every.max(Duration::from_millis(200))) => {}
+                }
+                continue;
+            }
             if Instant::now() >= next_gc {
                 next_gc = Instant::now() + SLUG_GC_EVERY;
                 match self.collect_slugs().await {
@@ -69,9 +79,10 @@ impl Dynos {
                 _ = self.inner.wake.notified() => {}
             }
         }
-        if self.inner.settings.stop_on_shutdown {
+        if self.inner.settings.stop_on_shutdown && self.is_supervisor() {
             self.stop_everything().await;
         }
+        self.release_lease().await;
     }
 
     /// Stops every container of this runtime (for `broker dev` and tests).

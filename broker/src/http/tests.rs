@@ -55,7 +55,10 @@ async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>, Scratch) {
         None,
         settings.runtime.clone(),
         settings.builds.clone(),
-        dir.to_path_buf(),
+        crate::dynos::Home {
+            data_dir: dir.to_path_buf(),
+            supervisor: crate::node::Node::ephemeral().owner(),
+        },
         crate::router::pool::Pool::default(),
     );
     let hosts = AppHosts::new(&settings.router.domain, None);

@@ -17,6 +17,7 @@ mod operation;
 mod provider;
 mod release;
 mod slug;
+mod supervisor_lease;
 mod team;
 mod team_member;
 mod token;
@@ -40,6 +41,7 @@ pub use release::{
     ConfigSealer, Release, FAILED as RELEASE_FAILED, PENDING as RELEASE_PENDING, SUCCEEDED as RELEASE_SUCCEEDED,
 };
 pub use slug::Slug;
+pub use supervisor_lease::SupervisorLease;
 pub use team::Team;
 pub use team_member::{TeamMember, TeamRole};
 pub use token::TokenRecord;

@@ -23,6 +23,12 @@ async fn a_trace_level_log_holds_no_credential() {
     })
     .await;
     let mut secrets: Vec<(String, String)> = vec![("the OSB password".into(), app.password.clone())];
+    // As the platform sends it: an `Authorization: Basic` header.
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{}:{}", app.user, app.password),
+    );
+    secrets.push(("the OSB basic auth header".into(), basic));
 
     // OSB: a binding of each service with a password, used once so the server saw it.
     let osb = app.osb();

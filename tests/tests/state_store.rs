@@ -117,6 +117,7 @@ async fn both_migration_sets_have_the_same_names_and_produce_the_same_tables() {
             "operations",
             "releases",
             "slugs",
+            "supervisor_leases",
             "team_members",
             "teams",
             "tokens"

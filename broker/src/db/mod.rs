@@ -160,7 +160,10 @@ impl Db {
             let result = f(&mut conn.conn);
             match result {
                 Err(e) => Err(pool::after_error(&mut conn, &outage, e)),
-                ok => ok,
+                ok => {
+                    outage.up();
+                    ok
+                }
             }
         })
         .await

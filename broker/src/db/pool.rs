@@ -7,6 +7,7 @@
 //! pool reopens connections in the background with a backoff capped at half of
 //! [`CHECKOUT_WAIT`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,8 @@ pub struct Tracked {
 /// once on the way back.
 #[derive(Default)]
 pub struct Outage {
+    /// The fast check, read by every query.
+    down: AtomicBool,
     since: Mutex<Option<Instant>>,
 }
 
@@ -46,6 +49,7 @@ impl Outage {
         let Ok(mut since) = self.since.lock() else { return };
         if since.is_none() {
             *since = Some(Instant::now());
+            self.down.store(true, Ordering::Release);
             warn!(
                 cause = why,
                 "the state store is unreachable; requests are answered 503 until it is back"
@@ -53,9 +57,18 @@ impl Outage {
         }
     }
 
-    fn up(&self) {
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// The store answered (a new connection, or a query that succeeded).
+    pub fn up(&self) {
+        if !self.is_down() {
+            return;
+        }
         let Ok(mut since) = self.since.lock() else { return };
         if let Some(t) = since.take() {
+            self.down.store(false, Ordering::Release);
             info!(
                 down_for_ms = t.elapsed().as_millis() as u64,
                 "the state store is reachable again"
@@ -141,7 +154,8 @@ impl ManageConnection for ConnectionManager {
     }
 
     fn has_broken(&self, conn: &mut Tracked) -> bool {
-        conn.broken
+        // A panic mid-query may leave a transaction open on the connection.
+        conn.broken || std::thread::panicking()
     }
 }
 
@@ -153,6 +167,11 @@ fn unavailable() -> Error {
 /// A connection from the pool: at once when one is idle, [`CHECKOUT_WAIT`] at most when none
 /// is open (an outage: 503), longer when all are busy with other queries.
 pub fn check_out(pool: &Pool<ConnectionManager>, outage: &Outage) -> Result<PooledConnection<ConnectionManager>> {
+    // During an outage a request takes an idle connection if the pool has reopened one, and
+    // is answered at once otherwise (not after a wait per request).
+    if outage.is_down() {
+        return pool.try_get().ok_or_else(unavailable);
+    }
     if let Ok(conn) = pool.get_timeout(CHECKOUT_WAIT) {
         return Ok(conn);
     }
@@ -160,8 +179,10 @@ pub fn check_out(pool: &Pool<ConnectionManager>, outage: &Outage) -> Result<Pool
         outage.down("no connection could be opened");
         return Err(unavailable());
     }
+    // All connections busy: a slow store rather than a lost one, but a bounded wait all the
+    // same, and a 503 the client may retry after it.
     pool.get_timeout(BUSY_WAIT.saturating_sub(CHECKOUT_WAIT))
-        .map_err(|e| Error::internal("waiting for a state store connection", e))
+        .map_err(|_| unavailable())
 }
 
 /// What a failed query's error becomes: when the connection itself is gone (its probe fails
@@ -174,6 +195,11 @@ pub fn after_error(conn: &mut PooledConnection<ConnectionManager>, outage: &Outa
             _
         )) | Error::Db(DieselError::BrokenTransactionManager)
     );
+    // A transaction that could not be rolled back leaves the connection unusable for more.
+    if matches!(&err, Error::Db(DieselError::BrokenTransactionManager)) {
+        conn.broken = true;
+        return err;
+    }
     if !suspect || conn.conn.batch_execute("SELECT 1").is_ok() {
         return err;
     }

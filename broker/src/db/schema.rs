@@ -148,6 +148,7 @@ diesel::table! {
         created_by -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        runner -> Nullable<Text>,
     }
 }
 

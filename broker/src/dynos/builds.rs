@@ -268,6 +268,7 @@ impl Dynos {
             created_by: Some(actor.sub.clone()),
             created_at: now,
             updated_at: now,
+            runner: Some(self.inner.supervisor.clone()),
         };
         let (meta, app_id, written, actor) = (actor.meta(), a.id.clone(), build.clone(), actor.clone());
         self.inner
@@ -496,11 +497,13 @@ impl Dynos {
 
     /// Marks builds left `pending` by a broker that died as failed.
     pub async fn fail_interrupted_builds(&self) -> Result<usize> {
+        let node = node_prefix(&self.inner.supervisor);
         self.inner
             .db
-            .write(|c| {
+            .write(move |c| {
                 Build::fail_pending(
                     c,
+                    &node,
                     "-----> Build failed: the broker stopped during the build; push again\n",
                     now_ms(),
                 )
@@ -549,5 +552,13 @@ fn build_view(a: &App, b: Build, releases: &HashMap<i32, String>) -> BuildView {
         },
         created_at: iso(b.created_at),
         updated_at: iso(b.updated_at),
+    }
+}
+
+/// `node-{id}/` of a lease owner `node-{id}/{boot}`.
+fn node_prefix(owner: &str) -> String {
+    match owner.split_once('/') {
+        Some((node, _)) => format!("{node}/"),
+        None => owner.to_string(),
     }
 }

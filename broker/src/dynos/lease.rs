@@ -28,15 +28,17 @@ impl Dynos {
         self.inner.settings.lease_ms.max(300)
     }
 
-    /// Tries to take or renew the lease now; true while this broker holds it. A state store
-    /// that cannot be reached keeps the current answer (no other replica can take the lease
-    /// over meanwhile, and stopping dynos for an outage would only add one).
+    /// Tries to take or renew the lease now; true while this broker holds it. When the state
+    /// store cannot be reached, the lease as last renewed holds until it would have lapsed;
+    /// the dynos run on either way (stopping them for an outage would only add one).
     pub async fn claim_lease(&self) -> bool {
         let (name, me, lease) = (
             self.inner.settings.name.clone(),
             self.inner.supervisor.clone(),
             self.lease_ms() as i64,
         );
+        // The row's expiry is reckoned from before the write: never later than the store's.
+        let asked_at = now_ms();
         let held = self
             .inner
             .db
@@ -52,9 +54,13 @@ impl Dynos {
                 if !e.is_outage() {
                     warn!(error = %e.chain(), "renewing the supervisor lease failed");
                 }
-                return was;
+                // The lease as last renewed still counts, up to its end (`is_supervisor`).
+                return self.is_supervisor();
             }
         };
+        if now {
+            self.inner.held_until.store(asked_at + lease, Ordering::Release);
+        }
         if now != was {
             self.inner.holding.store(now, Ordering::Release);
             if now {
@@ -78,7 +84,7 @@ impl Dynos {
             }
             return held;
         }
-        true
+        self.is_supervisor()
     }
 
     /// Gives the lease up (a broker stopping), so that another replica takes over at once.
@@ -103,9 +109,11 @@ impl Dynos {
         }
     }
 
-    /// Whether this broker supervises the runtime now.
+    /// Whether this broker supervises the runtime now: it took the lease, and the lease as last
+    /// renewed has not run out (a broker cut off from the state store stops supervising when
+    /// another replica may take over).
     pub fn is_supervisor(&self) -> bool {
-        self.inner.holding.load(Ordering::Acquire)
+        self.inner.holding.load(Ordering::Acquire) && now_ms() < self.inner.held_until.load(Ordering::Acquire)
     }
 
     /// The runtime, for operations only its supervisor may do (503 on another replica).

@@ -37,6 +37,8 @@ pub(super) struct Inner {
     pub(super) supervisor: String,
     /// Whether this broker holds the lease now (only the holder starts and stops dynos).
     pub(super) holding: std::sync::atomic::AtomicBool,
+    /// When the lease as last renewed runs out (ms).
+    pub(super) held_until: std::sync::atomic::AtomicI64,
     /// Fetches buildpack archives.
     pub(super) http: reqwest::Client,
     pub(super) supervision: Mutex<Supervision>,
@@ -109,6 +111,7 @@ impl Dynos {
                 data_dir,
                 supervisor,
                 holding: std::sync::atomic::AtomicBool::new(false),
+                held_until: std::sync::atomic::AtomicI64::new(0),
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(120))
                     .build()

@@ -163,7 +163,8 @@ impl Git {
             match self.collect_repositories().await {
                 Ok(n) if n > 0 => info!(repositories = n, "removed git repositories of deleted apps"),
                 Ok(_) => {}
-                Err(e) => warn!(error = %e.chain(), "collecting git repositories"),
+                Err(e) if !e.is_outage() => warn!(error = %e.chain(), "collecting git repositories"),
+                Err(_) => {}
             }
             tokio::select! {
                 _ = &mut shutdown => return,

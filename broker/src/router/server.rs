@@ -135,8 +135,9 @@ impl Router {
             let mut accepts: Vec<Accept> = plain.map(|l| accept(l, None)).into_iter().collect();
             accepts.extend(secure.map(|l| accept(l, tls.clone())));
             let (slots, all) = (slots.clone(), self.max_connections);
-            let log = lane_log::flushing(self.proxy.dynos.clone(), stop_rx.clone());
-            match lanes::spawn(lane, move || serve_lane(accepts, log, slots, all)) {
+            let dynos = self.proxy.dynos.clone();
+            let log = lane_log::flushing(dynos.clone(), stop_rx.clone());
+            match lanes::spawn(lane, move || serve_lane(accepts, dynos, log, slots, all)) {
                 Ok(t) => threads.push(t),
                 Err(e) => warn!(lane, error = %e, "router: a lane could not start"),
             }
@@ -177,6 +178,7 @@ fn builders(max_header_bytes: usize) -> Builders {
 /// every open connection of every lane holds a permit of `slots`.
 async fn serve_lane(
     accepts: Vec<Accept>,
+    dynos: Dynos,
     log: impl Future<Output = ()> + Send + 'static,
     slots: Arc<tokio::sync::Semaphore>,
     all: usize,
@@ -189,6 +191,8 @@ async fn serve_lane(
     let all = u32::try_from(all).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(STOP_GRACE, slots.acquire_many(all)).await;
     let _ = log.await;
+    // Lines of the requests that finished during the drain.
+    lane_log::flush(&dynos);
 }
 
 /// HTTP/1.1 for plain connections; HTTP/1.1 or HTTP/2 (ALPN) for TLS ones.

@@ -1,1 +1,2 @@
+ALTER TABLE builds DROP COLUMN runner;
 DROP TABLE supervisor_leases;

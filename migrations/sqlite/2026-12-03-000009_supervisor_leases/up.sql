@@ -8,3 +8,7 @@ CREATE TABLE supervisor_leases (
     expires_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+-- The broker run that runs a build (its lease owner), so that a restarted broker fails only
+-- the builds its own previous run left, not those another replica is running.
+ALTER TABLE builds ADD COLUMN runner TEXT;

@@ -57,7 +57,9 @@ async fn one_of_two_replicas_supervises_and_the_other_takes_over_when_it_dies() 
         if r.status == 200 && up(r.body.as_array().unwrap(), "web").len() == 2 {
             break r.body.as_array().unwrap().clone();
         }
-        assert_eq!(r.status, 503, "only 503 until the lease lapses: {}", r.body);
+        // 503 until the lease lapses; then 200, the adopted dynos `starting` until the new
+        // supervisor has seen them accept.
+        assert!(r.status == 503 || r.status == 200, "{}: {}", r.status, r.body);
         assert!(Instant::now() < deadline, "the replica never took over");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };

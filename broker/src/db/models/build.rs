@@ -29,6 +29,8 @@ pub struct Build {
     pub created_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
+    /// The broker run that runs it (`node-{id}/{boot}`; none for builds of older brokers).
+    pub runner: Option<String>,
 }
 
 impl Build {
@@ -67,14 +69,21 @@ impl Build {
         Ok(())
     }
 
-    /// Marks every `pending` build as failed with this output; returns how many there were.
-    pub fn fail_pending(c: &mut DbConnection, output: &str, now: i64) -> Result<usize> {
-        Ok(diesel::update(builds::table.filter(builds::status.eq("pending")))
-            .set((
-                builds::status.eq("failed"),
-                builds::output.eq(builds::output.concat(output)),
-                builds::updated_at.eq(now),
-            ))
-            .execute(c)?)
+    /// Marks the `pending` builds of the node `node_prefix` names (and those of no recorded
+    /// runner) as failed with this output; returns how many there were. Other replicas' builds
+    /// run on.
+    pub fn fail_pending(c: &mut DbConnection, node_prefix: &str, output: &str, now: i64) -> Result<usize> {
+        let mine = builds::runner
+            .is_null()
+            .or(builds::runner.like(format!("{node_prefix}%")));
+        Ok(
+            diesel::update(builds::table.filter(builds::status.eq("pending")).filter(mine))
+                .set((
+                    builds::status.eq("failed"),
+                    builds::output.eq(builds::output.concat(output)),
+                    builds::updated_at.eq(now),
+                ))
+                .execute(c)?,
+        )
     }
 }

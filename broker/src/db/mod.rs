@@ -4,6 +4,7 @@
 //! diesel is synchronous, so every query goes through [`Db::run`] or [`Db::write`], which run it
 //! on tokio's blocking pool.
 
+mod backend;
 pub mod models;
 mod pool;
 pub mod schema;
@@ -19,51 +20,13 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::{Error, Result};
+pub use backend::{Backend, DbConnection};
 use pool::{ConnectionManager, Outage};
 
 /// Migrations of the SQLite backend.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
 /// Migrations of the PostgreSQL backend.
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
-
-mod connection {
-    // The derive generates public items of its own that cannot carry doc comments.
-    #![allow(missing_docs)]
-
-    /// A connection to either backend.
-    #[derive(diesel::MultiConnection)]
-    pub enum DbConnection {
-        /// PostgreSQL state store.
-        Postgresql(diesel::PgConnection),
-        /// SQLite state store.
-        Sqlite(diesel::SqliteConnection),
-    }
-}
-pub use connection::DbConnection;
-
-/// Which backend a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// `sqlite://path` (or a bare path).
-    Sqlite,
-    /// `postgres://…` or `postgresql://…`.
-    Postgres,
-}
-
-impl Backend {
-    /// The backend a URL names, and the address to hand its driver.
-    pub fn from_url(url: &str) -> (Backend, String) {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_string())
-        } else {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .unwrap_or(url);
-            (Backend::Sqlite, path.to_string())
-        }
-    }
-}
 
 /// The broker's handle on its state store. Cheap to clone.
 #[derive(Clone)]

@@ -17,7 +17,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::Connection;
 use tracing::{info, warn};
 
-use super::{Backend, DbConnection};
+use super::backend::{Backend, DbConnection};
 use crate::error::{Error, Result};
 
 /// How long a query waits for a connection when none is open (the server is unreachable)

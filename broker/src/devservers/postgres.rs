@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{chown_tree, free_port, scratch_dir, service_account, spawn_reaper, Reaper};
+use super::process::{chown_tree, free_port, scratch_dir, service_account, spawn_reaper, stop_child, Reaper};
 use crate::error::{Error, Result};
 
 /// Finds PostgreSQL's server binaries: `$PG_BIN`, then `pg_config --bindir`, then the newest
@@ -223,26 +223,10 @@ impl PostgresServer {
 
     /// Stops the server (fast shutdown) and waits for it.
     pub fn stop(&mut self) {
-        let reaper = self.reaper.take();
-        self.stop_server();
-        if let Some(r) = reaper {
+        // SIGINT: PostgreSQL's fast shutdown.
+        stop_child(&mut self.child, nix::sys::signal::Signal::SIGINT);
+        if let Some(r) = self.reaper.take() {
             r.dismiss();
-        }
-    }
-
-    fn stop_server(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }

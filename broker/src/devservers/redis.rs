@@ -4,7 +4,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use super::{scratch_dir, spawn_reaper, start_on_free_port, stop_child, wait_for_port, Reaper};
+use super::process::{scratch_dir, spawn_reaper, start_on_free_port, stop_child, wait_for_port, Reaper};
 use crate::error::{Error, Result};
 
 /// Finds `redis-server`: `$REDIS_SERVER`, else the one on `PATH`.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
-use super::{scratch_dir, start_on_free_port, stop_child, Reaper};
+use super::process::{scratch_dir, start_on_free_port, stop_child, Reaper};
 use crate::error::{Error, Result};
 
 /// Finds `tansu`: `$TANSU`, else on `PATH`, else in cargo's bin directory.

@@ -24,6 +24,7 @@ use crate::db::Db;
 use crate::dynos::Dynos;
 use crate::error::{Error, Result};
 use crate::git::Git;
+use crate::http::forward;
 use crate::http::middleware::{framework_errors, request_ids};
 use crate::http::state::{OsbState, PlatformState};
 use crate::http::{access, admin, dynos, git, osb, platform, provider, topics};
@@ -187,6 +188,7 @@ fn serve(
     let git = web::Data::new(git);
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(forward::to_supervisor))
             .wrap(from_fn(framework_errors))
             .wrap(from_fn(request_ids))
             .app_data(osb_state.clone())
@@ -237,6 +239,7 @@ impl Application {
             Duration::from_millis(settings.osb.sync_timeout_ms),
         );
         let pool = Pool::new(crate::config::RouterSettings::millis(settings.router.drain_timeout_ms));
+        let (listener, port, public_url) = bind(&settings)?;
         let dynos = Dynos::new(
             db.clone(),
             sealer.clone(),
@@ -246,6 +249,7 @@ impl Application {
             crate::dynos::Home {
                 data_dir: settings.data_dir.clone(),
                 supervisor: node.owner(),
+                url: public_url.clone(),
             },
             pool.clone(),
         );
@@ -259,7 +263,6 @@ impl Application {
             Duration::from_millis(settings.platform.create_wait_ms),
             AppHosts::new(&settings.router.apps_domain()?, web_address),
         );
-        let (listener, port, public_url) = bind(&settings)?;
         let marketplace = Marketplace::new(
             db.clone(),
             sealer,

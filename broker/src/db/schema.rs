@@ -275,6 +275,7 @@ diesel::table! {
     supervisor_leases (runtime) {
         runtime -> Text,
         holder -> Text,
+        url -> Text,
         expires_at -> BigInt,
         updated_at -> BigInt,
     }

@@ -3,8 +3,8 @@
 //! the state store. The holder renews the lease every third of `runtime.lease_ms`; when it
 //! dies, another replica takes the lease over once it has lapsed and adopts the running
 //! dynos from the shared `runtime.root`, as a restarted broker does. A replica that does not
-//! hold the lease serves the API; dyno operations that need the runtime (runs, attaching,
-//! restarts, output) answer 503 there.
+//! hold the lease serves the API and sends dyno requests to the holder (`http/forward.rs`);
+//! what reaches the runtime there anyway (attaching) answers 503.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -32,9 +32,10 @@ impl Dynos {
     /// store cannot be reached, the lease as last renewed holds until it would have lapsed;
     /// the dynos run on either way (stopping them for an outage would only add one).
     pub async fn claim_lease(&self) -> bool {
-        let (name, me, lease) = (
+        let (name, me, url, lease) = (
             self.inner.settings.name.clone(),
             self.inner.supervisor.clone(),
+            self.inner.url.clone(),
             self.lease_ms() as i64,
         );
         // The row's expiry is reckoned from before the write: never later than the store's.
@@ -44,7 +45,7 @@ impl Dynos {
             .db
             .write(move |c| {
                 let now = now_ms();
-                SupervisorLease::hold(c, &name, &me, now, now + lease)
+                SupervisorLease::hold(c, &name, (&me, &url), now, now + lease)
             })
             .await;
         let was = self.inner.holding.load(Ordering::Acquire);
@@ -107,6 +108,22 @@ impl Dynos {
         if self.inner.runtime.is_some() {
             self.claim_lease().await;
         }
+    }
+
+    /// Where dyno requests go when another replica supervises the runtime (`None` here, on
+    /// the supervisor, without a runtime, or when nobody holds the lease now).
+    pub async fn supervisor_url(&self) -> Option<String> {
+        if self.inner.runtime.is_none() || self.is_supervisor() {
+            return None;
+        }
+        let name = self.inner.settings.name.clone();
+        let lease = self
+            .inner
+            .db
+            .run(move |c| SupervisorLease::current(c, &name, now_ms()))
+            .await
+            .ok()??;
+        (lease.holder != self.inner.supervisor && !lease.url.is_empty()).then_some(lease.url)
     }
 
     /// Whether this broker supervises the runtime now: it took the lease, and the lease as last

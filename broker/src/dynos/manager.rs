@@ -35,6 +35,8 @@ pub(super) struct Inner {
     pub(super) slugs_dir: PathBuf,
     /// This broker's name on the runtime's supervisor lease.
     pub(super) supervisor: String,
+    /// This broker's API URL, for the other replicas.
+    pub(super) url: String,
     /// Whether this broker holds the lease now (only the holder starts and stops dynos).
     pub(super) holding: std::sync::atomic::AtomicBool,
     /// When the lease as last renewed runs out (ms).
@@ -79,6 +81,8 @@ pub struct Home {
     pub data_dir: PathBuf,
     /// This broker's lease owner (`node-{id}/{boot}`), on the runtime's supervisor lease.
     pub supervisor: String,
+    /// This broker's API as the other replicas reach it (recorded with the lease).
+    pub url: String,
 }
 
 impl Dynos {
@@ -93,7 +97,11 @@ impl Dynos {
         home: Home,
         pool: Pool,
     ) -> Dynos {
-        let Home { data_dir, supervisor } = home;
+        let Home {
+            data_dir,
+            supervisor,
+            url,
+        } = home;
         let slugs_dir = if settings.slugs_dir.is_empty() {
             data_dir.join("slugs")
         } else {
@@ -110,6 +118,7 @@ impl Dynos {
                 slugs_dir,
                 data_dir,
                 supervisor,
+                url,
                 holding: std::sync::atomic::AtomicBool::new(false),
                 held_until: std::sync::atomic::AtomicI64::new(0),
                 http: reqwest::Client::builder()

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod dynos;
 pub mod errors;
 pub mod extract;
+pub mod forward;
 pub mod git;
 pub mod input;
 pub mod middleware;

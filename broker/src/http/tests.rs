@@ -58,6 +58,7 @@ async fn states() -> (web::Data<OsbState>, web::Data<PlatformState>, Scratch) {
         crate::dynos::Home {
             data_dir: dir.to_path_buf(),
             supervisor: crate::node::Node::ephemeral().owner(),
+            url: String::new(),
         },
         crate::router::pool::Pool::default(),
     );

@@ -5,13 +5,16 @@ use super::*;
 /// The `MARK`s the load has seen answered.
 type Seen = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
+/// How many requests the load has had answered so far, by all clients.
+type Answered = std::sync::Arc<std::sync::atomic::AtomicUsize>;
+
 /// Requests until `stop`, from one keep-alive client: (ok, failures); the marks answered go
 /// into `seen`.
 async fn load(
     router: Router,
     host: String,
     stop: tokio::sync::watch::Receiver<bool>,
-    seen: Seen,
+    (seen, answered): (Seen, Answered),
 ) -> (usize, Vec<String>) {
     let (mut ok, mut failed) = (0, Vec::new());
     let mut i = 0u64;
@@ -25,6 +28,7 @@ async fn load(
         };
         match router.request(reqwest::Method::GET, &host, &path).send().await {
             Ok(r) if r.status() == 200 => {
+                answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let text = r.text().await.unwrap_or_default();
                 if let Ok(v) = serde_json::from_str::<Value>(&text) {
                     seen.lock()
@@ -48,9 +52,12 @@ async fn a_rolling_restart_under_load_loses_no_request() {
     let router = Router::new(&app.router_url);
     let host = format!("{name}.localhost");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let seen = Seen::default();
+    let (seen, answered) = (Seen::default(), Answered::default());
     let clients: Vec<_> = (0..4)
-        .map(|_| tokio::spawn(load(router.clone(), host.clone(), stop_rx.clone(), seen.clone())))
+        .map(|_| {
+            let counters = (seen.clone(), answered.clone());
+            tokio::spawn(load(router.clone(), host.clone(), stop_rx.clone(), counters))
+        })
         .collect();
     // Load runs before, during and after the restart.
     wait_line(&api, &name, "under load", |l| l.contains("path=\"/n/")).await;
@@ -76,7 +83,8 @@ async fn a_rolling_restart_under_load_loses_no_request() {
     }
     // The load goes on until it, too, has been answered by the newest dynos.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !seen.lock().unwrap().contains("two") {
+    // ...and until it has made 100 requests at least (however slow a busy machine makes it).
+    while !seen.lock().unwrap().contains("two") || answered.load(std::sync::atomic::Ordering::Relaxed) < 100 {
         assert!(Instant::now() < deadline, "the load never reached the new dynos");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

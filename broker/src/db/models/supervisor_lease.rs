@@ -14,6 +14,8 @@ pub struct SupervisorLease {
     pub runtime: String,
     /// The holding broker's lease owner (`node-{id}/{boot}`).
     pub holder: String,
+    /// The holder's API, where other replicas send dyno requests.
+    pub url: String,
     /// When the lease lapses unless renewed (ms).
     pub expires_at: i64,
     /// Last change (ms).
@@ -25,7 +27,13 @@ impl SupervisorLease {
     /// holder's lease runs. A lease of the same node's previous run (`node-{id}/…`) is taken
     /// at once: that run is dead, as this one holds the node's directory. Call it in a write transaction (the read and the write are one
     /// step).
-    pub fn hold(conn: &mut DbConnection, runtime: &str, holder: &str, now: i64, until: i64) -> Result<bool> {
+    pub fn hold(
+        conn: &mut DbConnection,
+        runtime: &str,
+        (holder, url): (&str, &str),
+        now: i64,
+        until: i64,
+    ) -> Result<bool> {
         let current: Option<SupervisorLease> = leases::table
             .find(runtime)
             .select(SupervisorLease::as_select())
@@ -36,6 +44,7 @@ impl SupervisorLease {
                 let row = SupervisorLease {
                     runtime: runtime.to_string(),
                     holder: holder.to_string(),
+                    url: url.to_string(),
                     expires_at: until,
                     updated_at: now,
                 };
@@ -46,6 +55,7 @@ impl SupervisorLease {
                 diesel::update(leases::table.find(runtime))
                     .set((
                         leases::holder.eq(holder),
+                        leases::url.eq(url),
                         leases::expires_at.eq(until),
                         leases::updated_at.eq(now),
                     ))
@@ -62,12 +72,12 @@ impl SupervisorLease {
         Ok(())
     }
 
-    /// The current holder of `runtime`'s lease, if any holds it now.
-    pub fn holder(conn: &mut DbConnection, runtime: &str, now: i64) -> Result<Option<String>> {
+    /// `runtime`'s lease, if someone holds it now.
+    pub fn current(conn: &mut DbConnection, runtime: &str, now: i64) -> Result<Option<SupervisorLease>> {
         Ok(leases::table
             .find(runtime)
             .filter(leases::expires_at.ge(now))
-            .select(leases::holder)
+            .select(SupervisorLease::as_select())
             .first(conn)
             .optional()?)
     }

@@ -80,6 +80,11 @@ impl Node {
     }
 }
 
+/// `node-{id}/` of a lease owner `node-{id}/{boot}`: the node whichever run it names.
+pub fn node_of(owner: &str) -> &str {
+    owner.find('/').map_or(owner, |i| &owner[..=i])
+}
+
 /// A fresh id: 32 hex digits (no character that is special in SQL `LIKE` patterns).
 fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
@@ -127,6 +132,7 @@ mod tests {
         let again = Node::claim(dir.path()).unwrap();
         assert_eq!(again.prefix(), saved, "the next run is the same node");
         assert!(again.owner().starts_with(&saved));
+        assert_eq!(node_of(&again.owner()), saved);
         assert_ne!(again.owner(), saved);
     }
 

@@ -35,4 +35,6 @@ pub use app::{broker_bin, Options, StateBackend, TestApp, JWT_SECRET, TEST_CGROU
 pub use cli::{CliUser, Ran};
 pub use osb::{encode, Osb, PlanRef};
 pub use pg::{connect_with_uri, pg_connect, PgInspector};
-pub use servers::{redis_admin, servers, unique, Servers};
+pub use servers::{
+    blocking, broker_on_own_state_store, memory_kib, redis_admin, redis_works, servers, unique, Servers,
+};

@@ -119,6 +119,20 @@ impl Osb {
         self.provision_raw(id, body, accepts_incomplete).await
     }
 
+    /// A new instance of `plan` and a binding of it, both synchronous: the instance id and
+    /// the binding's credentials.
+    pub async fn bound(&self, plan: &PlanRef, prefix: &str) -> (String, Value) {
+        let id = crate::unique(prefix);
+        self.provision(&id, plan, json!({}), false).await.expect(201);
+        let creds = self
+            .bind(&id, &crate::unique("b"), plan, json!({}), false)
+            .await
+            .expect(201)
+            .body["credentials"]
+            .clone();
+        (id, creds)
+    }
+
     /// `PUT /v2/service_instances/:id` with any body.
     pub async fn provision_raw(&self, id: &str, body: Value, accepts_incomplete: bool) -> Reply {
         let path = format!(

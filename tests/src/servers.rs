@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use broker::devservers::{PostgresServer, RedisServer, TansuServer};
 
+use crate::TestApp;
+
 /// The shared backing servers of this test process.
 pub struct Servers {
     /// The PostgreSQL cluster behind the `postgresql` service (and the PostgreSQL state stores).
@@ -39,4 +41,55 @@ pub async fn redis_admin() -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .unwrap()
+}
+
+/// A Redis URL and key prefix work: a real client writes a key under the prefix.
+pub async fn redis_works(url: &str, prefix: &str) -> Result<(), String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())?;
+    redis::cmd("SET")
+        .arg(format!("{prefix}k"))
+        .arg("v")
+        .query_async::<()>(&mut conn)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Runs blocking work (starting or stopping a server) off the test's runtime.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+/// A broker whose state store is a PostgreSQL server of the caller's own (to stop and restart
+/// under it), and that server.
+pub async fn broker_on_own_state_store() -> (TestApp, PostgresServer) {
+    let pg = blocking(|| PostgresServer::start().expect("starting a PostgreSQL server")).await;
+    let (admin, conn) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin.batch_execute("CREATE DATABASE state").await.unwrap();
+    let app = TestApp::spawn_with(crate::Options {
+        state_url: Some(pg.url("state")),
+        ..crate::Options::default()
+    })
+    .await;
+    (app, pg)
+}
+
+/// A process's resident memory now and at its peak, in KiB (`/proc/PID/status`).
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }

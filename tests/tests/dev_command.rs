@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use addon_broker_tests::partner::ReferenceProvider;
-use addon_broker_tests::{broker_bin, connect_with_uri, unique, Osb};
+use addon_broker_tests::{broker_bin, connect_with_uri, Osb};
 use broker::devservers::free_port;
 use serde_json::json;
 
@@ -154,14 +154,7 @@ async fn broker_dev_serves_postgresql_writes_the_env_file_and_stops_everything_o
     };
     admin.get("/admin/audit").await.expect(200);
     let plan = osb.plan("postgresql", "shared").await;
-    let id = unique("dev");
-    osb.provision(&id, &plan, json!({}), false).await.expect(201);
-    let creds = osb
-        .bind(&id, &unique("b"), &plan, json!({}), false)
-        .await
-        .expect(201)
-        .body["credentials"]
-        .clone();
+    let (_, creds) = osb.bound(&plan, "dev").await;
     let client = connect_with_uri(creds["uri"].as_str().unwrap()).await.unwrap();
     client.batch_execute("CREATE TABLE hello (x int)").await.unwrap();
     drop(client);

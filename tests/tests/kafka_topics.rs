@@ -23,14 +23,7 @@ async fn topics_are_created_only_under_the_prefix_and_within_the_plan() {
     let app = TestApp::spawn().await;
     let osb = app.osb();
     let plan = osb.plan("kafka", "shared").await;
-    let id = unique("topics");
-    osb.provision(&id, &plan, json!({}), false).await.expect(201);
-    let creds = osb
-        .bind(&id, &unique("b"), &plan, json!({}), false)
-        .await
-        .expect(201)
-        .body["credentials"]
-        .clone();
+    let (id, creds) = osb.bound(&plan, "topics").await;
     let prefix = topic_prefix(&id);
     assert_eq!(creds["prefix"], prefix.as_str());
     assert_eq!(creds["bootstrap_servers"], servers().kafka.bootstrap().as_str());

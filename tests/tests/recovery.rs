@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use addon_broker_tests::{unique, Options, TestApp};
-use broker::devservers::{PostgresServer, RedisServer};
+use addon_broker_tests::{blocking, broker_on_own_state_store, redis_works, unique, Options, TestApp};
+use broker::devservers::RedisServer;
 use serde_json::json;
 
 /// A generous bound on recovery, far above the 1–2 s it takes and far below the minutes it
@@ -16,31 +16,17 @@ const RECOVERY_BOUND: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn while_the_state_store_is_down_requests_get_503_and_after_it_returns_they_succeed_within_seconds() {
-    let mut pg = tokio::task::spawn_blocking(|| PostgresServer::start().unwrap())
-        .await
-        .unwrap();
-    let (admin, conn) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    admin.batch_execute("CREATE DATABASE state").await.unwrap();
-    drop(admin);
-    let app = TestApp::spawn_with(Options {
-        state_url: Some(pg.url("state")),
-        ..Options::default()
-    })
-    .await;
+    let (app, mut pg) = broker_on_own_state_store().await;
     let api = app.platform();
     api.create_app().await;
     let osb = app.osb();
     let plan = osb.plan("redis", "shared").await;
 
-    let mut pg = tokio::task::spawn_blocking(move || {
+    let mut pg = blocking(move || {
         pg.stop();
         pg
     })
-    .await
-    .unwrap();
+    .await;
     let r = osb.provision(&unique("down"), &plan, json!({}), true).await;
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.headers["retry-after"], "2");
@@ -52,12 +38,11 @@ async fn while_the_state_store_is_down_requests_get_503_and_after_it_returns_the
     // Outage time for the background loops (the supervisor ticks every 50 ms).
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let pg = tokio::task::spawn_blocking(move || {
+    let pg = blocking(move || {
         pg.restart().unwrap();
         pg
     })
-    .await
-    .unwrap();
+    .await;
     let back = Instant::now();
     loop {
         let r = api.post("/apps", json!({})).await;
@@ -95,9 +80,7 @@ async fn while_the_state_store_is_down_requests_get_503_and_after_it_returns_the
 
 #[tokio::test]
 async fn after_a_redis_restart_a_bind_succeeds_within_seconds_and_old_credentials_still_work() {
-    let mut redis = tokio::task::spawn_blocking(|| RedisServer::start().unwrap())
-        .await
-        .unwrap();
+    let redis = blocking(|| RedisServer::start().unwrap()).await;
     let app = TestApp::spawn_with(Options {
         redis_url: Some(redis.url()),
         ..Options::default()
@@ -105,21 +88,14 @@ async fn after_a_redis_restart_a_bind_succeeds_within_seconds_and_old_credential
     .await;
     let osb = app.osb();
     let plan = osb.plan("redis", "shared").await;
-    let id = unique("redis-restart");
-    osb.provision(&id, &plan, json!({}), false).await.expect(201);
-    let before = osb
-        .bind(&id, &unique("b"), &plan, json!({}), false)
-        .await
-        .expect(201)
-        .body["credentials"]
-        .clone();
+    let (id, before) = osb.bound(&plan, "redis-restart").await;
 
-    let redis = tokio::task::spawn_blocking(move || {
+    let redis = blocking(move || {
+        let mut redis = redis;
         redis.restart().unwrap();
         redis
     })
-    .await
-    .unwrap();
+    .await;
     let back = Instant::now();
     let after = osb
         .bind(&id, &unique("b"), &plan, json!({}), false)
@@ -133,13 +109,8 @@ async fn after_a_redis_restart_a_bind_succeeds_within_seconds_and_old_credential
         back.elapsed()
     );
     for creds in [&before, &after] {
-        let prefix = creds["prefix"].as_str().unwrap();
-        let client = redis::Client::open(creds["uri"].as_str().unwrap()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        redis::cmd("SET")
-            .arg(format!("{prefix}k"))
-            .arg("v")
-            .query_async::<()>(&mut conn)
+        let (uri, prefix) = (creds["uri"].as_str().unwrap(), creds["prefix"].as_str().unwrap());
+        redis_works(uri, prefix)
             .await
             .expect("the credentials work after the restart");
     }

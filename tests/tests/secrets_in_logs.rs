@@ -3,7 +3,7 @@
 //! and its whole log is searched for every secret it handed out or was given.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use addon_broker_tests::{connect_with_uri, unique, Options, TestApp};
+use addon_broker_tests::{connect_with_uri, Options, TestApp};
 use serde_json::{json, Value};
 
 /// The password in a `scheme://user:password@host/…` URL.
@@ -34,14 +34,7 @@ async fn a_trace_level_log_holds_no_credential() {
     let osb = app.osb();
     for (service, plan) in [("postgresql", "shared"), ("redis", "shared")] {
         let plan = osb.plan(service, plan).await;
-        let id = unique("trace");
-        osb.provision(&id, &plan, json!({}), false).await.expect(201);
-        let creds = osb
-            .bind(&id, &unique("b"), &plan, json!({}), false)
-            .await
-            .expect(201)
-            .body["credentials"]
-            .clone();
+        let (_, creds) = osb.bound(&plan, "trace").await;
         let uri = creds["uri"].as_str().unwrap();
         if service == "postgresql" {
             connect_with_uri(uri).await.expect("the binding's credentials work");

@@ -39,6 +39,9 @@ pub struct Db {
     sqlite_writer: Arc<Mutex<()>>,
 }
 
+/// How long `Db::connect` waits for a first connection.
+const START_WAIT: Duration = Duration::from_secs(30);
+
 /// How many times a PostgreSQL transaction is retried after a serialization failure.
 const SERIALIZATION_RETRIES: usize = 20;
 
@@ -78,8 +81,13 @@ impl Db {
             // trip per query.
             .test_on_check_out(false)
             .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
-            .build(ConnectionManager::new(backend, address, outage.clone()))
-            .map_err(|e| Error::internal("opening the state store", e))?;
+            .build_unchecked(ConnectionManager::new(backend, address, outage.clone()));
+        // A broker may start beside its state store (a compose file, a host's boot): it waits
+        // for the store longer than a request would, then says why it cannot start.
+        drop(
+            pool.get_timeout(START_WAIT)
+                .map_err(|e| Error::internal("opening the state store", e))?,
+        );
         Ok(Db {
             pool,
             backend,

@@ -497,7 +497,7 @@ impl Dynos {
 
     /// Marks builds left `pending` by a broker that died as failed.
     pub async fn fail_interrupted_builds(&self) -> Result<usize> {
-        let node = node_prefix(&self.inner.supervisor);
+        let node = crate::node::node_of(&self.inner.supervisor).to_string();
         self.inner
             .db
             .write(move |c| {
@@ -552,13 +552,5 @@ fn build_view(a: &App, b: Build, releases: &HashMap<i32, String>) -> BuildView {
         },
         created_at: iso(b.created_at),
         updated_at: iso(b.updated_at),
-    }
-}
-
-/// `node-{id}/` of a lease owner `node-{id}/{boot}`.
-fn node_prefix(owner: &str) -> String {
-    match owner.split_once('/') {
-        Some((node, _)) => format!("{node}/"),
-        None => owner.to_string(),
     }
 }

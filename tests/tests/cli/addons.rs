@@ -2,25 +2,10 @@
 //! through the CLI, the credentials they hand out used by real clients, and an asynchronous
 //! provision waited for.
 
-use addon_broker_tests::{connect_with_uri, CliUser, Options, TestApp};
+use addon_broker_tests::{connect_with_uri, redis_works, CliUser, Options, TestApp};
 use broker::auth::Scope;
 
 use super::config::create_app;
-
-/// A Redis URL and key prefix work: a key under the prefix can be written.
-async fn redis_works(url: &str, prefix: &str) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| e.to_string())?;
-    redis::cmd("SET")
-        .arg(format!("{prefix}k"))
-        .arg("v")
-        .query_async::<()>(&mut conn)
-        .await
-        .map_err(|e| e.to_string())
-}
 
 /// The value of a config var, through the CLI.
 async fn var(user: &CliUser, key: &str, app: &str) -> String {

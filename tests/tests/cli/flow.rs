@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use addon_broker_tests::{connect_with_uri, kafka, unique, CliUser, Ran, TestApp};
+use addon_broker_tests::{connect_with_uri, kafka, redis_works, unique, CliUser, Ran, TestApp};
 use serde_json::Value;
 
 /// The `broker` lines of the README's Heroku 101 block, comments removed, split into words.
@@ -215,14 +215,7 @@ async fn prove_works(user: &CliUser, var: &str, url: &str) {
         }
         "REDIS_URL" => {
             let prefix = user.run(&["config:get", "REDIS_PREFIX"]).await.ok().trim().to_string();
-            let client = redis::Client::open(url).unwrap();
-            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-            redis::cmd("SET")
-                .arg(format!("{prefix}k"))
-                .arg("v")
-                .query_async::<()>(&mut conn)
-                .await
-                .unwrap();
+            redis_works(url, &prefix).await.unwrap();
         }
         _ => {
             let prefix = user.run(&["config:get", "KAFKA_PREFIX"]).await.ok().trim().to_string();

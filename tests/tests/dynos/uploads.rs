@@ -3,6 +3,7 @@
 //! behind either way, and ten concurrent 30 MB uploads leave the broker's memory flat.
 
 use super::*;
+use addon_broker_tests::memory_kib;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends `POST /apps/{app}/builds` by hand: the head (with `length` as `Content-Length`, or
@@ -184,39 +185,25 @@ async fn an_oversized_upload_is_413_with_or_without_a_length_and_leaves_nothing(
     nothing_left(&app, &api, &name).await;
 }
 
-/// The broker's resident memory now and at its peak (kB), from `/proc`.
-fn memory_kb(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 #[tokio::test]
 async fn ten_concurrent_30_mb_uploads_leave_the_broker_memory_flat() {
     let app = TestApp::spawn().await;
     let api = app.platform();
     let name = api.create_app().await;
     let pid = app.pid().unwrap();
-    let (before, _) = memory_kb(pid);
+    let (before, _) = memory_kib(pid);
     let archive = gzip_noise(30 << 20);
     let uploads = (0..10).map(|_| post_build(&api, &name, archive.clone()));
     for r in futures::future::join_all(uploads).await {
         // Noise after a gzip magic: received whole, then refused as no archive.
         assert_eq!(r.status, 400, "{}", r.body);
     }
-    let (_, peak) = memory_kb(pid);
-    eprintln!("broker memory: {before} kB resident before ten 30 MB uploads, {peak} kB at the peak");
+    let (_, peak) = memory_kib(pid);
+    eprintln!("broker memory: {before} KiB resident before ten 30 MB uploads, {peak} KiB at the peak");
     // Held in memory, the bodies alone would be 300 MB.
     assert!(
         peak.saturating_sub(before) < 100 << 10,
-        "the broker grew from {before} kB to a peak of {peak} kB"
+        "the broker grew from {before} KiB to a peak of {peak} KiB"
     );
     nothing_left(&app, &api, &name).await;
 }

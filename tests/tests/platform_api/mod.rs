@@ -3,7 +3,7 @@
 //! destruction, domains, auth and pagination.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use addon_broker_tests::{connect_with_uri, kafka, Api, TestApp};
+use addon_broker_tests::{connect_with_uri, kafka, redis_works, Api, TestApp};
 use broker::auth::Scope;
 use serde_json::{json, Value};
 
@@ -18,20 +18,6 @@ fn var<'a>(config: &'a serde_json::Map<String, Value>, name: &str) -> &'a str {
         .get(name)
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("{name} in {config:?}"))
-}
-
-async fn redis_works(url: &str, prefix: &str) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| e.to_string())?;
-    redis::cmd("SET")
-        .arg(format!("{prefix}k"))
-        .arg("v")
-        .query_async::<()>(&mut conn)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 fn now() -> i64 {

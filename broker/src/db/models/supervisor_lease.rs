@@ -85,8 +85,5 @@ impl SupervisorLease {
 
 /// Whether two lease owners (`node-{id}/{boot}`) are runs of one node.
 fn same_node(a: &str, b: &str) -> bool {
-    match (a.split_once('/'), b.split_once('/')) {
-        (Some((x, _)), Some((y, _))) => x == y,
-        _ => false,
-    }
+    a.contains('/') && crate::node::node_of(a) == crate::node::node_of(b)
 }

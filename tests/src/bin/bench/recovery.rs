@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use addon_broker_tests::{unique, Options, TestApp};
-use broker::devservers::{PostgresServer, RedisServer};
+use addon_broker_tests::{blocking, broker_on_own_state_store, Options, TestApp};
+use broker::devservers::RedisServer;
 use serde_json::json;
 
 use crate::{median, ms};
@@ -42,23 +42,8 @@ fn report(what: &str, op: &str, anchor_op: &str, broker: Vec<Duration>, anchor: 
     );
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
-
 async fn state_store(runs: usize) -> (Vec<Duration>, Vec<Duration>) {
-    let mut pg = blocking(|| PostgresServer::start().unwrap()).await;
-    let (admin, conn) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    admin.batch_execute("CREATE DATABASE state").await.unwrap();
-    drop(admin);
-    let app = TestApp::spawn_with(Options {
-        state_url: Some(pg.url("state")),
-        ..Options::default()
-    })
-    .await;
+    let (app, mut pg) = broker_on_own_state_store().await;
     let api = app.platform();
     api.create_app().await;
     let (mut broker, mut anchor) = (Vec::new(), Vec::new());
@@ -104,9 +89,7 @@ async fn redis(runs: usize) -> (Vec<Duration>, Vec<Duration>) {
     .await;
     let osb = app.osb();
     let plan = osb.plan("redis", "shared").await;
-    let id = unique("recovery");
-    osb.provision(&id, &plan, json!({}), false).await.expect(201);
-    osb.bind(&id, &unique("b"), &plan, json!({}), false).await.expect(201);
+    let (id, _) = osb.bound(&plan, "recovery").await;
     let (mut broker, mut anchor) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         server = blocking(move || {
@@ -126,7 +109,12 @@ async fn redis(runs: usize) -> (Vec<Duration>, Vec<Duration>) {
             redis::cmd("PING").query_async::<String>(&mut c).await.unwrap();
             t.elapsed()
         });
-        while osb.bind(&id, &unique("b"), &plan, json!({}), false).await.status != 201 {
+        while osb
+            .bind(&id, &addon_broker_tests::unique("b"), &plan, json!({}), false)
+            .await
+            .status
+            != 201
+        {
             assert!(back.elapsed() < Duration::from_secs(120), "Redis never recovered");
         }
         broker.push(back.elapsed());

@@ -516,8 +516,10 @@ impl TestApp {
             .expect("running broker token");
         assert!(
             out.status.success(),
-            "broker token failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "broker token failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }

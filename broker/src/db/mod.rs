@@ -39,7 +39,7 @@ pub struct Db {
     sqlite_writer: Arc<Mutex<()>>,
 }
 
-/// How long `Db::connect` waits for a first connection.
+/// How long `Db::connect` waits for the store (and its pool to fill).
 const START_WAIT: Duration = Duration::from_secs(30);
 
 /// How many times a PostgreSQL transaction is retried after a serialization failure.
@@ -83,11 +83,17 @@ impl Db {
             .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
             .build_unchecked(ConnectionManager::new(backend, address, outage.clone()));
         // A broker may start beside its state store (a compose file, a host's boot): it waits
-        // for the store longer than a request would, then says why it cannot start.
+        // for the store longer than a request would, then says why it cannot start. It waits
+        // for the whole pool, as r2d2's own `build` does: a short-lived command (`broker
+        // token`) must not exit while pool threads are still inside libpq's connect.
+        let started = std::time::Instant::now();
         drop(
             pool.get_timeout(START_WAIT)
                 .map_err(|e| Error::internal("opening the state store", e))?,
         );
+        while pool.state().connections < pool.max_size() && started.elapsed() < START_WAIT {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         Ok(Db {
             pool,
             backend,

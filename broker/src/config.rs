@@ -91,6 +91,14 @@ pub struct RuntimeSettings {
     pub root: String,
     /// The bubblewrap binary.
     pub bwrap: String,
+    /// `isolated` (each dyno in a network namespace of its own, by pasta: it reaches only its
+    /// app's add-ons, and the router reaches its `$PORT`) or `host` (the host's network, no
+    /// wall: for hosts without pasta).
+    pub network: String,
+    /// The pasta binary (Debian's `passt` package).
+    pub pasta: String,
+    /// Whether dynos may open connections beyond this host (the internet); never to the host.
+    pub egress: bool,
     /// Name of the cgroup (under the broker's own) holding the dynos' cgroups.
     pub cgroup_parent: String,
     /// Grace between SIGTERM and SIGKILL when a dyno stops (ms).
@@ -143,6 +151,9 @@ impl Default for RuntimeSettings {
             backend: "auto".into(),
             root: String::new(),
             bwrap: "bwrap".into(),
+            network: "isolated".into(),
+            pasta: "pasta".into(),
+            egress: true,
             cgroup_parent: "addon-broker".into(),
             stop_grace_ms: 30_000,
             backoff_initial_ms: 1_000,
@@ -441,6 +452,11 @@ impl Settings {
         if self.osb.username.is_empty() || self.osb.username.contains(':') {
             return Err(Error::Internal(
                 "osb.username must be non-empty and contain no ':'".into(),
+            ));
+        }
+        if !["isolated", "host"].contains(&self.runtime.network.as_str()) {
+            return Err(Error::Internal(
+                "runtime.network must be \"isolated\" or \"host\"".into(),
             ));
         }
         if !["local", "auto", "none"].contains(&self.runtime.backend.as_str()) {

@@ -25,6 +25,10 @@ pub struct BuildSettings {
     pub max_buildpack_bytes: usize,
     /// Whether buildpack archive URLs may point at this host (tests and development).
     pub allow_loopback_buildpacks: bool,
+    /// Whether builds may open connections beyond this host (package registries on the
+    /// internet); never to the host, except the loopback ports of `pip_index_url` and
+    /// `npm_registry`.
+    pub egress: bool,
 }
 
 impl Default for BuildSettings {
@@ -38,6 +42,7 @@ impl Default for BuildSettings {
             buildpack_paths: Vec::new(),
             max_buildpack_bytes: 50 << 20,
             allow_loopback_buildpacks: false,
+            egress: true,
         }
     }
 }
@@ -55,6 +60,7 @@ impl std::fmt::Debug for BuildSettings {
             .field("buildpack_paths", &self.buildpack_paths)
             .field("max_buildpack_bytes", &self.max_buildpack_bytes)
             .field("allow_loopback_buildpacks", &self.allow_loopback_buildpacks)
+            .field("egress", &self.egress)
             .finish()
     }
 }

@@ -12,6 +12,7 @@ use providers::postgres::{PostgresConfig, PostgresProvider};
 use providers::redis::{RedisConfig, RedisProvider};
 use providers::Provider;
 use runtime::local::{LocalConfig, LocalRuntime};
+use runtime::network::LocalNetwork;
 use runtime::Runtime;
 use tracing::{info, warn};
 
@@ -126,7 +127,16 @@ pub fn dyno_runtime(settings: &Settings) -> Result<Option<Arc<dyn Runtime>>> {
         bwrap: settings.runtime.bwrap.clone().into(),
         cgroup_parent: settings.runtime.cgroup_parent.clone(),
         run_as: LocalConfig::default_user(),
+        network: match settings.runtime.network.as_str() {
+            "host" => LocalNetwork::Host,
+            _ => LocalNetwork::Isolated {
+                pasta: settings.runtime.pasta.clone().into(),
+            },
+        },
     });
+    if settings.runtime.network == "host" && local.is_ok() {
+        warn!("dynos share the host's network (runtime.network = \"host\"): any dyno reaches every port of this host");
+    }
     match local {
         Ok(rt) => Ok(Some(Arc::new(rt))),
         Err(e) if settings.runtime.backend == "auto" => {

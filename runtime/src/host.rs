@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use crate::{Result, RuntimeError};
 
-/// `PATH` of the host-side processes (wrapper, setpriv, bwrap): fixed, never the tenant's.
+/// `PATH` of the host-side processes (wrapper, setpriv, pasta, bwrap): fixed, never the tenant's.
 pub(crate) const HOST_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// An absolute path for `program`, looked up in the broker's `PATH` when it has no slash, so
-/// that no environment decides later which binary runs as root.
-pub(crate) fn resolve(program: &Path) -> Result<PathBuf> {
+/// that no environment decides later which binary runs as root. `package` is named in the error.
+pub(crate) fn resolve(program: &Path, package: &str) -> Result<PathBuf> {
     if program.components().count() > 1 {
         return Ok(program.to_path_buf());
     }
@@ -21,7 +21,7 @@ pub(crate) fn resolve(program: &Path) -> Result<PathBuf> {
         .find(|p| p.is_file())
         .ok_or_else(|| {
             RuntimeError::Host(format!(
-                "bubblewrap ({}) is not on PATH; install the bubblewrap package",
+                "{} is not on PATH; install the {package} package",
                 program.display()
             ))
         })

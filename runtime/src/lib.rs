@@ -16,17 +16,25 @@
 //!   input), the shape of `docker attach` (with `Tty`, the resize API and `kill`) and of a
 //!   Kubernetes pod attach (stdin/stdout channels and the resize channel).
 //!
+//! - a container's network is a [`NetworkPolicy`]: the ports it serves to the platform, the
+//!   host services it reaches (its add-ons), and whether it has egress. A Docker backend maps
+//!   it to a network of its own and published ports, a Kubernetes backend to a NetworkPolicy.
+//!
 //! [`local::LocalRuntime`] runs each container with bubblewrap (PID, mount, UTS and IPC
 //! namespaces, a read-only view of the host's system directories, a private `/tmp`) inside
-//! cgroups that cap its memory and process count.
+//! cgroups that cap its memory and process count, in a network namespace of its own made by
+//! pasta ([`network`]).
 
 pub mod attach;
 pub mod cgroup;
 mod host;
 pub mod local;
+pub mod network;
+mod sandbox;
 mod starting;
 
 pub use attach::{Attachment, ContainerIo, Input, Signal, TermSize};
+pub use network::NetworkPolicy;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -130,6 +138,9 @@ pub struct ContainerSpec {
     /// How its standard streams are connected: to its output log, or to an attachment.
     #[serde(default)]
     pub io: ContainerIo,
+    /// What it reaches on the network and what reaches it.
+    #[serde(default)]
+    pub network: NetworkPolicy,
 }
 
 impl std::fmt::Debug for ContainerSpec {
@@ -142,6 +153,7 @@ impl std::fmt::Debug for ContainerSpec {
             .field("env", &format_args!("<{} variables>", self.env.len()))
             .field("limits", &self.limits)
             .field("io", &self.io)
+            .field("network", &self.network)
             .finish()
     }
 }
@@ -222,6 +234,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// ([`RuntimeError::Conflict`] after that); [`RuntimeError::Invalid`] for a container that
     /// is not interactive, or no longer attachable (the process that held its terminal ended).
     async fn attach(&self, id: &str) -> Result<Attachment>;
+    /// Whether the running container listens on `port` (one of its inbound ports), so that
+    /// what the platform sends there is served: the check a web dyno is `up` by.
+    async fn listening(&self, id: &str, port: u16) -> bool;
 }
 
 /// True when `id` is acceptable as a container id.

@@ -7,8 +7,11 @@
 //!
 //! ```text
 //! /bin/sh (host: joins the container's cgroups, waits, writes `exit`)
-//!   └─ bwrap (host)  ── bwrap init (PID 1 of the container)  ── /bin/sh -c <command> (PID 2)
+//!   └─ pasta (host, as the dyno user: the container's network namespace and its ports)
+//!        └─ bwrap ── bwrap init (PID 1 of the container) ── /bin/sh -c <command> (PID 2)
 //! ```
+//!
+//! (without pasta, with `runtime.network = "host"`, the wrapper runs bwrap itself).
 //!
 //! Nothing of it depends on the broker staying alive: output goes to a file and the exit code
 //! is written by the wrapper, so a restarted broker finds every container in [`list`] with its
@@ -29,9 +32,11 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::attach::{inner_procs, signal_all, take, Plumbing, Sessions, INTERACTIVE_WRAPPER, SETSID, SPAWNING};
+use crate::attach::{inner_procs, signal_all, take, Plumbing, Sessions, INTERACTIVE_WRAPPER, SPAWNING};
 use crate::cgroup::Cgroups;
-use crate::host::{check_traversable, chown_tree, copy_tree, io, resolve, system_mounts, HOST_PATH};
+use crate::host::{check_traversable, chown_tree, copy_tree, io, resolve, HOST_PATH};
+use crate::network::{listens_in, LocalNetwork};
+use crate::sandbox::Launcher;
 use crate::starting::{self, Starting};
 use crate::{
     valid_id, Attachment, ContainerSpec, ContainerStatus, Exit, Limits, Mount, Output, Result, Runtime, RuntimeError,
@@ -47,11 +52,6 @@ shift
 "$@"
 echo $? > "$out""#;
 
-/// Run by `/bin/sh -c` inside the sandbox with the command as `$0`: sources the app's
-/// `.profile.d` scripts (Heroku's contract), then becomes `/bin/sh -c command`.
-const PROFILE: &str =
-    r#"for f in /app/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; unset f; exec /bin/sh -c "$0""#;
-
 /// Settings of the local backend.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
@@ -64,6 +64,8 @@ pub struct LocalConfig {
     /// Host uid and gid the commands run as; `None` keeps the broker's. A root broker should
     /// never run tenants' code as root: see [`LocalConfig::default_user`].
     pub run_as: Option<(u32, u32)>,
+    /// Each container in a network of its own (the default), or all in the host's.
+    pub network: LocalNetwork,
 }
 
 impl LocalConfig {
@@ -86,7 +88,7 @@ struct Meta {
 /// Runs containers on this machine with bubblewrap inside cgroups.
 pub struct LocalRuntime {
     config: LocalConfig,
-    bwrap: PathBuf,
+    launcher: Launcher,
     cgroups: Cgroups,
     own_pid_ns: String,
     sessions: Sessions,
@@ -110,7 +112,7 @@ impl LocalRuntime {
         if config.run_as.is_some() {
             check_traversable(&config.root)?;
         }
-        let bwrap = resolve(&config.bwrap)?;
+        let bwrap = resolve(&config.bwrap, "bubblewrap")?;
         let probe = std::process::Command::new(&bwrap)
             .arg("--version")
             .output()
@@ -126,12 +128,24 @@ impl LocalRuntime {
                 config.bwrap.display()
             )));
         }
+        let pasta = match &config.network {
+            LocalNetwork::Host => None,
+            LocalNetwork::Isolated { pasta } => Some(resolve(pasta, "passt")?),
+        };
+        let launcher = Launcher {
+            bwrap,
+            pasta,
+            run_as: config.run_as,
+        };
+        if let Some(pasta) = &launcher.pasta {
+            crate::network::probe(pasta, &launcher.privileges())?;
+        }
         let cgroups = Cgroups::detect(&config.cgroup_parent)?;
         let own_pid_ns = fs::read_link("/proc/self/ns/pid")
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         Ok(LocalRuntime {
-            bwrap,
+            launcher,
             config,
             cgroups,
             own_pid_ns,
@@ -269,73 +283,6 @@ impl LocalRuntime {
         .map_err(|e| io("preparing the files of", &app, e))?;
         Ok(app)
     }
-
-    fn bwrap_args(&self, spec: &ContainerSpec, app: &Path, tty: bool) -> Vec<String> {
-        // `--new-session` stays even with a terminal: the sandbox's command starts a session of
-        // its own in which the PTY is the controlling terminal (`setsid --ctty` below), so the
-        // PTY's foreground process group never holds bubblewrap or the wrapper (a Ctrl-C must
-        // not kill the sandbox's launcher), and no process of the sandbox shares a terminal
-        // with the broker (TIOCSTI can reach only the dyno's own PTY).
-        let mut args: Vec<String> = [
-            "--die-with-parent",
-            "--new-session",
-            "--unshare-user",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-            "--hostname",
-        ]
-        .map(String::from)
-        .into();
-        args.push(spec.hostname.clone());
-        system_mounts(&mut args);
-        args.extend(
-            [
-                "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp", "--bind",
-            ]
-            .map(String::from),
-        );
-        args.extend([
-            app.display().to_string(),
-            "/app".into(),
-            "--chdir".into(),
-            "/app".into(),
-        ]);
-        for m in &spec.mounts {
-            let bind = if m.writable { "--bind" } else { "--ro-bind" };
-            args.extend([bind.into(), m.source.display().to_string(), m.target.clone()]);
-        }
-        // The tenant's environment arrives on stdin (`--setenv` pairs, NUL-separated): never
-        // on a command line that `ps` shows, never in the environment of the host-side
-        // wrapper, setpriv or bwrap, and applied only to the sandboxed command.
-        let args_fd = if spec.io.is_interactive() { "3" } else { "0" };
-        args.extend(["--clearenv".into(), "--args".into(), args_fd.into(), "--".into()]);
-        if tty {
-            args.extend([SETSID.into(), "--ctty".into(), "--wait".into()]);
-        }
-        args.extend(["/bin/sh".into(), "-c".into(), PROFILE.into(), spec.command.clone()]);
-        args
-    }
-
-    /// The host-side command line after the wrapper: bubblewrap, run as the dyno user when the
-    /// broker is root (it then needs nothing but unprivileged user namespaces).
-    fn launcher(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some((uid, gid)) = self.config.run_as {
-            out.extend([
-                "/usr/bin/setpriv".into(),
-                format!("--reuid={uid}"),
-                format!("--regid={gid}"),
-                "--clear-groups".into(),
-                "--inh-caps=-all".into(),
-                "--bounding-set=-all".into(),
-                "--".into(),
-            ]);
-        }
-        out.push(self.bwrap.display().to_string());
-        out
-    }
 }
 
 #[async_trait]
@@ -415,8 +362,7 @@ impl Runtime for LocalRuntime {
             .arg(dir.join("exit"))
             .args(&procs_files)
             .arg("--")
-            .args(self.launcher())
-            .args(self.bwrap_args(&spec, &app, tty))
+            .args(self.launcher.command_line(&spec, &app, tty))
             .env_clear()
             .env("PATH", HOST_PATH)
             .current_dir(&dir)
@@ -567,5 +513,17 @@ impl Runtime for LocalRuntime {
     async fn attach(&self, id: &str) -> Result<Attachment> {
         self.meta(id)?;
         take(&self.sessions, id)
+    }
+
+    async fn listening(&self, id: &str, port: u16) -> bool {
+        if self.launcher.pasta.is_none() {
+            let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
+            return matches!(
+                tokio::time::timeout(Duration::from_millis(200), connect).await,
+                Ok(Ok(_))
+            );
+        }
+        // Any process inside the container's PID namespace is inside its network namespace.
+        self.inner_procs(id).first().is_some_and(|pid| listens_in(*pid, port))
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use runtime::local::{LocalConfig, LocalRuntime};
+use runtime::network::LocalNetwork;
 use runtime::{Attachment, ContainerIo, ContainerSpec, Input, Limits, Runtime, RuntimeError, Signal, State, TermSize};
 
 fn tempdir() -> tempfile::TempDir {
@@ -21,6 +22,7 @@ fn runtime(root: &Path) -> LocalRuntime {
         bwrap: "bwrap".into(),
         cgroup_parent: "abr-attach-tests".into(),
         run_as: LocalConfig::default_user(),
+        network: LocalNetwork::Isolated { pasta: "pasta".into() },
     })
     .unwrap()
 }
@@ -44,6 +46,7 @@ fn spec(id: &str, app: &Path, command: &str, io: ContainerIo) -> ContainerSpec {
             max_processes: 64,
         },
         io,
+        network: Default::default(),
     }
 }
 

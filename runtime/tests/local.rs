@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use runtime::local::{LocalConfig, LocalRuntime};
+use runtime::network::LocalNetwork;
 use runtime::{ContainerSpec, Limits, Runtime, State};
 
 /// A temporary directory the unprivileged dyno user can traverse.
@@ -21,6 +22,7 @@ fn runtime(root: &Path) -> LocalRuntime {
         bwrap: "bwrap".into(),
         cgroup_parent: "abr-runtime-tests".into(),
         run_as: LocalConfig::default_user(),
+        network: LocalNetwork::Isolated { pasta: "pasta".into() },
     })
     .unwrap()
 }
@@ -40,6 +42,7 @@ fn spec(id: &str, app: &Path, command: &str, limits: Limits) -> ContainerSpec {
         mounts: Vec::new(),
         limits,
         io: Default::default(),
+        network: Default::default(),
     }
 }
 

@@ -548,11 +548,17 @@ impl TestApp {
     /// The dyno runtime over this broker's containers, opened directly (as a restarted broker
     /// would).
     pub fn runtime(&self) -> runtime::local::LocalRuntime {
+        self.runtime_on(runtime::network::LocalNetwork::Isolated { pasta: "pasta".into() })
+    }
+
+    /// The same runtime with its containers on `network` (a benchmark compares the two).
+    pub fn runtime_on(&self, network: runtime::network::LocalNetwork) -> runtime::local::LocalRuntime {
         runtime::local::LocalRuntime::new(runtime::local::LocalConfig {
             root: self.dir.path().join("dynos"),
             bwrap: "bwrap".into(),
             cgroup_parent: TEST_CGROUP.into(),
-            run_as: None,
+            run_as: runtime::local::LocalConfig::default_user(),
+            network,
         })
         .unwrap()
     }

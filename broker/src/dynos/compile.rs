@@ -265,6 +265,7 @@ impl Dynos {
                 max_processes: self.inner.builds.max_processes,
             },
             io: ContainerIo::Logged,
+            network: self.build_network(),
         })
     }
 }

@@ -127,6 +127,7 @@ impl Dynos {
             l.name,
             format!("Starting process with command `{}`", l.command),
         );
+        let network = self.dyno_network(l.app_id.as_str(), l.port).await?;
         rt.start(ContainerSpec {
             id: uuid::Uuid::new_v4().to_string(),
             labels,
@@ -141,6 +142,7 @@ impl Dynos {
                 max_processes: l.size.max_processes,
             },
             io: l.io,
+            network,
         })
         .await
         .map_err(runtime_err)

@@ -42,6 +42,7 @@ mod launch;
 mod lease;
 mod logs;
 mod manager;
+mod network;
 mod phases;
 mod plan;
 mod routing;

@@ -268,21 +268,24 @@ impl Dynos {
                 io: runtime::ContainerIo::Logged,
             })
             .await?;
-        sup.offsets.insert(status.id, (0, Vec::new()));
         if let Some(p) = port {
-            self.watch_port(p);
+            self.watch_port(status.id.clone(), p);
         }
+        sup.offsets.insert(status.id, (0, Vec::new()));
         Ok(())
     }
 
-    /// Wakes the supervisor as soon as a new web dyno accepts on its port, so that a rollout
+    /// Wakes the supervisor as soon as a new web dyno listens on its port, so that a rollout
     /// moves on without waiting for the next tick.
-    fn watch_port(&self, port: u16) {
+    fn watch_port(&self, id: String, port: u16) {
         let me = self.clone();
         let until = Instant::now() + Duration::from_millis(me.inner.settings.boot_timeout_ms);
         tokio::spawn(async move {
+            let Ok(rt) = me.runtime() else {
+                return;
+            };
             while Instant::now() < until {
-                if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                if rt.listening(&id, port).await {
                     me.inner.wake.notify_one();
                     return;
                 }
@@ -291,7 +294,7 @@ impl Dynos {
         });
     }
 
-    /// Marks running containers `up`: web dynos once `$PORT` accepts a connection, others at
+    /// Marks running containers `up`: web dynos once they listen on `$PORT`, others at
     /// once; web dynos that miss the boot timeout are stopped as crashed (Heroku's R10).
     async fn check_up(&self, sup: &mut Supervision, list: &[ContainerStatus]) {
         let boot = self.inner.settings.boot_timeout_ms as i64;
@@ -300,14 +303,10 @@ impl Dynos {
             .filter(|c| c.running() && !sup.up.contains_key(&c.id))
             .collect();
         for c in pending {
-            let up = match port_of(c) {
-                None => true,
-                Some(p) => tokio::time::timeout(
-                    Duration::from_millis(200),
-                    tokio::net::TcpStream::connect(("127.0.0.1", p)),
-                )
-                .await
-                .is_ok_and(|r| r.is_ok()),
+            let up = match (port_of(c), self.runtime()) {
+                (None, _) => true,
+                (Some(p), Ok(rt)) => rt.listening(&c.id, p).await,
+                (Some(_), Err(_)) => false,
             };
             let (app_id, name) = (label(c, "app"), label(c, "dyno"));
             if up {

@@ -75,12 +75,30 @@ async fn addon_to_dynos(app: &TestApp, runs: usize) {
 /// Time until `port` accepts a connection.
 async fn until_serving(port: u64, t: Instant) -> Duration {
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port as u16)).await.is_ok() {
+        // An answer, not a connection: with its own network a dyno's port is pasta's, which
+        // accepts before the app listens.
+        if answers(port as u16).await {
             return t.elapsed();
         }
         assert!(t.elapsed() < Duration::from_secs(30), "port {port} never served");
         tokio::time::sleep(Duration::from_micros(500)).await;
     }
+}
+
+/// Whether an HTTP request to `127.0.0.1:port` gets a status line back.
+async fn answers(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if s.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    matches!(s.read_exact(&mut head).await, Ok(_) if head.starts_with(b"HTTP/1."))
 }
 
 fn free_port() -> u64 {
@@ -145,7 +163,8 @@ async fn start_latency(app: &TestApp, runs: usize) {
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     std::fs::copy(sample_binary(), dir.path().join("sample-dyno")).unwrap();
     let rt = app.runtime();
-    let (mut broker, mut runtime_api, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    let rt_host = app.runtime_on(runtime::network::LocalNetwork::Host);
+    let (mut broker, mut runtime_api, mut bare, mut host) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs + 2 {
         // The broker: PATCH the formation, until the new dyno serves on its port.
         let t = Instant::now();
@@ -174,54 +193,70 @@ async fn start_latency(app: &TestApp, runs: usize) {
         })
         .await;
 
-        // The runtime's API alone (copy, cgroups, bubblewrap), no broker.
-        let port = free_port();
-        let id = format!("bench-{i}");
-        let t = Instant::now();
-        rt.start(runtime::ContainerSpec {
-            id: id.clone(),
-            labels: BTreeMap::new(),
-            hostname: "bench".into(),
-            command: "./sample-dyno web".into(),
-            env: BTreeMap::from([("PORT".to_string(), port.to_string())]),
-            app_source: dir.path().to_path_buf(),
-            share_app: false,
-            mounts: Vec::new(),
-            limits: runtime::Limits {
-                memory_bytes: 512 << 20,
-                max_processes: 256,
-            },
-            io: runtime::ContainerIo::Logged,
-        })
-        .await
-        .unwrap();
-        let r = until_serving(port, t).await;
-        rt.stop(&id, Duration::from_secs(1)).await.unwrap();
-        rt.remove(&id).await.unwrap();
-
+        // The runtime's API alone (copy, cgroups, pasta, bubblewrap), no broker; and the
+        // same on the host's network, for what the network namespace adds.
+        let r = runtime_start(&rt, dir.path(), &format!("bench-{i}")).await;
+        let h = runtime_start(&rt_host, dir.path(), &format!("bench-host-{i}")).await;
         let raw = bare_bwrap(dir.path()).await;
         if i >= 2 {
             broker.push(b);
             runtime_api.push(r);
+            host.push(h);
             bare.push(raw);
         }
     }
-    let (b, r, x) = (median(broker), median(runtime_api), median(bare));
+    let (b, r, x, h) = (median(broker), median(runtime_api), median(bare), median(host));
     println!("dyno start until its port serves, {runs} runs");
     println!(
         "  bubblewrap by hand (same user, namespaces and mounts): median {:.1} ms",
         ms(x)
     );
     println!(
-        "  runtime crate start (copy + cgroups + bubblewrap): median {:.1} ms",
+        "  runtime crate start, host network (copy + cgroups + bubblewrap): median {:.1} ms",
+        ms(h)
+    );
+    println!(
+        "  runtime crate start, own network (copy + cgroups + pasta + bubblewrap): median {:.1} ms",
         ms(r)
     );
+    println!("  the network namespace adds {:.1} ms", ms(r) - ms(h));
     println!("  broker (PATCH formation → serving): median {:.1} ms", ms(b));
     println!(
         "  broker above bubblewrap: {:.1} ms; runtime above bubblewrap: {:.1} ms",
         ms(b) - ms(x),
         ms(r) - ms(x)
     );
+}
+
+/// One container of the sample dyno started by `rt`, until it answers on its port.
+async fn runtime_start(rt: &runtime::local::LocalRuntime, dir: &std::path::Path, id: &str) -> Duration {
+    let port = free_port();
+    let t = Instant::now();
+    rt.start(runtime::ContainerSpec {
+        id: id.to_string(),
+        labels: BTreeMap::new(),
+        hostname: "bench".into(),
+        command: "./sample-dyno web".into(),
+        env: BTreeMap::from([("PORT".to_string(), port.to_string())]),
+        app_source: dir.to_path_buf(),
+        share_app: false,
+        mounts: Vec::new(),
+        limits: runtime::Limits {
+            memory_bytes: 512 << 20,
+            max_processes: 256,
+        },
+        io: runtime::ContainerIo::Logged,
+        network: runtime::NetworkPolicy {
+            inbound: vec![port as u16],
+            ..Default::default()
+        },
+    })
+    .await
+    .unwrap();
+    let took = until_serving(port, t).await;
+    rt.stop(id, Duration::from_secs(1)).await.unwrap();
+    rt.remove(id).await.unwrap();
+    took
 }
 
 fn rss_kib(pid: i32) -> (String, u64) {

@@ -83,6 +83,8 @@ async fn after_a_redis_restart_a_bind_succeeds_within_seconds_and_old_credential
     let redis = blocking(|| RedisServer::start().unwrap()).await;
     let app = TestApp::spawn_with(Options {
         redis_url: Some(redis.url()),
+        // Long enough for the bind's first attempts to fail against the stopped server.
+        sync_timeout_ms: 15_000,
         ..Options::default()
     })
     .await;
@@ -90,8 +92,23 @@ async fn after_a_redis_restart_a_bind_succeeds_within_seconds_and_old_credential
     let plan = osb.plan("redis", "shared").await;
     let (id, before) = osb.bound(&plan, "redis-restart").await;
 
-    let redis = blocking(move || {
+    // While Redis is down, a synchronous bind is told to come back (not to go asynchronous).
+    let mut redis = blocking(move || {
         let mut redis = redis;
+        redis.stop();
+        redis
+    })
+    .await;
+    let r = osb.bind(&id, &unique("down"), &plan, json!({}), false).await;
+    assert_eq!(r.status, 503, "{:?}", r.body);
+    assert_eq!(r.headers["retry-after"], "2");
+    assert!(
+        r.body["description"].as_str().unwrap().contains("waiting for its backend"),
+        "{:?}",
+        r.body
+    );
+
+    let redis = blocking(move || {
         redis.restart().unwrap();
         redis
     })

@@ -227,11 +227,28 @@ impl Provisioning {
                 done.description.unwrap_or_else(|| "no description".into())
             ))),
             None if accept_on_timeout => Ok(Reply::Accepted(op.into_string())),
-            None => Err(Error::AsyncRequired(format!(
-                "operation {op} did not finish within {} ms; retry with accepts_incomplete=true and poll last_operation",
-                self.sync_timeout.as_millis()
-            ))),
+            None => Err(self.unfinished(&op).await),
         }
+    }
+
+    /// Why a synchronous request's operation did not finish in time: its backend fails (a 503
+    /// with `Retry-After`: the platform retries, and the retry joins the same operation), or it
+    /// simply takes longer (422 `AsyncRequired`).
+    async fn unfinished(&self, op: &OperationId) -> Error {
+        let id = op.clone();
+        let row = self.db.run(move |c| Operation::find(c, id.as_str())).await;
+        if let Ok(Some(row)) = row {
+            if let Some(why) = row.description.as_deref().filter(|d| d.starts_with("retrying")) {
+                return Error::Unavailable(format!(
+                    "operation {op} is waiting for its backend ({}); retry the request later",
+                    clip(why)
+                ));
+            }
+        }
+        Error::AsyncRequired(format!(
+            "operation {op} did not finish within {} ms; retry with accepts_incomplete=true and poll last_operation",
+            self.sync_timeout.as_millis()
+        ))
     }
 
     /// Settles a decision whose success carries nothing (update, deprovision, unbind).

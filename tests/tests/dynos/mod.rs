@@ -15,6 +15,7 @@ mod build_output;
 mod buildpacks;
 mod builds;
 mod releases;
+mod network;
 mod replicas;
 mod runs;
 mod supervision;

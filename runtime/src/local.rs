@@ -153,6 +153,21 @@ impl LocalRuntime {
         })
     }
 
+    /// The limits its cgroups get: the container's, and pasta's own memory on top (it lives
+    /// in the container's cgroup, so that it is counted and ends with it, but it is the
+    /// platform's, not the app's).
+    fn charged(&self, limits: Limits) -> Limits {
+        let extra = if self.launcher.pasta.is_some() {
+            crate::network::PASTA_MEMORY
+        } else {
+            0
+        };
+        Limits {
+            memory_bytes: limits.memory_bytes.saturating_add(extra),
+            ..limits
+        }
+    }
+
     /// The cgroups the containers live in.
     pub fn cgroups(&self) -> &Cgroups {
         &self.cgroups
@@ -332,7 +347,7 @@ impl Runtime for LocalRuntime {
         fs::write(&tmp, text)
             .and_then(|()| fs::rename(&tmp, &meta_path))
             .map_err(|e| io("writing", &meta_path, e))?;
-        let procs_files = self.cgroups.create(&spec.id, spec.limits)?;
+        let procs_files = self.cgroups.create(&spec.id, self.charged(spec.limits))?;
         let out_path = dir.join("output.log");
         let mut options = fs::OpenOptions::new();
         options.create(true).append(true);

@@ -548,20 +548,23 @@ impl TestApp {
     /// The dyno runtime over this broker's containers, opened directly (as a restarted broker
     /// would).
     pub fn runtime(&self) -> runtime::local::LocalRuntime {
-        self.runtime_on(runtime::network::LocalNetwork::Isolated { pasta: "pasta".into() })
+        let isolated = runtime::network::LocalNetwork::Isolated { pasta: "pasta".into() };
+        runtime_at(&self.dir.path().join("dynos"), isolated)
     }
+}
 
-    /// The same runtime with its containers on `network` (a benchmark compares the two).
-    pub fn runtime_on(&self, network: runtime::network::LocalNetwork) -> runtime::local::LocalRuntime {
-        runtime::local::LocalRuntime::new(runtime::local::LocalConfig {
-            root: self.dir.path().join("dynos"),
-            bwrap: "bwrap".into(),
-            cgroup_parent: TEST_CGROUP.into(),
-            run_as: runtime::local::LocalConfig::default_user(),
-            network,
-        })
-        .unwrap()
-    }
+/// A runtime of the harness's kind (the broker's user, cgroup and dyno user) over `root`, its
+/// containers on `network`: a benchmark runs containers beside the broker's, in a root of their
+/// own (the broker stops containers of its root that belong to no app).
+pub fn runtime_at(root: &std::path::Path, network: runtime::network::LocalNetwork) -> runtime::local::LocalRuntime {
+    runtime::local::LocalRuntime::new(runtime::local::LocalConfig {
+        root: root.to_path_buf(),
+        bwrap: "bwrap".into(),
+        cgroup_parent: TEST_CGROUP.into(),
+        run_as: runtime::local::LocalConfig::default_user(),
+        network,
+    })
+    .unwrap()
 }
 
 impl TestApp {

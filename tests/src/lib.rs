@@ -31,7 +31,7 @@ pub mod router;
 pub mod servers;
 
 pub use api::{Api, Reply};
-pub use app::{broker_bin, Options, StateBackend, TestApp, JWT_SECRET, TEST_CGROUP};
+pub use app::{broker_bin, runtime_at, Options, StateBackend, TestApp, JWT_SECRET, TEST_CGROUP};
 pub use cli::{CliUser, Ran};
 pub use osb::{encode, Osb, PlanRef};
 pub use pg::{connect_with_uri, pg_connect, PgInspector};

@@ -103,7 +103,10 @@ async fn after_a_redis_restart_a_bind_succeeds_within_seconds_and_old_credential
     assert_eq!(r.status, 503, "{:?}", r.body);
     assert_eq!(r.headers["retry-after"], "2");
     assert!(
-        r.body["description"].as_str().unwrap().contains("waiting for its backend"),
+        r.body["description"]
+            .as_str()
+            .unwrap()
+            .contains("waiting for its backend"),
         "{:?}",
         r.body
     );

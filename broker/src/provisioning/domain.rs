@@ -219,7 +219,11 @@ impl Provisioning {
         match done {
             Some(done) if done.state == op_state::SUCCEEDED => {
                 let value = finished(self, started).await?;
-                Ok(if started { Reply::Created(value) } else { Reply::Exists(value) })
+                Ok(if started {
+                    Reply::Created(value)
+                } else {
+                    Reply::Exists(value)
+                })
             }
             Some(done) => Err(Error::Backend(format!(
                 "operation {} failed: {}",

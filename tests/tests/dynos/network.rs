@@ -39,7 +39,10 @@ async fn a_dyno_reaches_its_addons_and_nothing_else_on_the_host() {
     push(&api, &other, sample_app(PROCFILE)).await;
     let list = wait_dynos(&api, &other, "web up", |l| up(l, "web").len() == 1).await;
     let neighbour = list[0]["port"].as_u64().unwrap();
-    assert!(ask(neighbour, "/hello").await.is_some(), "the host reaches a dyno's web port");
+    assert!(
+        ask(neighbour, "/hello").await.is_some(),
+        "the host reaches a dyno's web port"
+    );
 
     push(&api, &name, sample_app(PROCFILE)).await;
     let r = api
@@ -77,7 +80,10 @@ async fn a_dyno_reaches_its_addons_and_nothing_else_on_the_host() {
     let out = r.body["output"].as_str().unwrap();
     for ((port, open), target) in reach.iter().zip(&targets) {
         let want = if *open { "ok" } else { "refused" };
-        assert!(out.contains(&format!("{target} {want}")), "127.0.0.1:{port} should be {want}:\n{out}");
+        assert!(
+            out.contains(&format!("{target} {want}")),
+            "127.0.0.1:{port} should be {want}:\n{out}"
+        );
     }
     // Its namespace holds its own sockets only: the forward of its add-on's server.
     assert!(out.contains(&format!("listening [{database}]")), "{out}");

@@ -98,7 +98,7 @@ async fn answers(port: u16) -> bool {
         return false;
     }
     let mut head = [0u8; 12];
-    matches!(s.read_exact(&mut head).await, Ok(_) if head.starts_with(b"HTTP/1."))
+    s.read_exact(&mut head).await.is_ok() && head.starts_with(b"HTTP/1.")
 }
 
 fn free_port() -> u64 {
@@ -161,9 +161,16 @@ async fn start_latency(app: &TestApp, runs: usize) {
     wait_dynos(&api, &name, "web.1", |l| up(l, "web").len() == 1).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    std::fs::copy(sample_binary(), dir.path().join("sample-dyno")).unwrap();
-    let rt = app.runtime();
-    let rt_host = app.runtime_on(runtime::network::LocalNetwork::Host);
+    let slug = dir.path().join("slug");
+    std::fs::create_dir(&slug).unwrap();
+    std::fs::set_permissions(&slug, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::copy(sample_binary(), slug.join("sample-dyno")).unwrap();
+    // Roots of their own: the broker stops containers in its root that belong to no app.
+    std::fs::create_dir(dir.path().join("own")).unwrap();
+    std::fs::create_dir(dir.path().join("host")).unwrap();
+    let isolated = runtime::network::LocalNetwork::Isolated { pasta: "pasta".into() };
+    let rt = addon_broker_tests::runtime_at(&dir.path().join("own"), isolated);
+    let rt_host = addon_broker_tests::runtime_at(&dir.path().join("host"), runtime::network::LocalNetwork::Host);
     let (mut broker, mut runtime_api, mut bare, mut host) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs + 2 {
         // The broker: PATCH the formation, until the new dyno serves on its port.
@@ -195,9 +202,9 @@ async fn start_latency(app: &TestApp, runs: usize) {
 
         // The runtime's API alone (copy, cgroups, pasta, bubblewrap), no broker; and the
         // same on the host's network, for what the network namespace adds.
-        let r = runtime_start(&rt, dir.path(), &format!("bench-{i}")).await;
-        let h = runtime_start(&rt_host, dir.path(), &format!("bench-host-{i}")).await;
-        let raw = bare_bwrap(dir.path()).await;
+        let r = runtime_start(&rt, &slug, &format!("bench-{i}")).await;
+        let h = runtime_start(&rt_host, &slug, &format!("bench-host-{i}")).await;
+        let raw = bare_bwrap(&slug).await;
         if i >= 2 {
             broker.push(b);
             runtime_api.push(r);
@@ -253,7 +260,12 @@ async fn runtime_start(rt: &runtime::local::LocalRuntime, dir: &std::path::Path,
     })
     .await
     .unwrap();
-    let took = until_serving(port, t).await;
+    let serving = tokio::spawn(until_serving(port, t)).await;
+    let Ok(took) = serving else {
+        let out = rt.output(id, 0, 1 << 16).await.unwrap().bytes;
+        let status = rt.status(id).await.unwrap();
+        panic!("{id} never served: {status:?}\n{}", String::from_utf8_lossy(&out));
+    };
     rt.stop(id, Duration::from_secs(1)).await.unwrap();
     rt.remove(id).await.unwrap();
     took

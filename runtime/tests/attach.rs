@@ -6,26 +6,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use runtime::local::{LocalConfig, LocalRuntime};
-use runtime::network::LocalNetwork;
+use runtime::local::LocalRuntime;
 use runtime::{Attachment, ContainerIo, ContainerSpec, Input, Limits, Runtime, RuntimeError, Signal, State, TermSize};
 
-fn tempdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
-    dir
-}
+mod common;
 
 fn runtime(root: &Path) -> LocalRuntime {
-    LocalRuntime::new(LocalConfig {
-        root: root.to_path_buf(),
-        bwrap: "bwrap".into(),
-        cgroup_parent: "abr-attach-tests".into(),
-        run_as: LocalConfig::default_user(),
-        network: LocalNetwork::Isolated { pasta: "pasta".into() },
-    })
-    .unwrap()
+    common::runtime(root, "abr-attach-tests")
 }
+
+use common::tempdir;
 
 fn spec(id: &str, app: &Path, command: &str, io: ContainerIo) -> ContainerSpec {
     ContainerSpec {

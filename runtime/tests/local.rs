@@ -6,26 +6,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use runtime::local::{LocalConfig, LocalRuntime};
-use runtime::network::LocalNetwork;
 use runtime::{ContainerSpec, Limits, Runtime, State};
 
-/// A temporary directory the unprivileged dyno user can traverse.
-fn tempdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
-    dir
-}
+mod common;
 
 fn runtime(root: &Path) -> LocalRuntime {
-    LocalRuntime::new(LocalConfig {
-        root: root.to_path_buf(),
-        bwrap: "bwrap".into(),
-        cgroup_parent: "abr-runtime-tests".into(),
-        run_as: LocalConfig::default_user(),
-        network: LocalNetwork::Isolated { pasta: "pasta".into() },
-    })
-    .unwrap()
+    common::runtime(root, "abr-runtime-tests")
 }
+
+use common::tempdir;
 
 fn spec(id: &str, app: &Path, command: &str, limits: Limits) -> ContainerSpec {
     ContainerSpec {

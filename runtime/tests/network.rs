@@ -9,8 +9,7 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use runtime::local::{LocalConfig, LocalRuntime};
-use runtime::network::LocalNetwork;
+use runtime::local::LocalRuntime;
 use runtime::{ContainerSpec, Limits, NetworkPolicy, Runtime, State};
 
 /// Connects to each `host:port` argument and prints `host:port ok` or `host:port refused`;
@@ -49,22 +48,13 @@ while True:
     c.close()
 "#;
 
-fn tempdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
-    dir
-}
+mod common;
 
 fn runtime(root: &Path) -> LocalRuntime {
-    LocalRuntime::new(LocalConfig {
-        root: root.to_path_buf(),
-        bwrap: "bwrap".into(),
-        cgroup_parent: "abr-runtime-tests".into(),
-        run_as: LocalConfig::default_user(),
-        network: LocalNetwork::Isolated { pasta: "pasta".into() },
-    })
-    .unwrap()
+    common::runtime(root, "abr-runtime-tests")
 }
+
+use common::tempdir;
 
 /// A host server on `addr` that answers `host` to every connection, until the test ends.
 fn host_server(addr: (Ipv4Addr, u16)) -> u16 {

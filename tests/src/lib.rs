@@ -20,6 +20,7 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod containers;
 pub mod dynos;
 pub mod git;
 pub mod kafka;
@@ -31,8 +32,9 @@ pub mod router;
 pub mod servers;
 
 pub use api::{Api, Reply};
-pub use app::{broker_bin, runtime_at, Options, StateBackend, TestApp, JWT_SECRET, TEST_CGROUP};
+pub use app::{broker_bin, Options, StateBackend, TestApp, JWT_SECRET, TEST_CGROUP};
 pub use cli::{CliUser, Ran};
+pub use containers::runtime_at;
 pub use osb::{encode, Osb, PlanRef};
 pub use pg::{connect_with_uri, pg_connect, PgInspector};
 pub use servers::{

@@ -99,6 +99,10 @@ pub struct RuntimeSettings {
     pub pasta: String,
     /// Whether dynos may open connections beyond this host (the internet); never to the host.
     pub egress: bool,
+    /// With `isolated`: the router connects to a web dyno inside its network namespace when
+    /// the broker may enter it (root), bypassing pasta's forward; `false` always uses the
+    /// forward at the host's `127.0.0.1:$PORT`.
+    pub enter_namespaces: bool,
     /// Name of the cgroup (under the broker's own) holding the dynos' cgroups.
     pub cgroup_parent: String,
     /// Grace between SIGTERM and SIGKILL when a dyno stops (ms).
@@ -154,6 +158,7 @@ impl Default for RuntimeSettings {
             network: "isolated".into(),
             pasta: "pasta".into(),
             egress: true,
+            enter_namespaces: true,
             cgroup_parent: "addon-broker".into(),
             stop_grace_ms: 30_000,
             backoff_initial_ms: 1_000,

@@ -131,6 +131,7 @@ pub fn dyno_runtime(settings: &Settings) -> Result<Option<Arc<dyn Runtime>>> {
             "host" => LocalNetwork::Host,
             _ => LocalNetwork::Isolated {
                 pasta: settings.runtime.pasta.clone().into(),
+                enter_namespaces: settings.runtime.enter_namespaces,
             },
         },
     });

@@ -27,6 +27,7 @@
 
 pub mod attach;
 pub mod cgroup;
+pub mod endpoint;
 mod host;
 pub mod local;
 pub mod network;
@@ -34,6 +35,7 @@ mod sandbox;
 mod starting;
 
 pub use attach::{Attachment, ContainerIo, Input, Signal, TermSize};
+pub use endpoint::Endpoint;
 pub use network::NetworkPolicy;
 
 use std::collections::BTreeMap;
@@ -237,6 +239,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// Whether the running container listens on `port` (one of its inbound ports), so that
     /// what the platform sends there is served: the check a web dyno is `up` by.
     async fn listening(&self, id: &str, port: u16) -> bool;
+    /// Where the platform connects to the running container's inbound `port` (see
+    /// [`Endpoint`]).
+    async fn endpoint(&self, id: &str, port: u16) -> Endpoint;
 }
 
 /// True when `id` is acceptable as a container id.

@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -39,8 +40,8 @@ use crate::network::{listens_in, LocalNetwork};
 use crate::sandbox::Launcher;
 use crate::starting::{self, Starting};
 use crate::{
-    valid_id, Attachment, ContainerSpec, ContainerStatus, Exit, Limits, Mount, Output, Result, Runtime, RuntimeError,
-    State,
+    valid_id, Attachment, ContainerSpec, ContainerStatus, Endpoint, Exit, Limits, Mount, Output, Result, Runtime,
+    RuntimeError, State,
 };
 
 /// The wrapper run by `/bin/sh -c`: `$1` is the exit file, then the cgroup.procs files up to
@@ -92,6 +93,8 @@ pub struct LocalRuntime {
     cgroups: Cgroups,
     own_pid_ns: String,
     sessions: Sessions,
+    /// Whether endpoints are made inside the containers' network namespaces.
+    enter_namespaces: bool,
 }
 
 fn now_ms() -> i64 {
@@ -130,8 +133,15 @@ impl LocalRuntime {
         }
         let pasta = match &config.network {
             LocalNetwork::Host => None,
-            LocalNetwork::Isolated { pasta } => Some(resolve(pasta, "passt")?),
+            LocalNetwork::Isolated { pasta, .. } => Some(resolve(pasta, "passt")?),
         };
+        let enter_namespaces = matches!(
+            config.network,
+            LocalNetwork::Isolated {
+                enter_namespaces: true,
+                ..
+            }
+        ) && crate::endpoint::can_enter_namespaces();
         let launcher = Launcher {
             bwrap,
             pasta,
@@ -150,6 +160,7 @@ impl LocalRuntime {
             cgroups,
             own_pid_ns,
             sessions: Sessions::default(),
+            enter_namespaces,
         })
     }
 
@@ -540,5 +551,21 @@ impl Runtime for LocalRuntime {
         }
         // Any process inside the container's PID namespace is inside its network namespace.
         self.inner_procs(id).first().is_some_and(|pid| listens_in(*pid, port))
+    }
+
+    async fn endpoint(&self, id: &str, port: u16) -> Endpoint {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if !self.enter_namespaces {
+            return Endpoint::tcp(addr);
+        }
+        let netns = self
+            .inner_procs(id)
+            .first()
+            .and_then(|pid| fs::File::open(format!("/proc/{pid}/ns/net")).ok());
+        match netns {
+            Some(ns) => Endpoint::in_namespace(ns.into(), addr),
+            // Gone already: the forward refuses as the namespace would.
+            None => Endpoint::tcp(addr),
+        }
     }
 }

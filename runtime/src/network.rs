@@ -52,6 +52,9 @@ pub enum LocalNetwork {
     Isolated {
         /// The `pasta` binary.
         pasta: PathBuf,
+        /// Whether [`Runtime::endpoint`](crate::Runtime::endpoint) gives the container's own
+        /// namespace when this process may enter it (else pasta's forward, always).
+        enter_namespaces: bool,
     },
     /// The host's network, shared by every container: no wall at all. For hosts that cannot
     /// run pasta; the broker warns when it starts so.

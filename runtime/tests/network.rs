@@ -147,6 +147,30 @@ fn fetch(port: u16) -> Option<String> {
     Some(out)
 }
 
+/// The platform's endpoint (a root broker's) is made inside the container's namespace: it is
+/// served by the app, it reaches a port that is not inbound (which only a socket inside can),
+/// and the thread that made it is back in the host's network afterwards.
+async fn through_the_namespace(rt: &LocalRuntime, id: &str, port: u16, extra: u16, host_port: u16) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = rt.endpoint(id, port).await;
+    assert!(endpoint.in_own_namespace(), "a root runtime enters the namespace");
+    let mut s = endpoint.connect().await.unwrap();
+    s.write_all(b"hi").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert_eq!(out, "hello");
+    let inside = rt.endpoint(id, extra).await;
+    inside
+        .connect()
+        .await
+        .expect("the socket is inside: the port that is not inbound accepts");
+    assert_eq!(
+        fetch(host_port).as_deref(),
+        Some("host"),
+        "this thread is back on the host's network"
+    );
+}
+
 #[tokio::test]
 async fn a_container_reaches_its_services_only_and_serves_its_inbound_port_only() {
     let dir = tempdir();
@@ -224,6 +248,7 @@ async fn a_container_reaches_its_services_only_and_serves_its_inbound_port_only(
         // A port the container listens on that is not inbound is not reachable from the host.
         assert!(rt.listening(&id, extra).await, "it does listen inside");
         assert_eq!(fetch(extra), None, "the host cannot reach a port that is not inbound");
+        through_the_namespace(&rt, &id, port, extra, allowed).await;
         rt.stop(&id, Duration::from_secs(1)).await.unwrap();
     }
     rt.stop("neighbour", Duration::from_secs(1)).await.unwrap();

@@ -89,6 +89,8 @@ pub struct Options {
     pub router_timeout_ms: u64,
     /// `router.boot_wait_ms`.
     pub router_boot_wait_ms: u64,
+    /// `runtime.enter_namespaces`.
+    pub enter_namespaces: bool,
     /// HTTPS on the router (a listener on a free port) with these certificates.
     pub router_tls: Option<RouterTls>,
     /// The broker's `RUST_LOG`.
@@ -157,6 +159,7 @@ impl Default for Options {
             build_timeout_ms: 900_000,
             router_timeout_ms: 30_000,
             router_boot_wait_ms: 10_000,
+            enter_namespaces: true,
             router_tls: None,
         }
     }
@@ -214,6 +217,7 @@ backoff_initial_ms = {backoff}
 backoff_max_ms = {backoff_max}
 restart_debounce_ms = {debounce}
 boot_timeout_ms = 20000
+enter_namespaces = {enter_namespaces}
 [builds]
 pip_index_url = "{pip}"
 npm_registry = "{npm}"
@@ -230,6 +234,7 @@ host_cache_ms = 200
 {router_tls}"#,
             router_timeout = self.router_timeout_ms,
             router_boot_wait = self.router_boot_wait_ms,
+            enter_namespaces = self.enter_namespaces,
             router_tls = self.router_tls.as_ref().map(RouterTls::toml).unwrap_or_default(),
             pip = self.pip_index_url.clone().unwrap_or_default(),
             npm = self.npm_registry.clone().unwrap_or_default(),

@@ -7,7 +7,10 @@ impl TestApp {
     /// The dyno runtime over this broker's containers, opened directly (as a restarted broker
     /// would).
     pub fn runtime(&self) -> runtime::local::LocalRuntime {
-        let isolated = runtime::network::LocalNetwork::Isolated { pasta: "pasta".into() };
+        let isolated = runtime::network::LocalNetwork::Isolated {
+            pasta: "pasta".into(),
+            enter_namespaces: true,
+        };
         runtime_at(&self.dir.path().join("dynos"), isolated)
     }
 }

@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use runtime::ContainerStatus;
+use runtime::{ContainerStatus, Endpoint};
 
 use crate::config::RuntimeSettings;
 use crate::db::models::{App, Formation, Release};
@@ -34,6 +34,8 @@ pub(super) struct Supervision {
     pub(super) slots: HashMap<(String, String), SlotState>,
     /// Containers seen up, with when (ms).
     pub(super) up: HashMap<String, i64>,
+    /// Where the router reaches each web dyno that is up.
+    pub(super) endpoints: HashMap<String, Endpoint>,
     /// Containers being stopped in the background.
     pub(super) stopping: HashSet<String>,
     /// Exited containers whose crash was counted.

@@ -6,11 +6,11 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use runtime::ContainerStatus;
+use runtime::{ContainerStatus, Endpoint};
 
 use crate::router::pool::Published;
 
-use super::containers::{label, port_of};
+use super::containers::label;
 use super::manager::Dynos;
 use super::plan::{Desired, Supervision};
 
@@ -35,10 +35,16 @@ impl Dynos {
                 .map(|f| f.quantity.max(0) as u32)
                 .sum();
             let mine: Vec<&&ContainerStatus> = web.iter().filter(|c| label(c, "app") == d.app.id).collect();
-            let up: Vec<(String, String, u16)> = mine
+            let up: Vec<(String, String, Endpoint)> = mine
                 .iter()
                 .filter(|c| sup.up.contains_key(&c.id))
-                .filter_map(|c| Some((c.id.clone(), label(c, "dyno").to_string(), port_of(c)?)))
+                .filter_map(|c| {
+                    Some((
+                        c.id.clone(),
+                        label(c, "dyno").to_string(),
+                        sup.endpoints.get(&c.id)?.clone(),
+                    ))
+                })
                 .collect();
             let running: HashSet<&str> = mine.iter().map(|c| label(c, "dyno")).collect();
             let up_names: HashSet<&str> = up.iter().map(|(_, n, _)| n.as_str()).collect();

@@ -122,6 +122,7 @@ impl Dynos {
         for id in remove {
             let _ = rt.remove(&id).await;
             sup.up.remove(&id);
+            sup.endpoints.remove(&id);
             sup.crash_counted.remove(&id);
             sup.first_seen.remove(&id);
         }
@@ -305,8 +306,11 @@ impl Dynos {
         for c in pending {
             let up = match (port_of(c), self.runtime()) {
                 (None, _) => true,
-                (Some(p), Ok(rt)) => rt.listening(&c.id, p).await,
-                (Some(_), Err(_)) => false,
+                (Some(p), Ok(rt)) if rt.listening(&c.id, p).await => {
+                    sup.endpoints.insert(c.id.clone(), rt.endpoint(&c.id, p).await);
+                    true
+                }
+                (Some(_), _) => false,
             };
             let (app_id, name) = (label(c, "app"), label(c, "dyno"));
             if up {

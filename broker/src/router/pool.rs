@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use runtime::Endpoint;
 use tokio::sync::Notify;
 
 use super::lanes;
@@ -38,8 +39,8 @@ pub struct Published {
     pub wanted: u32,
     /// Whether a web dyno is starting (a request may wait for it).
     pub booting: bool,
-    /// The web dynos that are up: container id, dyno name, port.
-    pub up: Vec<(String, String, u16)>,
+    /// The web dynos that are up: container id, dyno name, where its `$PORT` is reached.
+    pub up: Vec<(String, String, Endpoint)>,
 }
 
 /// A web dyno taking requests.
@@ -48,8 +49,8 @@ pub struct Backend {
     pub container_id: String,
     /// `web.1`.
     pub dyno: String,
-    /// Its `$PORT` on the loopback interface.
-    pub port: u16,
+    /// Where its `$PORT` is reached.
+    pub endpoint: Endpoint,
     inflight: AtomicUsize,
     draining: AtomicBool,
     drained: Notify,
@@ -59,11 +60,11 @@ pub struct Backend {
 }
 
 impl Backend {
-    fn new(container_id: String, dyno: String, port: u16) -> Backend {
+    fn new(container_id: String, dyno: String, endpoint: Endpoint) -> Backend {
         Backend {
             container_id,
             dyno,
-            port,
+            endpoint,
             inflight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             drained: Notify::new(),
@@ -249,12 +250,16 @@ impl Pool {
                 let mut changed = m.wanted != p.wanted || m.booting != p.booting || m.backends.len() != p.up.len();
                 let backends =
                     p.up.into_iter()
-                        .map(|(id, dyno, port)| {
-                            match m.backends.iter().find(|b| b.container_id == id && b.port == port) {
+                        .map(|(id, dyno, endpoint)| {
+                            match m
+                                .backends
+                                .iter()
+                                .find(|b| b.container_id == id && b.endpoint == endpoint)
+                            {
                                 Some(b) => b.clone(),
                                 None => {
                                     changed = true;
-                                    Arc::new(Backend::new(id, dyno, port))
+                                    Arc::new(Backend::new(id, dyno, endpoint))
                                 }
                             }
                         })
@@ -306,7 +311,10 @@ mod tests {
             up: up
                 .iter()
                 .enumerate()
-                .map(|(i, (id, port))| (id.to_string(), format!("web.{}", i + 1), *port))
+                .map(|(i, (id, port))| {
+                    let endpoint = Endpoint::tcp(([127, 0, 0, 1], *port).into());
+                    (id.to_string(), format!("web.{}", i + 1), endpoint)
+                })
                 .collect(),
         }
     }

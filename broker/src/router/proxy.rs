@@ -241,7 +241,7 @@ async fn connection(b: &Backend, upgrade: bool) -> Result<(Link, bool), ()> {
             return Ok((link, true));
         }
     }
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(("127.0.0.1", b.port)))
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, b.endpoint.connect())
         .await
         .map_err(|_| ())?
         .map_err(|_| ())?;

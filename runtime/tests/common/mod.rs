@@ -21,7 +21,10 @@ pub fn runtime(root: &Path, cgroup_parent: &str) -> LocalRuntime {
         bwrap: "bwrap".into(),
         cgroup_parent: cgroup_parent.into(),
         run_as: LocalConfig::default_user(),
-        network: LocalNetwork::Isolated { pasta: "pasta".into() },
+        network: LocalNetwork::Isolated {
+            pasta: "pasta".into(),
+            enter_namespaces: true,
+        },
     })
     .unwrap()
 }

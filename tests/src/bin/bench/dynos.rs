@@ -168,7 +168,10 @@ async fn start_latency(app: &TestApp, runs: usize) {
     // Roots of their own: the broker stops containers in its root that belong to no app.
     std::fs::create_dir(dir.path().join("own")).unwrap();
     std::fs::create_dir(dir.path().join("host")).unwrap();
-    let isolated = runtime::network::LocalNetwork::Isolated { pasta: "pasta".into() };
+    let isolated = runtime::network::LocalNetwork::Isolated {
+        pasta: "pasta".into(),
+        enter_namespaces: true,
+    };
     let rt = addon_broker_tests::runtime_at(&dir.path().join("own"), isolated);
     let rt_host = addon_broker_tests::runtime_at(&dir.path().join("host"), runtime::network::LocalNetwork::Host);
     let (mut broker, mut runtime_api, mut bare, mut host) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());

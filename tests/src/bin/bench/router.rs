@@ -1,6 +1,7 @@
 //! `router` (only with `--only router`): `wrk` against one `sample-dyno http` web dyno three
 //! ways in one run: directly, through nginx (Debian's package, a keep-alive reverse proxy with
-//! the same forwarded headers and an access log), and through the router; requests per second
+//! the same forwarded headers and an access log), and through the router (into the dyno's
+//! network namespace, and, from a second broker, through pasta's forward); requests per second
 //! and the p50/p99 each proxy adds over the direct path. Then a rolling restart (a config
 //! change on a 2×web app) under 500 requests per second, counting every failed request.
 
@@ -117,30 +118,48 @@ http {{
     (port, child)
 }
 
-/// Throughput and added latency, direct vs nginx vs the router; then the restart under load.
+/// Throughput and added latency, direct vs nginx vs the router (inside the dyno's namespace,
+/// the default, and through pasta's forward, as nginx must); then the restart under load.
 pub async fn run(seconds: u64, connections: usize) {
     let app = TestApp::spawn_with(Options::default()).await;
     let api = app.platform();
     let name = http_app(&api, 1).await;
-    let host = format!("{name}.localhost");
     let list = wait_dynos(&api, &name, "web up", |l| up(l, "web").len() == 1).await;
     let dyno_port = list[0]["port"].as_u64().unwrap() as u16;
+    // A second broker whose router goes through the forward, with a dyno of its own.
+    let forwarded = TestApp::spawn_with(Options {
+        enter_namespaces: false,
+        ..Default::default()
+    })
+    .await;
+    let fwd_api = forwarded.platform();
+    let fwd_name = http_app(&fwd_api, 1).await;
+    wait_dynos(&fwd_api, &fwd_name, "web up", |l| up(l, "web").len() == 1).await;
     let dir = tempfile::tempdir().unwrap();
     let (nginx_port, mut nginx) = nginx(dir.path(), dyno_port);
-    let router = Router::new(&app.router_url);
+    let host = format!("{name}.localhost");
     let targets = [
-        ("direct", format!("http://127.0.0.1:{dyno_port}/hello")),
-        ("nginx", format!("http://127.0.0.1:{nginx_port}/hello")),
-        ("router", format!("{}/hello", router.base)),
+        ("direct", format!("http://127.0.0.1:{dyno_port}/hello"), host.clone()),
+        ("nginx", format!("http://127.0.0.1:{nginx_port}/hello"), host.clone()),
+        (
+            "router",
+            format!("{}/hello", Router::new(&app.router_url).base),
+            host.clone(),
+        ),
+        (
+            "router, forward",
+            format!("{}/hello", Router::new(&forwarded.router_url).base),
+            format!("{fwd_name}.localhost"),
+        ),
     ];
     // Warm every path, then alternate rounds so that drift on the machine hits all alike.
-    for (_, url) in &targets {
-        wrk(url, &host, connections, 1);
+    for (_, url, host) in &targets {
+        wrk(url, host, connections, 1);
     }
-    let mut results: Vec<Vec<Wrk>> = vec![Vec::new(); 3];
+    let mut results: Vec<Vec<Wrk>> = vec![Vec::new(); targets.len()];
     for _ in 0..3 {
-        for (i, (_, url)) in targets.iter().enumerate() {
-            results[i].push(wrk(url, &host, connections, seconds));
+        for (i, (_, url, host)) in targets.iter().enumerate() {
+            results[i].push(wrk(url, host, connections, seconds));
         }
     }
     // SIGTERM to the master stops its workers too (SIGKILL would leave them behind).
@@ -149,16 +168,18 @@ pub async fn run(seconds: u64, connections: usize) {
         nix::sys::signal::Signal::SIGTERM,
     );
     let _ = nginx.wait();
+    drop(forwarded);
     let best = |rs: &[Wrk]| {
         let mut v = rs.to_vec();
         v.sort_by(|a, b| a.rps.total_cmp(&b.rps));
         v[v.len() / 2]
     };
-    let [direct, via_nginx, via_router] = [best(&results[0]), best(&results[1]), best(&results[2])];
+    let medians: Vec<Wrk> = results.iter().map(|r| best(r)).collect();
+    let (direct, via_nginx) = (medians[0], medians[1]);
     println!("router: wrk -t2 -c{connections} -d{seconds}s, median of 3 rounds, GET /hello (11 bytes)");
-    for (label, w) in [("direct", direct), ("nginx", via_nginx), ("router", via_router)] {
+    for ((label, _, _), w) in targets.iter().zip(&medians) {
         println!(
-            "  {label:>6}: {:>9.0} req/s  p50 {:>7.0} us  p99 {:>7.0} us  added p50 {:>6.0} us  p99 {:>6.0} us",
+            "  {label:>15}: {:>9.0} req/s  p50 {:>7.0} us  p99 {:>7.0} us  added p50 {:>6.0} us  p99 {:>6.0} us",
             w.rps,
             w.p50_us,
             w.p99_us,
@@ -166,7 +187,11 @@ pub async fn run(seconds: u64, connections: usize) {
             w.p99_us - direct.p99_us
         );
     }
-    println!("  router/nginx throughput: {:.2}x", via_router.rps / via_nginx.rps);
+    println!("  router/nginx throughput: {:.2}x", medians[2].rps / via_nginx.rps);
+    println!(
+        "  router (forward)/nginx throughput: {:.2}x",
+        medians[3].rps / via_nginx.rps
+    );
     restart_under_load(&app, &api).await;
 }
 

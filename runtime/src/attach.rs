@@ -208,8 +208,8 @@ impl Plumbing {
     }
 
     /// The wrapper's stdout and stderr: the container's end. Its stdin carries bubblewrap's
-    /// arguments; the wrapper moves them to fd 3 and makes fd 0 a copy of fd 1 (both ends are
-    /// open for reading and writing).
+    /// arguments; inside the sandbox fd 0 becomes a copy of fd 1 (both ends are open for
+    /// reading and writing).
     pub(crate) fn child_stdio(&self) -> Result<(std::process::Stdio, std::process::Stdio)> {
         let fd = match self {
             Plumbing::Pty { pts, .. } => pts,
@@ -315,30 +315,51 @@ async fn feed(mut w: Writer, mut input: mpsc::Receiver<Input>, signal: Box<dyn F
     }
 }
 
-/// The wrapper of an interactive container: the same, but its stdin (bubblewrap's arguments)
-/// moves to fd 3 and the command's stdin becomes its stdout, the PTY slave or socket that is
-/// open for reading and writing.
-pub(crate) const INTERACTIVE_WRAPPER: &str = r#"out=$1; shift
-while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done
-shift
-"$@" 3<&0 0<&1
-echo $? > "$out""#;
-
 /// Makes the command a session leader whose controlling terminal is its stdin (the PTY).
 pub(crate) const SETSID: &str = "/usr/bin/setsid";
 
-/// Processes of the container `id` that live inside its PID namespace (the command and its
-/// children, and the namespace's init, which ignores signals it has no handler for).
-pub(crate) fn inner_procs(cgroups: &Cgroups, own_pid_ns: &str, id: &str) -> Vec<i32> {
-    cgroups
-        .procs(id)
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/ns/pid"))
-                .map(|ns| ns.display().to_string() != own_pid_ns)
-                .unwrap_or(false)
-        })
-        .collect()
+/// The broker's own namespaces: a container's processes are in none of them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HostNamespaces {
+    pid: String,
+    /// The network namespace, when containers have their own (pasta's process, in the
+    /// container's cgroup and a PID namespace of its own since pasta 2025, stays in it).
+    net: Option<String>,
+}
+
+impl HostNamespaces {
+    /// This process's namespaces; `isolated` when containers get networks of their own.
+    pub(crate) fn own(isolated: bool) -> HostNamespaces {
+        let ns = |kind: &str| {
+            std::fs::read_link(format!("/proc/self/ns/{kind}"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        HostNamespaces {
+            pid: ns("pid"),
+            net: isolated.then(|| ns("net")),
+        }
+    }
+
+    /// Whether `pid` lives outside every one of them.
+    fn outside(&self, pid: i32) -> bool {
+        let ns = |kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).map(|p| p.display().to_string());
+        let Ok(pid_ns) = ns("pid") else { return false };
+        if pid_ns == self.pid {
+            return false;
+        }
+        match &self.net {
+            Some(host) => ns("net").is_ok_and(|n| &n != host),
+            None => true,
+        }
+    }
+}
+
+/// Processes of the container `id` that live inside its namespaces (the command and its
+/// children, and the namespace's init, which ignores signals it has no handler for): not the
+/// wrapper, setpriv or pasta.
+pub(crate) fn inner_procs(cgroups: &Cgroups, host: &HostNamespaces, id: &str) -> Vec<i32> {
+    cgroups.procs(id).into_iter().filter(|pid| host.outside(*pid)).collect()
 }
 
 /// Sends `signal` to each of `pids`.

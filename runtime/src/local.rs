@@ -33,7 +33,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::attach::{inner_procs, signal_all, take, Plumbing, Sessions, INTERACTIVE_WRAPPER, SPAWNING};
+use crate::attach::{inner_procs, signal_all, take, HostNamespaces, Plumbing, Sessions, SPAWNING};
 use crate::cgroup::Cgroups;
 use crate::host::{check_traversable, chown_tree, copy_tree, io, resolve, HOST_PATH};
 use crate::network::{listens_in, LocalNetwork};
@@ -91,7 +91,7 @@ pub struct LocalRuntime {
     config: LocalConfig,
     launcher: Launcher,
     cgroups: Cgroups,
-    own_pid_ns: String,
+    host_ns: HostNamespaces,
     sessions: Sessions,
     /// Whether endpoints are made inside the containers' network namespaces.
     enter_namespaces: bool,
@@ -142,23 +142,22 @@ impl LocalRuntime {
                 ..
             }
         ) && crate::endpoint::can_enter_namespaces();
-        let launcher = Launcher {
+        let mut launcher = Launcher {
             bwrap,
             pasta,
+            pasta_options: Vec::new(),
             run_as: config.run_as,
         };
         if let Some(pasta) = &launcher.pasta {
-            crate::network::probe(pasta, &launcher.privileges())?;
+            launcher.pasta_options = crate::network::probe(pasta, &launcher.privileges())?;
         }
         let cgroups = Cgroups::detect(&config.cgroup_parent)?;
-        let own_pid_ns = fs::read_link("/proc/self/ns/pid")
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+        let host_ns = HostNamespaces::own(launcher.pasta.is_some());
         Ok(LocalRuntime {
             launcher,
             config,
             cgroups,
-            own_pid_ns,
+            host_ns,
             sessions: Sessions::default(),
             enter_namespaces,
         })
@@ -233,7 +232,7 @@ impl LocalRuntime {
     /// Processes of the container that live inside its PID namespace (the command and its
     /// children, and the namespace's init, which ignores signals it has no handler for).
     fn inner_procs(&self, id: &str) -> Vec<i32> {
-        inner_procs(&self.cgroups, &self.own_pid_ns, id)
+        inner_procs(&self.cgroups, &self.host_ns, id)
     }
 
     /// SIGKILLs every process of every container under this runtime's cgroup parent, without
@@ -366,21 +365,18 @@ impl Runtime for LocalRuntime {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let out = options.open(&out_path).map_err(|e| io("opening", &out_path, e))?;
         let plumbing = Plumbing::new(&spec.io)?;
-        let (stdout, stderr, wrapper) = match &plumbing {
-            Some(p) => {
-                let (o, e) = p.child_stdio()?;
-                (o, e, INTERACTIVE_WRAPPER)
-            }
+        let (stdout, stderr) = match &plumbing {
+            Some(p) => p.child_stdio()?,
             None => {
                 let err = out.try_clone().map_err(|e| io("opening", &out_path, e))?;
                 (
                     Stdio::from(out.try_clone().map_err(|e| io("opening", &out_path, e))?),
                     Stdio::from(err),
-                    WRAPPER,
                 )
             }
         };
         let tty = plumbing.as_ref().is_some_and(Plumbing::tty);
+        let wrapper = WRAPPER;
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(wrapper)
@@ -405,7 +401,7 @@ impl Runtime for LocalRuntime {
         // container does.
         drop(cmd);
         if let Some(p) = plumbing {
-            let (cgroups, ns, id) = (self.cgroups.clone(), self.own_pid_ns.clone(), spec.id.clone());
+            let (cgroups, ns, id) = (self.cgroups.clone(), self.host_ns.clone(), spec.id.clone());
             let signal = Box::new(move |s| signal_all(&inner_procs(&cgroups, &ns, &id), s));
             let attachment = p.start(out, signal)?;
             if let Ok(mut map) = self.sessions.lock() {

@@ -61,9 +61,11 @@ pub enum LocalNetwork {
     Host,
 }
 
-/// pasta's options for `policy`, up to (not including) the `--` before the command.
-pub(crate) fn pasta_args(policy: &NetworkPolicy) -> Vec<String> {
+/// pasta's options for `policy`, up to (not including) the `--` before the command; `extra`
+/// are those [`probe`] found this pasta needs.
+pub(crate) fn pasta_args(policy: &NetworkPolicy, extra: &[String]) -> Vec<String> {
     let mut args: Vec<String> = ["--quiet", "--foreground"].map(String::from).into();
+    args.extend_from_slice(extra);
     let ports = |list: &[u16]| list.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
     args.push("--tcp-ports".into());
     args.push(if policy.inbound.is_empty() {
@@ -87,10 +89,26 @@ pub(crate) fn pasta_args(policy: &NetworkPolicy) -> Vec<String> {
 /// How long the probe may take: a pasta that cannot set up hangs rather than fails at times.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The option that keeps inbound forwards on the namespace's loopback: pasta of 2024 on
+/// forwards the host's loopback to the namespace's external address (which a namespace
+/// without egress does not have, and which an app listening on `127.0.0.1` would not serve);
+/// older ones do so by default and do not know the option.
+const HOST_LO_TO_NS_LO: &str = "--host-lo-to-ns-lo";
+
 /// Checks that pasta runs here as the dyno user (it needs `/dev/net/tun` and unprivileged user
-/// namespaces, and refuses root): a namespace is made and a command run in it, as for a
-/// container. `privileges` is the `setpriv` prefix, empty when the broker is not root.
-pub(crate) fn probe(pasta: &Path, privileges: &[String]) -> Result<()> {
+/// namespaces, and refuses root), and returns the version-dependent options it takes. A
+/// namespace is made and a command run in it, as for a container. `privileges` is the
+/// `setpriv` prefix, empty when the broker is not root.
+pub(crate) fn probe(pasta: &Path, privileges: &[String]) -> Result<Vec<String>> {
+    let newer = vec![HOST_LO_TO_NS_LO.to_string()];
+    match run_once(pasta, privileges, &newer) {
+        Ok(()) => Ok(newer),
+        Err(_) => run_once(pasta, privileges, &[]).map(|()| Vec::new()),
+    }
+}
+
+/// Runs `/bin/true` in a namespace of pasta's with `extra` options.
+fn run_once(pasta: &Path, privileges: &[String], extra: &[String]) -> Result<()> {
     if privileges.is_empty() && nix::unistd::geteuid().is_root() {
         return Err(RuntimeError::Host(
             "pasta does not run as root: containers need a dyno user to run as".into(),
@@ -98,7 +116,7 @@ pub(crate) fn probe(pasta: &Path, privileges: &[String]) -> Result<()> {
     }
     let mut line: Vec<String> = privileges.to_vec();
     line.push(pasta.display().to_string());
-    line.extend(pasta_args(&NetworkPolicy::default()));
+    line.extend(pasta_args(&NetworkPolicy::default(), extra));
     line.extend(["--".into(), "/bin/true".into()]);
     let cannot = |e: std::io::Error| {
         RuntimeError::Host(format!(
@@ -183,21 +201,25 @@ mod tests {
 
     #[test]
     fn the_options_name_exactly_the_policys_ports() {
-        let closed = pasta_args(&NetworkPolicy::default());
+        let closed = pasta_args(&NetworkPolicy::default(), &[]);
         let joined = closed.join(" ");
         assert!(
             joined.contains("--tcp-ports none --tcp-ns none --udp-ports none --udp-ns none"),
             "{joined}"
         );
         assert!(!joined.contains("--config-net"), "{joined}");
-        let web = pasta_args(&NetworkPolicy {
-            inbound: vec![40001],
-            services: vec![5432, 6379],
-            egress: true,
-        })
+        let web = pasta_args(
+            &NetworkPolicy {
+                inbound: vec![40001],
+                services: vec![5432, 6379],
+                egress: true,
+            },
+            &[HOST_LO_TO_NS_LO.to_string()],
+        )
         .join(" ");
         assert!(web.contains("--tcp-ports 127.0.0.1/40001 --tcp-ns 5432,6379"), "{web}");
         assert!(web.contains("--config-net --no-map-gw"), "{web}");
+        assert!(web.contains("--foreground --host-lo-to-ns-lo"), "{web}");
     }
 
     #[test]

@@ -9,6 +9,9 @@ use crate::host::system_mounts;
 use crate::network::pasta_args;
 use crate::ContainerSpec;
 
+/// Runs its arguments with stdin a copy of stdout (the terminal or socket of an attachment).
+const STDIN_FROM_STDOUT: &str = r#"exec "$@" 0<&1"#;
+
 /// Run by `/bin/sh -c` inside the sandbox with the command as `$0`: sources the app's
 /// `.profile.d` scripts (Heroku's contract), then becomes `/bin/sh -c command`.
 const PROFILE: &str =
@@ -21,6 +24,8 @@ pub(crate) struct Launcher {
     pub bwrap: PathBuf,
     /// The pasta binary (absolute), when containers get a network of their own.
     pub pasta: Option<PathBuf>,
+    /// Options this pasta needs beyond the policy's (`network::probe`).
+    pub pasta_options: Vec<String>,
     /// Host uid and gid to become (a root broker); `None` keeps the broker's.
     pub run_as: Option<(u32, u32)>,
 }
@@ -48,7 +53,7 @@ impl Launcher {
         let mut out = self.privileges();
         if let Some(pasta) = &self.pasta {
             out.push(pasta.display().to_string());
-            out.extend(pasta_args(&spec.network));
+            out.extend(pasta_args(&spec.network, &self.pasta_options));
             out.push("--".into());
         }
         out.push(self.bwrap.display().to_string());
@@ -107,8 +112,12 @@ impl Launcher {
         // The tenant's environment arrives on stdin (`--setenv` pairs, NUL-separated): never
         // on a command line that `ps` shows, never in the environment of the host-side
         // wrapper, setpriv, pasta or bwrap, and applied only to the sandboxed command.
-        let args_fd = if spec.io.is_interactive() { "3" } else { "0" };
-        args.extend(["--clearenv".into(), "--args".into(), args_fd.into(), "--".into()]);
+        args.extend(["--clearenv".into(), "--args".into(), "0".into(), "--".into()]);
+        // An interactive command's stdin is its terminal (or socket), on fd 1 as well. The
+        // swap happens in here: pasta closes every descriptor above 2 that it inherits.
+        if spec.io.is_interactive() {
+            args.extend(["/bin/sh".into(), "-c".into(), STDIN_FROM_STDOUT.into(), "stdin".into()]);
+        }
         if tty {
             args.extend([SETSID.into(), "--ctty".into(), "--wait".into()]);
         }

@@ -254,3 +254,35 @@ async fn a_container_reaches_its_services_only_and_serves_its_inbound_port_only(
     rt.stop("neighbour", Duration::from_secs(1)).await.unwrap();
     assert_eq!(fetch(n_port), None, "a stopped dyno's port closes with it");
 }
+
+/// Both pastas serve the same wall: Debian 12's (`/usr/bin`, the `passt` package) and the newer
+/// one `scripts/install-deps` builds (`/usr/local/bin`), which needs an option the older does
+/// not know to forward to the namespace's loopback.
+#[tokio::test]
+async fn debians_pasta_and_the_newer_one_serve_the_same_ports() {
+    let dir = tempdir();
+    let app = dir.path().join("slug");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(app.join("probe.py"), PROBE).unwrap();
+    let service = host_server((Ipv4Addr::LOCALHOST, 0));
+    for (n, pasta) in ["/usr/bin/pasta", "/usr/local/bin/pasta"].iter().enumerate() {
+        let rt = common::runtime_with_pasta(&dir.path().join(format!("c{n}")), "abr-runtime-tests", pasta);
+        let id = format!("pasta-{n}");
+        let (port, extra) = (free_port(), free_port());
+        let policy = NetworkPolicy {
+            inbound: vec![port],
+            services: vec![service],
+            egress: false,
+        };
+        let targets = [format!("127.0.0.1:{service}")];
+        rt.start(probe_spec(&id, &app, &targets, port, extra, policy))
+            .await
+            .unwrap();
+        let out = wait_output(&rt, &id, "listening").await;
+        assert!(out.contains(&format!("127.0.0.1:{service} ok")), "{pasta}: {out}");
+        std::fs::write(dir.path().join(format!("c{n}/{id}/app/go")), "").unwrap();
+        wait_listening(&rt, &id, port).await;
+        assert_eq!(fetch(port).as_deref(), Some("hello"), "{pasta}");
+        rt.stop(&id, Duration::from_secs(1)).await.unwrap();
+    }
+}

@@ -16,13 +16,18 @@ pub fn tempdir() -> tempfile::TempDir {
 
 /// A local runtime over `root` whose containers live under the cgroup `cgroup_parent`.
 pub fn runtime(root: &Path, cgroup_parent: &str) -> LocalRuntime {
+    runtime_with_pasta(root, cgroup_parent, "pasta")
+}
+
+/// The same with the pasta binary `pasta`.
+pub fn runtime_with_pasta(root: &Path, cgroup_parent: &str, pasta: &str) -> LocalRuntime {
     LocalRuntime::new(LocalConfig {
         root: root.to_path_buf(),
         bwrap: "bwrap".into(),
         cgroup_parent: cgroup_parent.into(),
         run_as: LocalConfig::default_user(),
         network: LocalNetwork::Isolated {
-            pasta: "pasta".into(),
+            pasta: pasta.into(),
             enter_namespaces: true,
         },
     })
